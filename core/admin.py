@@ -1,0 +1,70 @@
+"""The platform's part of the console: people, partner apps and the audit trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+
+from .models import AuditEntry, Notification, User
+from .services import audit_history
+
+
+class AuditHistoryMixin:
+    """Shows the object's audit trail, read-only, on its change page."""
+
+    def audit_trail(self, obj: Any) -> SafeString:
+        if obj is None or obj.pk is None:
+            return SafeString("")
+        return SafeString(render_to_string("core/admin/audit_trail.html", {"entries": audit_history(obj)[:200]}))
+
+    audit_trail.short_description = _("audit trail")  # type: ignore[attr-defined]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(User)
+class UserAdmin(AuditHistoryMixin, DjangoUserAdmin):
+    ordering = ["email"]
+    list_display = ["email", "display_name", "is_staff", "is_active", "date_joined"]
+    search_fields = ["email", "display_name", "phone"]
+    readonly_fields = ["public_id", "last_login", "date_joined", "audit_trail"]
+    fieldsets = (
+        (None, {"fields": ("email", "password", "public_id")}),
+        (_("Profile"), {"fields": ("display_name", "phone", "birth_year", "language")}),
+        (_("Roles"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")}),
+        (_("Dates"), {"fields": ("last_login", "date_joined")}),
+        (_("History"), {"fields": ("audit_trail",)}),
+    )
+    add_fieldsets = ((None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),)
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["at", "actor_label", "action", "object_type", "object_repr", "reason"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["actor_label", "object_repr", "object_id", "reason"]
+    date_hierarchy = "at"
+    list_select_related = ["object_type"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "user", "kind", "title", "read_at"]
+    list_filter = ["kind"]
+    search_fields = ["user__email", "title"]
+    list_select_related = ["user"]

@@ -1,0 +1,32 @@
+"""Demo people for the platform: an administrator, a curator and an operator."""
+
+from __future__ import annotations
+
+from allauth.account.models import EmailAddress
+from django.contrib.auth.models import Group
+
+from .models import User
+from .roles import CURATOR, OPERATOR
+
+DEMO_PASSWORD = "redcard-demo"
+
+
+def demo_user(email: str, *, display_name: str = "", password: str = DEMO_PASSWORD, **extra: object) -> User:
+    """Create (or find) a demo login with a verified e-mail address. Idempotent."""
+    user, created = User.objects.get_or_create(email=email, defaults={"display_name": display_name, **extra})
+    if created:
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    EmailAddress.objects.get_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
+    return user
+
+
+def seed(out: list[tuple[str, str, str]]) -> None:
+    admin = demo_user("admin@redcard.local", display_name="管理员", is_staff=True, is_superuser=True)
+    curator = demo_user("curator@redcard.local", display_name="审核员 Chen", is_staff=True)
+    operator = demo_user("operator@redcard.local", display_name="运营 Li", is_staff=True)
+    curator.groups.add(Group.objects.get(name=CURATOR))
+    operator.groups.add(Group.objects.get(name=OPERATOR))
+    out.append(("administrator", admin.email, DEMO_PASSWORD))
+    out.append(("curator", curator.email, DEMO_PASSWORD))
+    out.append(("operator", operator.email, DEMO_PASSWORD))

@@ -1,0 +1,104 @@
+"""Domain errors with stable codes.
+
+Every refusal in RedCard is a ``DomainError`` carrying a ``code`` that never
+changes meaning and a human message translated to the caller's language
+(zh-Hans by default, English on request). Apps register their codes once with
+:func:`register` so that the catalogue of codes is complete and documented;
+the API maps the error to ``application/problem+json`` and pages show the
+message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+#: code -> (HTTP status, lazy human message)
+CODES: dict[str, tuple[int, Promise]] = {}
+
+
+def register(codes: dict[str, tuple[int, Promise]]) -> None:
+    """Register stable error codes. A code may be registered only once with one meaning."""
+    for code, spec in codes.items():
+        if code in CODES and CODES[code] != spec:
+            raise ValueError(f"error code {code!r} is already registered with another meaning")
+        CODES[code] = spec
+
+
+register(
+    {
+        "invalid_transition": (409, _("This change is not allowed in the object's current state.")),
+        "validation_failed": (400, _("Some fields are not valid.")),
+        "permission_denied": (403, _("You do not have permission to do this.")),
+        "not_found": (404, _("Not found.")),
+        "conflict": (409, _("The request conflicts with the current state.")),
+        "idempotency_key_reused": (
+            422,
+            _("This Idempotency-Key was already used with a different request."),
+        ),
+        "idempotency_key_in_progress": (
+            409,
+            _("A request with this Idempotency-Key is still being processed; retry shortly."),
+        ),
+        "idempotency_key_invalid": (400, _("The Idempotency-Key header must be 1 to 255 printable characters.")),
+    }
+)
+
+
+class DomainError(Exception):
+    """A refusal with a stable ``code``.
+
+    ``params`` are interpolated into the message (``%(name)s``) and also
+    returned to API clients; ``fields`` holds per-field errors.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        detail: str | Promise | None = None,
+        *,
+        status: int | None = None,
+        fields: dict[str, list[dict[str, str]]] | None = None,
+        **params: Any,
+    ) -> None:
+        if code not in CODES:
+            raise ValueError(f"unregistered error code {code!r}")
+        default_status, message = CODES[code]
+        self.code = code
+        self.status = status or default_status
+        self._detail = detail if detail is not None else message
+        self.fields = fields or {}
+        self.params = params
+        super().__init__(code)
+
+    @property
+    def detail(self) -> str:
+        text = str(self._detail)
+        if self.params:
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                text = text % self.params
+        return text
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}"
+
+
+class InvalidTransition(DomainError):
+    """A state machine refused a transition."""
+
+    def __init__(self, *, model: str, current: str, target: str) -> None:
+        super().__init__(
+            "invalid_transition",
+            _("Cannot change %(model)s from “%(current)s” to “%(target)s”."),
+            model=model,
+            current=current,
+            target=target,
+        )
+
+
+def field_error(field: str, code: str, message: str | Promise) -> DomainError:
+    """A validation failure on one field, as ``validation_failed``."""
+    return DomainError("validation_failed", fields={field: [{"code": code, "detail": str(message)}]})

@@ -1,0 +1,119 @@
+"""Platform services used by every app: the audit trail, notices and state machines."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.mail import send_mail
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.functional import Promise
+
+from .errors import InvalidTransition
+from .models import AuditEntry, Notification, User
+
+logger = logging.getLogger(__name__)
+
+Actor = User | str | None
+"""Who acted: a person, or a label such as ``"system:expire_job"`` or ``"partner:<app>"``."""
+
+
+def _jsonable(data: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if data is None:
+        return None
+    import json
+
+    return json.loads(json.dumps(dict(data), cls=DjangoJSONEncoder))
+
+
+def actor_label(actor: Actor) -> str:
+    if actor is None:
+        return "system"
+    if isinstance(actor, str):
+        return actor
+    return f"user:{actor.pk} {actor.email}"
+
+
+def audit_record(
+    *,
+    actor: Actor,
+    action: str,
+    obj: models.Model,
+    reason: str = "",
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+) -> AuditEntry:
+    """Record that ``actor`` did ``action`` to ``obj`` and why.
+
+    Call it inside the transaction that makes the change, so that the entry and
+    the change commit or roll back together.
+    """
+    return AuditEntry.objects.create(
+        actor=actor if isinstance(actor, User) else None,
+        actor_label=actor_label(actor)[:120],
+        action=action,
+        object_type=ContentType.objects.get_for_model(obj, for_concrete_model=False),
+        object_id=str(obj.pk),
+        object_repr=str(obj)[:200],
+        reason=reason,
+        before=_jsonable(before),
+        after=_jsonable(after),
+    )
+
+
+def audit_history(obj: models.Model) -> models.QuerySet[AuditEntry]:
+    return AuditEntry.objects.filter(
+        object_type=ContentType.objects.get_for_model(obj, for_concrete_model=False), object_id=str(obj.pk)
+    ).select_related("actor")
+
+
+def transition_check(
+    *, model: str, current: str, target: str, allowed: Mapping[str, frozenset[str] | set[str]]
+) -> None:
+    """Raise ``InvalidTransition`` unless ``current -> target`` is in ``allowed``."""
+    if target not in allowed.get(current, ()):
+        raise InvalidTransition(model=model, current=current, target=target)
+
+
+def notify(
+    *,
+    user: User,
+    kind: str,
+    title: str | Promise,
+    body: str | Promise = "",
+    url: str = "",
+    email: bool = True,
+    context: Mapping[str, Any] | None = None,
+) -> Notification:
+    """Leave an in-app notice for ``user`` and e-mail it after the transaction commits.
+
+    ``title`` and ``body`` may be lazy translations with ``%(name)s``
+    placeholders filled from ``context``; they are rendered in the user's own
+    language.
+    """
+    params = dict(context or {})
+    with translation.override(user.language):
+        title_text = str(title) % params if params else str(title)
+        body_text = str(body) % params if params else str(body)
+    notice = Notification.objects.create(user=user, kind=kind, title=title_text, body=body_text, url=url)
+    if email and user.email:
+        from django.conf import settings
+
+        def send() -> None:
+            with translation.override(user.language):
+                text = render_to_string(
+                    "core/email/notice.txt",
+                    {"title": title_text, "body": body_text, "url": settings.SITE_URL + url if url else ""},
+                )
+            try:
+                send_mail(f"[RedCard 小红卡] {title_text}", text, None, [user.email])
+            except OSError:  # the in-app notice stands; mail is retried by the operator
+                logger.exception("could not e-mail notice %s to user %s", notice.pk, user.pk)
+
+        transaction.on_commit(send)
+    return notice

@@ -1,0 +1,132 @@
+"""Platform pages: home, notices, health, and the error handlers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from core.api.errors import problem_response
+
+logger = logging.getLogger(__name__)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "core/home.html", {"home_sections": home_sections(request)})
+
+
+def home_sections(request: HttpRequest) -> list[dict[str, Any]]:
+    """Apps add their entry points here through ``settings.HOME_SECTIONS`` (callables)."""
+    from django.utils.module_loading import import_string
+
+    sections: list[dict[str, Any]] = []
+    for path in getattr(settings, "HOME_SECTIONS", []):
+        section = import_string(path)(request)
+        if section:
+            sections.append(section)
+    return sections
+
+
+@login_required
+def notices(request: HttpRequest) -> HttpResponse:
+    items = request.user.notifications.all()[:100]  # type: ignore[union-attr]
+    return render(request, "core/notices.html", {"notices": items})
+
+
+@login_required
+@require_POST
+def notices_mark_read(request: HttpRequest) -> HttpResponse:
+    request.user.notifications.filter(read_at__isnull=True).update(read_at=timezone.now())  # type: ignore[union-attr]
+    return redirect("notices")
+
+
+def _check(name: str, fn: Any) -> tuple[str, str]:
+    try:
+        return name, fn()
+    except Exception as exc:  # a health check reports, it does not raise
+        logger.warning("health check %s failed: %s", name, exc)
+        return name, f"error: {exc.__class__.__name__}"
+
+
+def _database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return "ok"
+
+
+def _cache() -> str:
+    cache.set("healthz", "1", 10)
+    return "ok" if cache.get("healthz") == "1" else "error: cache did not keep a value"
+
+
+def _broker() -> str:
+    from redcard.celery import app
+
+    if app.conf.task_always_eager:
+        return "inline"
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+    return "ok"
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks = dict(_check(name, fn) for name, fn in (("database", _database), ("cache", _cache), ("broker", _broker)))
+    healthy = all(value in ("ok", "inline") for value in checks.values())
+    return JsonResponse({"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503)
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return problem_response(request, status=404, code="not_found", detail=_("Not found."))
+    return render(request, "404.html", status=404)
+
+
+def handler500(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return problem_response(
+            request, status=500, code="server_error", detail=_("Something went wrong on our side. Please retry.")
+        )
+    return render(request, "500.html", status=500)
+
+
+def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return problem_response(
+            request, status=403, code="permission_denied", detail=_("You do not have permission to do this.")
+        )
+    return render(request, "403.html", status=403)
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return problem_response(
+            request, status=400, code="bad_request", detail=_("The request could not be understood.")
+        )
+    return render(request, "400.html", status=400)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    if _is_api(request):
+        return problem_response(
+            request,
+            status=403,
+            code="csrf_failed",
+            detail=_("The CSRF token is missing or invalid. Reload the page and retry."),
+        )
+    return render(request, "403_csrf.html", status=403)

@@ -1,0 +1,1 @@
+"""Settings package: ``dev`` (the embedded default), ``production`` and ``test``."""

@@ -1,0 +1,22 @@
+"""The test suite: PostgreSQL (the database of record), tasks inline, fast hashing."""
+
+import dj_database_url
+
+from .base import *  # noqa: F403
+from .base import env
+
+DATABASES = {
+    "default": dj_database_url.parse(env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/redcard"), conn_max_age=0)
+}
+DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", "test_redcard")}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "redcard-test"}}
+CELERY_BROKER_URL = "memory://"
+CELERY_RESULT_BACKEND = "cache+memory://"
+CELERY_TASK_ALWAYS_EAGER = True
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
