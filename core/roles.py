@@ -13,7 +13,7 @@ CURATOR = "curator"
 OPERATOR = "operator"
 
 #: group -> permissions ("app_label.codename"); apps append to these lists.
-ROLE_PERMISSIONS: dict[str, list[str]] = {
+ROLE_PERMISSIONS: dict[str, list[str]] = {  # apps add theirs in <app>/roles.py
     CURATOR: ["core.view_auditentry", "core.view_user", "core.view_notification"],
     OPERATOR: [
         "core.view_auditentry",
@@ -27,10 +27,26 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 }
 
 
+def all_role_permissions() -> dict[str, list[str]]:
+    """Ours plus each installed app's ``<app>.roles.PERMISSIONS`` (same shape)."""
+    from importlib import import_module
+    from importlib.util import find_spec
+
+    from django.apps import apps
+
+    merged = {group: list(perms) for group, perms in ROLE_PERMISSIONS.items()}
+    for config in apps.get_app_configs():
+        if config.name == "core" or find_spec(f"{config.name}.roles") is None:
+            continue
+        for group, perms in getattr(import_module(f"{config.name}.roles"), "PERMISSIONS", {}).items():
+            merged.setdefault(group, []).extend(perms)
+    return merged
+
+
 def sync_role_groups(**kwargs: Any) -> None:
     from django.contrib.auth.models import Group, Permission
 
-    for group_name, perms in ROLE_PERMISSIONS.items():
+    for group_name, perms in all_role_permissions().items():
         group, _ = Group.objects.get_or_create(name=group_name)
         wanted = []
         for dotted in perms:
@@ -39,9 +55,3 @@ def sync_role_groups(**kwargs: Any) -> None:
             if perm is not None:
                 wanted.append(perm)
         group.permissions.add(*wanted)
-
-
-ROLE_PERMISSIONS[CURATOR] += ["merchants.view_city", "merchants.view_district", "merchants.view_category"]
-ROLE_PERMISSIONS[OPERATOR] += [
-    f"merchants.{verb}_{model}" for model in ("city", "district", "category") for verb in ("view", "add", "change")
-]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import connection
@@ -26,15 +25,21 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def home_sections(request: HttpRequest) -> list[dict[str, Any]]:
-    """Apps add their entry points here through ``settings.HOME_SECTIONS`` (callables)."""
-    from django.utils.module_loading import import_string
+    """Each app may offer a home-page entry point: ``<app>.home.section(request) -> dict | None``
+    with ``title``, ``text`` and ``links`` (``label``, ``url``, ``primary``), and ``order``."""
+    from importlib import import_module
+    from importlib.util import find_spec
+
+    from django.apps import apps
 
     sections: list[dict[str, Any]] = []
-    for path in getattr(settings, "HOME_SECTIONS", []):
-        section = import_string(path)(request)
+    for config in apps.get_app_configs():
+        if find_spec(f"{config.name}.home") is None:
+            continue
+        section = import_module(f"{config.name}.home").section(request)
         if section:
             sections.append(section)
-    return sections
+    return sorted(sections, key=lambda s: s.get("order", 100))
 
 
 @login_required

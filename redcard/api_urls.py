@@ -3,11 +3,12 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from core.api import views as platform_views
-
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("core.api.urls")),
+    path("", include("members.api_urls")),
+    path("", include("merchants.api_urls")),
+    path("", include("redemptions.api_urls")),
+    path("", include("curation.api_urls")),
 ]
-del platform_views

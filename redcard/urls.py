@@ -23,4 +23,8 @@ urlpatterns = [
     path("o/token/", oauth2_views.TokenView.as_view(), name="oauth2_token"),
     path("o/revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="oauth2_revoke_token"),
     path("api/v1/", include("redcard.api_urls")),
+    path("membership/", include("members.urls")),
+    path("merchants/", include("merchants.urls")),
+    path("r/", include("redemptions.urls")),
+    path("curation/", include("curation.urls")),
 ]

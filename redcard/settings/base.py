@@ -131,9 +131,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    "core-purge-idempotency-keys": {"task": "core.tasks.purge_idempotency_keys", "schedule": timedelta(hours=1)},
-}
+# Each app lists its periodic jobs in <app>/schedule.py.
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+for _app in ("core", "members", "merchants", "redemptions", "curation"):
+    CELERY_BEAT_SCHEDULE.update(__import__(f"{_app}.schedule", fromlist=["BEAT"]).BEAT)
 
 # --- Auth ---------------------------------------------------------------------
 AUTH_USER_MODEL = "core.User"
@@ -321,8 +322,6 @@ LOGGING = {
 }
 
 # Modules with a ``seed(out)`` function, called in this order by ``seed_demo``.
-DEMO_SEEDERS = ["core.demo", "merchants.demo"]
+DEMO_SEEDERS = ["core.demo", "merchants.demo"]  # apps add "<app>.demo" as they grow
 
 CSRF_FAILURE_VIEW = "core.views.csrf_failure"
-# Callables ``(request) -> dict | None`` giving the home page's entry points (apps add theirs).
-HOME_SECTIONS: list[str] = []

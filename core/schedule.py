@@ -1,0 +1,7 @@
+"""Periodic jobs of this app, merged into CELERY_BEAT_SCHEDULE by the settings (no Django imports here)."""
+
+from datetime import timedelta
+
+BEAT = {
+    "core-purge-idempotency-keys": {"task": "core.tasks.purge_idempotency_keys", "schedule": timedelta(hours=1)},
+}

@@ -1,0 +1,4 @@
+"""Pages of the curation app."""
+
+app_name = "curation"
+urlpatterns: list = []

@@ -1,0 +1,4 @@
+"""Pages of the members app."""
+
+app_name = "members"
+urlpatterns: list = []

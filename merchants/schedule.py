@@ -1,0 +1,3 @@
+"""Periodic jobs of this app, merged into CELERY_BEAT_SCHEDULE by the settings (no Django imports here)."""
+
+BEAT: dict[str, dict] = {}

@@ -1,0 +1,4 @@
+"""Pages of the merchants app."""
+
+app_name = "merchants"
+urlpatterns: list = []

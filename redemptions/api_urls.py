@@ -1,0 +1,3 @@
+"""API endpoints of the redemptions app, under /api/v1/."""
+
+urlpatterns: list = []

@@ -1,0 +1,4 @@
+"""Pages of the redemptions app."""
+
+app_name = "redemptions"
+urlpatterns: list = []
