@@ -321,7 +321,4 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# Modules with a ``seed(out)`` function, called in this order by ``seed_demo``.
-DEMO_SEEDERS = ["core.demo", "merchants.demo"]  # apps add "<app>.demo" as they grow
-
 CSRF_FAILURE_VIEW = "core.views.csrf_failure"

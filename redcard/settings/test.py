@@ -8,7 +8,7 @@ from .base import env
 DATABASES = {
     "default": dj_database_url.parse(env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/redcard"), conn_max_age=0)
 }
-DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", "test_redcard")}
+DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", "test_redcard")}  # one per parallel worker tree
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "redcard-test"}}
 CELERY_BROKER_URL = "memory://"
 CELERY_RESULT_BACKEND = "cache+memory://"

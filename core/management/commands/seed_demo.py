@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+from importlib.util import find_spec
 from typing import Any
 
-from django.conf import settings
+from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
-from django.utils.module_loading import import_string
 
 
 class Command(BaseCommand):
@@ -18,8 +19,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         logins: list[tuple[str, str, str]] = []
-        for path in settings.DEMO_SEEDERS:
-            seed = import_string(f"{path}.seed")
+        # Every installed app with a ``demo`` module, in INSTALLED_APPS order
+        # (core, members, merchants, redemptions, curation).
+        for config in apps.get_app_configs():
+            if find_spec(f"{config.name}.demo") is None:
+                continue
+            seed = import_module(f"{config.name}.demo").seed
             with transaction.atomic():
                 seed(logins)
         if options["quiet"]:
