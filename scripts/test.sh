@@ -26,6 +26,7 @@ step "makemigrations --check"
 DJANGO_SETTINGS_MODULE=redcard.settings.test $PY manage.py makemigrations --check --dry-run
 step "check --deploy (production settings)"
 DJANGO_SETTINGS_MODULE=redcard.settings.production SECRET_KEY="ci-$(head -c 48 /dev/urandom | base64 | tr -d '/+=')" \
+  REDCARD_CODE_KEYS="{\"ci\": \"$(head -c 32 /dev/urandom | base64)\"}" REDCARD_CODE_KEY_ID=ci \
   ALLOWED_HOSTS=redcard.example $PY manage.py check --deploy --fail-level WARNING
 
 step "pytest (PostgreSQL)"

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.api.permissions import IsPerson, request_person
+from core.api.permissions import IsPerson, partner_application, request_person
 from core.models import Notification, User
 from core.services import audit_record
 
@@ -88,3 +88,33 @@ class NotificationReadView(APIView):
             notice.read_at = timezone.now()
             notice.save(update_fields=["read_at"])
         return Response(NotificationSerializer(notice).data)
+
+
+class PartnerSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    scopes = serializers.ListField(child=serializers.CharField(), help_text="Scopes carried by this token.")
+    allowed_scopes = serializers.ListField(child=serializers.CharField(), help_text="Scopes granted to the app.")
+
+
+class IsPartner(IsPerson):
+    def has_permission(self, request: Request, view: object) -> bool:
+        return partner_application(request) is not None
+
+
+class PartnerWhoAmIView(APIView):
+    """The partner application behind the bearer token and the scopes it carries."""
+
+    permission_classes = [IsPartner]
+
+    @extend_schema(responses=PartnerSerializer)
+    def get(self, request: Request) -> Response:
+        app = partner_application(request)
+        assert app is not None and request.auth is not None
+        data = {
+            "id": app.public_id,
+            "name": app.name,
+            "scopes": sorted(request.auth.scope.split()),
+            "allowed_scopes": sorted(app.scope_set),
+        }
+        return Response(PartnerSerializer(data).data)

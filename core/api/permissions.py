@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
@@ -33,7 +35,9 @@ def scoped(*scopes: str) -> type[BasePermission]:
 
     class HasScopes(BasePermission):
         required_scopes = scopes
-        message = "This token does not carry the scope this endpoint needs: " + " ".join(scopes)
+        message = format_lazy(
+            _("This token does not carry the scope this endpoint needs: {scopes}"), scopes=" ".join(scopes)
+        )
         code = "insufficient_scope"
 
         def has_permission(self, request: Request, view: Any) -> bool:

@@ -16,6 +16,12 @@ class ClientRateThrottle(SimpleRateThrottle):
 
     scope = "client"
 
+    def get_rate(self) -> str | None:
+        # Read at request time (not import time) so that a settings change applies.
+        from rest_framework.settings import api_settings
+
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
     def allow_request(self, request: Request, view: Any) -> bool:
         token = getattr(request, "auth", None)
         user = getattr(request, "user", None)

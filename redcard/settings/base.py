@@ -309,6 +309,15 @@ CSP_POLICY = {
 # Swagger UI and Django admin set style attributes at run time.
 CSP_STYLE_ATTRIBUTE_PATHS = ["/api/v1/docs/", "/admin/"]
 
+# --- Member codes (redemptions.codes): Ed25519 signing keys ---------------------
+# REDCARD_CODE_KEYS is JSON {"<key id>": "<base64 32-byte Ed25519 seed>", ...}; every key listed
+# verifies, REDCARD_CODE_KEY_ID names the one that signs. Keep retired keys listed for a few minutes
+# after a rotation so codes already on screen keep working. Without keys the embedded default
+# generates one into REDCARD_CODE_KEY_FILE (under var/, never committed); production refuses to start.
+REDCARD_CODE_KEYS = env("REDCARD_CODE_KEYS")
+REDCARD_CODE_KEY_ID = env("REDCARD_CODE_KEY_ID")
+REDCARD_CODE_KEY_FILE: Path | None = BASE_DIR / "var" / "keys" / "member-codes.json"
+
 # --- Idempotency --------------------------------------------------------------
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 

@@ -10,6 +10,10 @@ SECRET_KEY = env("SECRET_KEY")
 if not SECRET_KEY or SECRET_KEY.startswith("dev-only"):
     raise ImproperlyConfigured("SECRET_KEY must be set in production")
 
+REDCARD_CODE_KEY_FILE = None  # never generate a signing key in production
+if not env("REDCARD_CODE_KEYS"):
+    raise ImproperlyConfigured("REDCARD_CODE_KEYS (member code signing keys) must be set in production")
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
