@@ -12,3 +12,4 @@ class CoreConfig(AppConfig):
         from .roles import sync_role_groups
 
         post_migrate.connect(sync_role_groups, dispatch_uid="core.sync_role_groups")
+        from .api import schema  # noqa: F401  (registers the OpenAPI extension)

@@ -20,7 +20,8 @@ class ClientRateThrottle(SimpleRateThrottle):
         # Read at request time (not import time) so that a settings change applies.
         from rest_framework.settings import api_settings
 
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        return str(rate) if rate is not None else None
 
     def allow_request(self, request: Request, view: Any) -> bool:
         token = getattr(request, "auth", None)

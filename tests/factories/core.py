@@ -7,7 +7,7 @@ import factory
 from allauth.account.models import EmailAddress
 from django.contrib.auth.models import Group
 from django.utils import timezone
-from oauth2_provider.models import AccessToken
+from oauth2_provider.models import AccessToken, set_token_value
 
 from core.models import PartnerApplication, User
 
@@ -51,10 +51,10 @@ class PartnerApplicationFactory(factory.django.DjangoModelFactory):
 
 
 def access_token_for(application: PartnerApplication, scopes: str, *, expires_in: int = 3600) -> AccessToken:
-    """A token as /o/token/ would issue it (tests that exercise the endpoint itself post to it)."""
-    return AccessToken.objects.create(
-        application=application,
-        token=secrets.token_urlsafe(24),
-        scope=scopes,
-        expires=timezone.now() + timedelta(seconds=expires_in),
-    )
+    """A token as /o/token/ would issue it (stored hashed); ``.token`` holds the raw bearer value in memory."""
+    raw = secrets.token_urlsafe(24)
+    token = AccessToken(application=application, scope=scopes, expires=timezone.now() + timedelta(seconds=expires_in))
+    set_token_value(token, raw)
+    token.save()
+    token.token = raw  # in memory only, for the test's Authorization header
+    return token
