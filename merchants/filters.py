@@ -1,0 +1,63 @@
+"""Catalogue filters (django-filter), shared by the catalogue API and the catalogue page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .models import Category, City, Merchant
+from .selectors import MAX_RADIUS_KM, filter_near, filter_open_now
+
+DEFAULT_RADIUS_KM = 5.0
+
+
+class CatalogueFilter(django_filters.FilterSet):
+    city = django_filters.ModelChoiceFilter(
+        field_name="city", to_field_name="code", queryset=City.objects.filter(is_active=True), label=_("City")
+    )
+    district = django_filters.CharFilter(field_name="district__code", label=_("District"))
+    category = django_filters.ModelChoiceFilter(
+        field_name="category", to_field_name="code", queryset=Category.objects.all(), label=_("Category")
+    )
+    price_tier = django_filters.TypedChoiceFilter(
+        field_name="category__price_tier", choices=Category.PriceTier.choices, coerce=int, label=_("Price tier")
+    )
+    open_now = django_filters.BooleanFilter(method="filter_open_now", label=_("Open now"), widget=forms.CheckboxInput)
+    lat = django_filters.NumberFilter(method="filter_noop", label=_("Latitude"), min_value=-90, max_value=90)
+    lng = django_filters.NumberFilter(method="filter_noop", label=_("Longitude"), min_value=-180, max_value=180)
+    radius_km = django_filters.NumberFilter(
+        method="filter_noop", label=_("Radius (km)"), min_value=0.1, max_value=MAX_RADIUS_KM
+    )
+
+    class Meta:
+        model = Merchant
+        fields = ["city", "district", "category", "price_tier", "open_now"]
+
+    def filter_noop(self, queryset: QuerySet[Merchant], name: str, value: Any) -> QuerySet[Merchant]:
+        return queryset
+
+    def filter_open_now(self, queryset: QuerySet[Merchant], name: str, value: bool | None) -> QuerySet[Merchant]:
+        if not value:
+            return queryset
+        return filter_open_now(queryset, at=timezone.now())
+
+    @property
+    def near(self) -> tuple[float, float, float] | None:
+        data = self.form.cleaned_data if self.form.is_valid() else {}
+        lat, lng = data.get("lat"), data.get("lng")
+        if lat is None or lng is None:
+            return None
+        return float(lat), float(lng), float(data.get("radius_km") or DEFAULT_RADIUS_KM)
+
+    def filter_queryset(self, queryset: QuerySet[Merchant]) -> QuerySet[Merchant]:
+        queryset = super().filter_queryset(queryset)
+        near = self.near
+        if near is not None:
+            lat, lng, radius = near
+            queryset = filter_near(queryset, lat=lat, lng=lng, radius_km=radius)
+        return queryset

@@ -1,0 +1,219 @@
+"""Reads of the merchants app that other code reuses (see contracts.md for the cross-app ones)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import reduce
+from operator import or_
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db.models import Exists, F, FloatField, OuterRef, Prefetch, Q, QuerySet, Value
+from django.db.models.functions import ASin, Cos, Power, Radians, Sin, Sqrt
+from django.utils import timezone
+
+from core.models import User
+
+from .models import City, Merchant, MerchantDay, MerchantStaff, OpeningSlot, PartnerGrant
+from .validators import EARTH_RADIUS_KM, is_open_at, minute_of_week
+
+#: Share of the daily capacity from which the catalogue shows "busy".
+BUSY_SHARE = 0.8
+
+
+def city_zone(city: City) -> ZoneInfo:
+    return ZoneInfo(city.timezone)
+
+
+def local_date(*, merchant: Merchant, at: datetime) -> date:
+    """The merchant's calendar day at ``at`` (its city's timezone)."""
+    return at.astimezone(city_zone(merchant.city)).date()
+
+
+def redeem_refusal(*, merchant: Merchant, at: datetime) -> str | None:
+    """None when the merchant may redeem at ``at``; else ``merchant_not_active`` or ``merchant_paused``."""
+    if merchant.state not in Merchant.VISIBLE_STATES:
+        return "merchant_not_active"
+    if merchant.paused_on is not None and merchant.paused_on == local_date(merchant=merchant, at=at):
+        return "merchant_paused"
+    return None
+
+
+def staff_membership(*, user: Any, merchant: Merchant) -> MerchantStaff | None:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return MerchantStaff.objects.filter(user=user, merchant=merchant).first()
+
+
+def merchants_of_staff(*, user: User) -> QuerySet[Merchant]:
+    """The merchants where ``user`` is owner or staff."""
+    return (
+        Merchant.objects.filter(staff__user=user)
+        .select_related("city", "district", "category", "offer")
+        .order_by("name_zh", "pk")
+    )
+
+
+def merchant_for_staff(*, user: Any, public_id: Any) -> tuple[Merchant, MerchantStaff] | None:
+    """The merchant with this public id and the user's role there, or None (callers answer 404)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    staff = (
+        MerchantStaff.objects.filter(user=user, merchant__public_id=public_id)
+        .select_related("merchant__city", "merchant__district", "merchant__category", "merchant__offer")
+        .first()
+    )
+    if staff is None:
+        return None
+    return staff.merchant, staff
+
+
+def partner_granted(*, application: Any, merchant: Merchant, scope: str) -> bool:
+    """Whether a partner application may act for ``merchant`` within ``scope``."""
+    if application is None:
+        return False
+    grant = PartnerGrant.objects.filter(application=application, merchant=merchant).only("scopes").first()
+    return grant is not None and scope in grant.scope_set
+
+
+def seats_taken(*, city: City) -> int:
+    return Merchant.objects.filter(city=city, state__in=Merchant.SEATED_STATES).count()
+
+
+def seats_left(*, city: City) -> int:
+    return max(0, city.seat_quota - seats_taken(city=city))
+
+
+# --- Capacity status -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CapacityStatus:
+    code: str  # "open", "busy", "full", "paused"
+    used: int
+    capacity: int
+
+
+def capacity_status(*, merchant: Merchant, used: int, at: datetime) -> CapacityStatus:
+    if merchant.paused_on is not None and merchant.paused_on == local_date(merchant=merchant, at=at):
+        return CapacityStatus("paused", used, merchant.daily_capacity)
+    if used >= merchant.daily_capacity:
+        return CapacityStatus("full", used, merchant.daily_capacity)
+    if used >= math.ceil(merchant.daily_capacity * BUSY_SHARE):
+        return CapacityStatus("busy", used, merchant.daily_capacity)
+    return CapacityStatus("open", used, merchant.daily_capacity)
+
+
+def today_used(*, merchant: Merchant, at: datetime) -> int:
+    """Today's redemptions counted against capacity, from the prefetched ``recent_days`` when present."""
+    today = local_date(merchant=merchant, at=at)
+    days = getattr(merchant, "recent_days", None)
+    if days is not None:
+        return next((d.redemptions_count for d in days if d.local_date == today), 0)
+    day = MerchantDay.objects.filter(merchant=merchant, local_date=today).first()
+    return day.redemptions_count if day else 0
+
+
+def merchant_is_open(*, merchant: Merchant, at: datetime) -> bool:
+    return is_open_at(merchant.opening_hours or {}, at.astimezone(city_zone(merchant.city)))
+
+
+# --- Catalogue -------------------------------------------------------------------------------------
+
+
+def catalogue(*, at: datetime | None = None) -> QuerySet[Merchant]:
+    """Merchants members may see (probation and listed) with everything a catalogue row shows:
+    one query for the rows plus one for today's counters, whatever the page size."""
+    at = at or timezone.now()
+    utc_day = at.astimezone(ZoneInfo("UTC")).date()
+    window = [utc_day - timedelta(days=1), utc_day, utc_day + timedelta(days=1)]  # covers every timezone
+    return (
+        Merchant.objects.filter(state__in=Merchant.VISIBLE_STATES)
+        .select_related("city", "district", "category", "offer")
+        .prefetch_related(
+            Prefetch("days", queryset=MerchantDay.objects.filter(local_date__in=window), to_attr="recent_days")
+        )
+    )
+
+
+def filter_open_now(queryset: QuerySet[Merchant], *, at: datetime) -> QuerySet[Merchant]:
+    """Merchants open at ``at`` in their own city's timezone (one EXISTS per distinct timezone)."""
+    zones = sorted(set(City.objects.values_list("timezone", flat=True)))
+    if not zones:
+        return queryset.none()
+    clauses = []
+    for zone in zones:
+        minute = minute_of_week(at.astimezone(ZoneInfo(zone)))
+        slot = OpeningSlot.objects.filter(merchant=OuterRef("pk"), start_minute__lte=minute, end_minute__gt=minute)
+        clauses.append(Q(city__timezone=zone) & Exists(slot))
+    return queryset.filter(reduce(or_, clauses))
+
+
+KM_PER_DEGREE = 111.32
+MAX_RADIUS_KM = 50.0
+
+
+def bounding_box(*, lat: float, lng: float, radius_km: float) -> tuple[float, float, float, float]:
+    dlat = radius_km / KM_PER_DEGREE
+    dlng = radius_km / (KM_PER_DEGREE * max(0.01, math.cos(math.radians(lat))))
+    return lat - dlat, lat + dlat, lng - dlng, lng + dlng
+
+
+def distance_expression(*, lat: float, lng: float) -> Any:
+    """Great-circle distance in km from (lat, lng) to each row (haversine; PostgreSQL and SQLite)."""
+    p1 = math.radians(lat)
+    half_dlat = (Radians(F("lat")) - Value(p1)) / Value(2.0)
+    half_dlng = (Radians(F("lng")) - Value(math.radians(lng))) / Value(2.0)
+    a = Power(Sin(half_dlat), 2) + Value(math.cos(p1)) * Cos(Radians(F("lat"))) * Power(Sin(half_dlng), 2)
+    return Value(2 * EARTH_RADIUS_KM) * ASin(Sqrt(a), output_field=FloatField())
+
+
+def filter_near(queryset: QuerySet[Merchant], *, lat: float, lng: float, radius_km: float) -> QuerySet[Merchant]:
+    """Merchants within ``radius_km`` of (lat, lng), annotated with ``distance_km``.
+
+    The bounding box uses the (lat, lng) index; the exact distance is computed on the few rows inside it.
+    """
+    radius_km = min(max(radius_km, 0.1), MAX_RADIUS_KM)
+    south, north, west, east = bounding_box(lat=lat, lng=lng, radius_km=radius_km)
+    return (
+        queryset.filter(lat__gte=south, lat__lte=north, lng__gte=west, lng__lte=east)
+        .annotate(distance_km=distance_expression(lat=lat, lng=lng))
+        .filter(distance_km__lte=radius_km)
+    )
+
+
+def catalogue_merchant(*, public_id: Any) -> Merchant | None:
+    return catalogue().filter(public_id=public_id).first()
+
+
+# --- Reads for admission rules (curation) --------------------------------------------------------------
+
+
+def category_open(*, city: City, category: Any) -> bool:
+    """Whether ``category`` is open for new merchants in ``city`` (an explicit opening row)."""
+    from .models import CityCategory
+
+    return CityCategory.objects.filter(city=city, category=category, is_open=True).exists()
+
+
+def live_merchants_with_licence(*, food_licence: str) -> QuerySet[Merchant]:
+    """Merchants not removed that hold this food licence."""
+    if not food_licence:
+        return Merchant.objects.none()
+    return Merchant.objects.filter(food_licence__iexact=food_licence).exclude(state=Merchant.State.REMOVED)
+
+
+def live_merchants_with_uscc(*, uscc: str) -> QuerySet[Merchant]:
+    if not uscc:
+        return Merchant.objects.none()
+    return Merchant.objects.filter(uscc__iexact=uscc).exclude(state=Merchant.State.REMOVED)
+
+
+def removed_since(*, uscc: str, food_licence: str, since: datetime) -> QuerySet[Merchant]:
+    """Merchants with this credit code or licence removed at or after ``since``."""
+    match = Q(uscc__iexact=uscc) if uscc else Q(pk__in=[])
+    if food_licence:
+        match |= Q(food_licence__iexact=food_licence)
+    return Merchant.objects.filter(match, state=Merchant.State.REMOVED, removed_at__gte=since)
