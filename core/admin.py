@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from .models import AuditEntry, Notification, User
+from .models import AuditEntry, Notification, User, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from .services import audit_history
 
 
@@ -68,3 +68,46 @@ class NotificationAdmin(ReadOnlyAdmin):
     list_filter = ["kind"]
     search_fields = ["user__email", "title"]
     list_select_related = ["user"]
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ["url", "application", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["url", "application__name"]
+    readonly_fields = ["public_id", "secret"]
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "type", "msg_id"]
+    list_filter = ["type"]
+    search_fields = ["msg_id"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    """The delivery log, with a replay action."""
+
+    list_display = [
+        "id",
+        "event",
+        "endpoint",
+        "state",
+        "attempts",
+        "last_status_code",
+        "last_attempt_at",
+        "next_attempt_at",
+    ]
+    list_filter = ["state", "event__type"]
+    search_fields = ["event__msg_id", "endpoint__url"]
+    list_select_related = ["event", "endpoint"]
+    actions = ["replay_deliveries"]
+
+    @admin.action(description=_("Replay the selected deliveries now"), permissions=["view"])
+    def replay_deliveries(self, request: HttpRequest, queryset: Any) -> None:
+        from .webhooks import replay
+
+        for delivery in queryset:
+            replay(delivery=delivery, actor=request.user)
+        self.message_user(request, _("%(count)d deliveries queued again.") % {"count": queryset.count()})

@@ -23,6 +23,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {  # apps add theirs in <app>/roles.py
         "core.view_partnerapplication",
         "core.add_partnerapplication",
         "core.change_partnerapplication",
+        "core.view_webhookendpoint",
+        "core.add_webhookendpoint",
+        "core.change_webhookendpoint",
+        "core.view_webhookevent",
+        "core.view_webhookdelivery",
     ],
 }
 

@@ -4,4 +4,5 @@ from datetime import timedelta
 
 BEAT = {
     "core-purge-idempotency-keys": {"task": "core.tasks.purge_idempotency_keys", "schedule": timedelta(hours=1)},
+    "core-deliver-due-webhooks": {"task": "core.tasks.deliver_due_webhooks", "schedule": timedelta(seconds=30)},
 }
