@@ -96,7 +96,11 @@ def _transition(app: Application, target: str) -> None:
 
 
 def _lock(application: Application) -> Application:
-    return Application.objects.select_for_update().select_related("city", "district", "category").get(pk=application.pk)
+    return (
+        Application.objects.select_for_update(of=("self",))
+        .select_related("city", "district", "category")
+        .get(pk=application.pk)
+    )
 
 
 def _snapshot(app: Application) -> dict[str, Any]:
@@ -306,6 +310,18 @@ def active_rules(*, now: datetime | None = None) -> list[AdmissionRule]:
     for rule in AdmissionRule.objects.filter(is_active=True, active_from__lte=now).order_by("kind", "-version"):
         rules.setdefault(rule.kind, rule)
     return list(rules.values())
+
+
+def rules_install_defaults() -> int:
+    """Create version 1 of any rule type that has no version at all (as the data migration does).
+    Returns how many were created."""
+    created = 0
+    start = timezone.now().replace(year=2024, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    for kind, params in DEFAULT_PARAMETERS.items():
+        if not AdmissionRule.objects.filter(kind=kind).exists():
+            AdmissionRule.objects.create(kind=kind, version=1, parameters=params, active_from=start)
+            created += 1
+    return created
 
 
 def _evaluate(app: Application, *, now: datetime) -> list[RuleResult]:
