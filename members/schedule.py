@@ -1,3 +1,11 @@
 """Periodic jobs of this app, merged into CELERY_BEAT_SCHEDULE by the settings (no Django imports here)."""
 
-BEAT: dict[str, dict] = {}
+from datetime import timedelta
+
+BEAT: dict[str, dict] = {
+    "members-reconcile-payments": {"task": "members.tasks.reconcile_payments", "schedule": timedelta(minutes=2)},
+    "members-advance-subscriptions": {"task": "members.tasks.advance_subscriptions", "schedule": timedelta(minutes=5)},
+    "members-charge-renewals": {"task": "members.tasks.charge_renewals", "schedule": timedelta(hours=1)},
+    "members-send-reminders": {"task": "members.tasks.send_reminders", "schedule": timedelta(hours=1)},
+    "members-sandbox-redeliver": {"task": "members.tasks.sandbox_redeliver", "schedule": timedelta(minutes=1)},
+}

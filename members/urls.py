@@ -1,4 +1,16 @@
-"""Pages of the members app."""
+"""Pages of the members app (mounted at /membership/)."""
+
+from django.urls import path
+
+from . import views
 
 app_name = "members"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.membership, name="membership"),
+    path("join/", views.join, name="join"),
+    path("join/return/<uuid:payment_id>/", views.join_return, name="join_return"),
+    path("cancel/", views.cancel, name="cancel"),
+    path("undo-cancel/", views.undo_cancel, name="undo_cancel"),
+    path("auto-renew/", views.auto_renew, name="auto_renew"),
+    path("sandbox/checkout/<uuid:order_id>/", views.sandbox_checkout, name="sandbox_checkout"),
+]

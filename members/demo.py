@@ -1,0 +1,69 @@
+"""Demo members in each state, with payments and a refund (added to ``seed_demo``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from core.demo import DEMO_PASSWORD, demo_user
+
+from . import services
+from .models import Payment, SandboxOrder, Subscription, SubscriptionPeriod
+from .payments import sandbox
+
+
+def _paid_member(email: str, name: str) -> Subscription:
+    user = demo_user(email, display_name=name)
+    current = Subscription.objects.filter(user=user).first()
+    if current is not None:
+        return current
+    payment = services.checkout_start(user=user, plan_code="annual")
+    sandbox.pay(SandboxOrder.objects.get(out_trade_no=str(payment.public_id)))
+    services.payment_sync(payment=payment, actor="system:demo")
+    return Subscription.objects.get(pk=payment.subscription_id)
+
+
+def seed(out: list[tuple[str, str, str]]) -> None:
+    services.seed_default_plans()
+    if not services.programme_get().sales_open:
+        return  # a suspended programme sells nothing, not even to the demo
+    active = _paid_member("member@redcard.local", "会员 Wang")
+
+    cancelling = _paid_member("cancelling@redcard.local", "会员 Zhao")
+    if cancelling.state == Subscription.State.ACTIVE:
+        services.subscription_cancel(user=cancelling.user)
+
+    refunded = _paid_member("refunded@redcard.local", "会员 Sun")
+    if refunded.state == Subscription.State.ACTIVE:
+        services.subscription_refund(
+            subscription_id=refunded.pk, mode="prorated", reason="演示：会员申请退款", actor="system:demo"
+        )
+
+    expired = _paid_member("expired@redcard.local", "会员 Qian")
+    if expired.state == Subscription.State.ACTIVE:
+        past = timezone.now() - timedelta(days=1)
+        Subscription.objects.filter(pk=expired.pk).update(period_start=past - timedelta(days=365), period_end=past)
+        SubscriptionPeriod.objects.filter(subscription=expired).update(start=past - timedelta(days=365), end=past)
+        services.subscriptions_advance()
+
+    trial_user = demo_user("trial@redcard.local", display_name="体验 Zhou")
+    if not Subscription.objects.filter(user=trial_user).exists():
+        services.trial_start(user=trial_user)
+
+    pending_user = demo_user("pending@redcard.local", display_name="待付 Wu")
+    if not Subscription.objects.filter(user=pending_user).exists():
+        services.checkout_start(user=pending_user, plan_code="annual")
+
+    failed_user = demo_user("failed@redcard.local", display_name="失败 Zheng")
+    if not Subscription.objects.filter(user=failed_user).exists():
+        payment = services.checkout_start(user=failed_user, plan_code="annual")
+        Payment.objects.filter(pk=payment.pk).update(created_at=timezone.now() - timedelta(hours=1))
+        services.payments_reconcile()
+
+    no_card = demo_user("nocard@redcard.local", display_name="新人 Lin")
+    out.append(("member (active card)", active.user.email, DEMO_PASSWORD))
+    out.append(("member (no card)", no_card.email, DEMO_PASSWORD))
+    out.append(("member (cancelling)", cancelling.user.email, DEMO_PASSWORD))
+    out.append(("member (refunded)", refunded.user.email, DEMO_PASSWORD))
+    out.append(("member (trial)", trial_user.email, DEMO_PASSWORD))

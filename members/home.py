@@ -1,0 +1,39 @@
+"""The members' entry on the home page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+
+def section(request: HttpRequest) -> dict[str, Any] | None:
+    from .selectors import entitlement
+
+    user = request.user
+    if not user.is_authenticated:
+        return {
+            "order": 10,
+            "title": _("RedCard membership"),
+            "text": _("¥168 a year: at least 10% off at curated shops. Try it free for 90 days."),
+            "links": [{"label": _("Join RedCard"), "url": reverse("members:join"), "primary": True}],
+        }
+    status = entitlement(user=user)  # type: ignore[arg-type]
+    if status.entitled:
+        return {
+            "order": 10,
+            "title": _("Your RedCard"),
+            "text": _("Your card is active."),
+            "links": [{"label": _("Open my card"), "url": reverse("members:membership"), "primary": True}],
+        }
+    return {
+        "order": 10,
+        "title": _("RedCard membership"),
+        "text": _("You do not have an active card."),
+        "links": [
+            {"label": _("Join RedCard"), "url": reverse("members:join"), "primary": True},
+            {"label": _("My membership"), "url": reverse("members:membership"), "primary": False},
+        ],
+    }

@@ -1,0 +1,175 @@
+"""Reads of the members app that other code reuses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Q, QuerySet, Sum
+from django.utils import timezone
+
+from core.models import User
+
+from .models import (
+    ENTITLED_STATES,
+    PAID_STATES,
+    Payment,
+    Plan,
+    Refund,
+    SandboxOrder,
+    Subscription,
+    SubscriptionState,
+)
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    entitled: bool
+    code: str | None
+    subscription_id: int | None
+    state: str | None
+    period_end: datetime | None
+
+
+@dataclass(frozen=True)
+class Savings:
+    saved_fen: int
+    fee_fen: int
+    currency: str
+    period_start: datetime | None
+    period_end: datetime | None
+
+
+def entitlement(*, user: User, at: datetime | None = None) -> Entitlement:
+    """May ``user`` redeem at ``at`` (default now)? True for ``active``, ``trialing`` and
+    ``cancel_at_period_end`` inside the period. One query."""
+    at = at or timezone.now()
+    row = (
+        Subscription.objects.filter(user_id=user.pk, state__in=ENTITLED_STATES)
+        .values_list("pk", "state", "period_start", "period_end")
+        .first()
+    )
+    if row is None:
+        return Entitlement(False, "membership_inactive", None, None, None)
+    pk, state, start, end = row
+    entitled = start is not None and end is not None and start <= at < end
+    return Entitlement(entitled, None if entitled else "membership_inactive", pk, state, end)
+
+
+def current_subscription(*, user: User) -> Subscription | None:
+    """The member's current subscription (pending, trial or paid), else the latest one."""
+    subscriptions = Subscription.objects.filter(user_id=user.pk).select_related("plan")
+    current = subscriptions.filter(state__in=[*ENTITLED_STATES, SubscriptionState.PENDING_PAYMENT]).first()
+    return current or subscriptions.order_by("-created_at", "-pk").first()
+
+
+def default_plan() -> Plan | None:
+    return Plan.objects.filter(is_active=True, is_trial=False).order_by("sort_order", "code").first()
+
+
+def member_savings(*, user: User) -> Savings:
+    """The savings meter of the current subscription period against the fee."""
+    subscription = (
+        Subscription.objects.filter(user_id=user.pk, state__in=ENTITLED_STATES).select_related("plan").first()
+    )
+    if subscription is None:
+        plan = default_plan()
+        return Savings(0, plan.price_fen if plan else 0, plan.currency if plan else "CNY", None, None)
+    return Savings(
+        subscription.savings_fen,
+        subscription.plan.price_fen,
+        subscription.plan.currency,
+        subscription.period_start,
+        subscription.period_end,
+    )
+
+
+def plans_on_sale() -> QuerySet[Plan]:
+    return Plan.objects.filter(is_active=True)
+
+
+def trial_used(*, user: User) -> bool:
+    return Subscription.objects.filter(user_id=user.pk, is_trial=True).exists()
+
+
+def subscription_payments(*, subscription: Subscription) -> QuerySet[Payment]:
+    return subscription.payments.order_by("-created_at", "-pk")
+
+
+def member_payments(*, user: User) -> QuerySet[Payment]:
+    return Payment.objects.filter(subscription__user_id=user.pk).select_related("subscription__plan")
+
+
+def member_refunds(*, user: User) -> QuerySet[Refund]:
+    return Refund.objects.filter(subscription__user_id=user.pk).select_related("payment")
+
+
+def ledger_discrepancies() -> list[str]:
+    """Check that money adds up: each payment's refunded counter equals its refund rows and the
+    gateway's own record; sums of payments minus refunds per subscription agree with its state;
+    and the totals agree. Returns human-readable discrepancies (empty when consistent)."""
+    problems: list[str] = []
+    refunded_by_payment = dict(
+        Refund.objects.values("payment_id").annotate(s=Sum("amount_fen")).values_list("payment_id", "s")
+    )
+    orders = {o.out_trade_no: o for o in SandboxOrder.objects.all()}
+    net_by_subscription: dict[int, int] = {}
+    for payment in Payment.objects.all().iterator():
+        rows = refunded_by_payment.get(payment.pk, 0) or 0
+        if rows != payment.refunded_fen:
+            problems.append(
+                f"payment {payment.public_id}: refunded counter {payment.refunded_fen} != refund rows {rows}"
+            )
+        if payment.refunded_fen > payment.amount_fen:
+            problems.append(f"payment {payment.public_id}: refunded more than paid")
+        paid = payment.amount_fen if payment.state == Payment.State.PAID else 0
+        net_by_subscription[payment.subscription_id] = (
+            net_by_subscription.get(payment.subscription_id, 0) + paid - payment.refunded_fen
+        )
+        order = orders.get(str(payment.public_id))
+        if payment.provider == "sandbox" and order is not None and payment.flagged_at is None:
+            if (order.status == SandboxOrder.Status.SUCCESS) != (payment.state == Payment.State.PAID):
+                problems.append(f"payment {payment.public_id}: {payment.state} here, {order.status} at the gateway")
+            if order.refunded_fen != payment.refunded_fen:
+                problems.append(
+                    f"payment {payment.public_id}: refunded {payment.refunded_fen} here, "
+                    f"{order.refunded_fen} at the gateway"
+                )
+    flagged = set(Payment.objects.filter(flagged_at__isnull=False).values_list("subscription_id", flat=True))
+    for subscription in Subscription.objects.all().only("pk", "state", "public_id", "is_trial").iterator():
+        net = net_by_subscription.get(subscription.pk, 0)
+        state = subscription.state
+        if subscription.pk in flagged:
+            continue
+        if state in PAID_STATES and net <= 0:
+            problems.append(f"subscription {subscription.public_id}: {state} but nothing paid net")
+        if (
+            state in (SubscriptionState.PENDING_PAYMENT, SubscriptionState.PAYMENT_FAILED, SubscriptionState.TRIALING)
+            and net != 0
+        ):
+            problems.append(f"subscription {subscription.public_id}: {state} but {net} fen paid net")
+        if state == SubscriptionState.REFUNDED and not Refund.objects.filter(subscription_id=subscription.pk).exists():
+            problems.append(f"subscription {subscription.public_id}: refunded without a refund row")
+    paid_total = Payment.objects.filter(state=Payment.State.PAID).aggregate(s=Sum("amount_fen"))["s"] or 0
+    refund_total = Refund.objects.aggregate(s=Sum("amount_fen"))["s"] or 0
+    if paid_total - refund_total != sum(net_by_subscription.values()):
+        problems.append("totals: payments minus refunds do not match the subscriptions' net")
+    return problems
+
+
+def flagged_payments() -> QuerySet[Payment]:
+    return Payment.objects.filter(~Q(flag_reason="")).select_related("subscription__user")
+
+
+def schema_example_subscription() -> dict[str, Any]:
+    return {
+        "id": "6f1c1d8e-3b4a-4a59-9d62-5b4f1f0b2a11",
+        "plan": {"code": "annual", "name": "年卡", "price_fen": 16800, "currency": "CNY", "duration_days": 365},
+        "state": "active",
+        "period_start": "2026-01-05T02:00:00Z",
+        "period_end": "2027-01-05T02:00:00Z",
+        "auto_renew": True,
+        "entitled": True,
+        "savings": {"saved_fen": 21240, "fee_fen": 16800, "currency": "CNY"},
+    }

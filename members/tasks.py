@@ -1,0 +1,84 @@
+"""Background jobs of the members app (thin: they call services)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from celery import shared_task
+from django.core.mail import get_connection, send_mass_mail
+from django.utils import timezone
+
+from . import services
+from .payments import sandbox
+
+
+@shared_task
+def reconcile_payments() -> dict[str, int]:
+    return services.payments_reconcile()
+
+
+@shared_task
+def advance_subscriptions() -> dict[str, int]:
+    return services.subscriptions_advance()
+
+
+@shared_task
+def charge_renewals() -> int:
+    return services.renewals_charge()
+
+
+@shared_task
+def send_reminders() -> int:
+    return services.reminders_send()
+
+
+@shared_task(bind=True, max_retries=8)
+def sandbox_deliver(self, event_id: int) -> str:  # type: ignore[no-untyped-def]
+    """The sandbox gateway's delivery of one notification (retried with backoff when refused)."""
+    outcome = sandbox.deliver(event_id)
+    if outcome not in ("ok", "skipped") and not self.request.is_eager:
+        raise self.retry(countdown=min(3600, 15 * 2**self.request.retries))
+    return outcome
+
+
+@shared_task
+def sandbox_redeliver() -> int:
+    """The sandbox gateway retries notifications that were not acknowledged."""
+    ids = sandbox.pending_redeliveries(older_than=timezone.now() - timedelta(minutes=1))
+    for event_id in ids:
+        sandbox.deliver(event_id)
+    return len(ids)
+
+
+@shared_task
+def send_notice_emails(notification_ids: list[int]) -> int:
+    """E-mail in-app notices written in bulk (the programme suspension), over one connection."""
+    from django.conf import settings
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    from core.models import Notification
+
+    messages = []
+    for notice in Notification.objects.filter(pk__in=notification_ids).select_related("user").iterator():
+        if not notice.user.email:
+            continue
+        with translation.override(notice.user.language):
+            text = render_to_string(
+                "core/email/notice.txt",
+                {"title": notice.title, "body": notice.body, "url": settings.SITE_URL + notice.url},
+            )
+        messages.append((f"[RedCard 小红卡] {notice.title}", text, None, [notice.user.email]))
+    return send_mass_mail(messages, fail_silently=False, connection=get_connection()) if messages else 0
+
+
+@shared_task
+def suspend_programme(effective_date: str, refund_mode: str, reason: str, actor_id: int | None) -> dict:
+    """The admin action's run of the suspension (same service as the command)."""
+    from core.models import User
+
+    actor = User.objects.filter(pk=actor_id).first() if actor_id else "system:admin"
+    report = services.programme_suspend_and_refund(
+        effective_date=date.fromisoformat(effective_date), refund_mode=refund_mode, reason=reason, actor=actor
+    )
+    return report.as_dict()

@@ -1,0 +1,12 @@
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def yuan(fen: int | None) -> str:
+    """16800 -> "¥168", 21240 -> "¥212.40"."""
+    fen = int(fen or 0)
+    sign = "−" if fen < 0 else ""
+    fen = abs(fen)
+    return f"{sign}¥{fen // 100}" if fen % 100 == 0 else f"{sign}¥{fen / 100:.2f}"

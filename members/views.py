@@ -1,0 +1,152 @@
+"""Member pages: join, my membership, and the sandbox gateway's hosted checkout page."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from core.errors import DomainError
+
+from . import selectors, services
+from .models import Payment, SandboxOrder, SubscriptionState
+from .payments import sandbox, sandbox_enabled
+
+
+@login_required
+def membership(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    subscription = selectors.current_subscription(user=user)  # type: ignore[arg-type]
+    savings = selectors.member_savings(user=user)  # type: ignore[arg-type]
+    percent = min(100, round(100 * savings.saved_fen / savings.fee_fen)) if savings.fee_fen else 0
+    context = {
+        "subscription": subscription,
+        "entitlement": selectors.entitlement(user=user),  # type: ignore[arg-type]
+        "savings": savings,
+        "savings_percent": percent,
+        "savings_step": min(10, percent // 10),
+        "payments": selectors.member_payments(user=user)[:50],  # type: ignore[arg-type]
+        "refunds": selectors.member_refunds(user=user)[:50],  # type: ignore[arg-type]
+        "States": SubscriptionState,
+        "pending_payment": (
+            subscription.payments.filter(state=Payment.State.PENDING).last()
+            if subscription and subscription.state == SubscriptionState.PENDING_PAYMENT
+            else None
+        ),
+    }
+    return render(request, "members/membership.html", context)
+
+
+def join(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        if not request.user.is_authenticated:
+            return redirect(f"{_login_url()}?next={request.path}")
+        try:
+            if request.POST.get("plan") == "trial":
+                services.trial_start(user=request.user)  # type: ignore[arg-type]
+                messages.success(request, _("Your free trial has started."))
+                return redirect("members:membership")
+            payment = services.checkout_start(user=request.user, plan_code=request.POST.get("plan", ""))  # type: ignore[arg-type]
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+            return redirect("members:join")
+        return redirect(payment.checkout_url)
+    user = request.user
+    context = {
+        "plans": selectors.plans_on_sale(),
+        "trial_used": user.is_authenticated and selectors.trial_used(user=user),  # type: ignore[arg-type]
+        "entitlement": selectors.entitlement(user=user) if user.is_authenticated else None,  # type: ignore[arg-type]
+        "sales_open": services.programme_get().sales_open,
+    }
+    return render(request, "members/join.html", context)
+
+
+def _login_url() -> str:
+    from django.conf import settings
+    from django.urls import reverse
+
+    return reverse(settings.LOGIN_URL)
+
+
+@login_required
+def join_return(request: HttpRequest, payment_id: str) -> HttpResponse:
+    """Where the gateway sends the payer back. Asks the gateway at once (the notification may
+    still be on its way), then shows the card or a "confirming" page that refreshes itself."""
+    payment = get_object_or_404(Payment, public_id=payment_id, subscription__user=request.user)
+    try:
+        services.payment_sync(payment=payment)
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    payment.refresh_from_db()
+    if payment.state == Payment.State.PAID and payment.flagged_at is None:
+        messages.success(request, _("Payment received. Welcome to RedCard!"))
+        return redirect("members:membership")
+    return render(request, "members/join_return.html", {"payment": payment})
+
+
+@login_required
+@require_POST
+def cancel(request: HttpRequest) -> HttpResponse:
+    try:
+        services.subscription_cancel(user=request.user)  # type: ignore[arg-type]
+        messages.success(request, _("Your card will not renew and ends at the end of the period."))
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    return redirect("members:membership")
+
+
+@login_required
+@require_POST
+def undo_cancel(request: HttpRequest) -> HttpResponse:
+    try:
+        services.subscription_cancel_undo(user=request.user)  # type: ignore[arg-type]
+        messages.success(request, _("Cancellation undone: your card continues."))
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    return redirect("members:membership")
+
+
+@login_required
+@require_POST
+def auto_renew(request: HttpRequest) -> HttpResponse:
+    wanted = request.POST.get("auto_renew") == "on"
+    try:
+        services.subscription_set_auto_renew(user=request.user, auto_renew=wanted)  # type: ignore[arg-type]
+        messages.success(request, _("Auto-renew is on.") if wanted else _("Auto-renew is off."))
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    return redirect("members:membership")
+
+
+@login_required
+def sandbox_checkout(request: HttpRequest, order_id: str) -> HttpResponse:
+    """The sandbox gateway's hosted checkout page (only while the sandbox provider is enabled)."""
+    if not sandbox_enabled():
+        raise Http404
+    order = sandbox.order_for_checkout(order_id)
+    if order is None or (order.payer_id and order.payer_id != request.user.pk):
+        raise Http404
+    return_url = order.return_url if url_has_allowed_host_and_scheme(order.return_url, None) else "/"
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "pay":
+                sandbox.pay(order)
+                return redirect(return_url)
+            if action == "decline":
+                sandbox.decline(order)
+                messages.error(request, _("The bank declined the payment (sandbox). Try again or choose abandon."))
+                return redirect("members:sandbox_checkout", order_id=order.public_id)
+            return redirect(return_url)  # abandon: the order stays unpaid until it times out
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+            return redirect(return_url)
+    return render(
+        request,
+        "members/sandbox_checkout.html",
+        {"order": order, "payable": order.status in (SandboxOrder.Status.NOTPAY, SandboxOrder.Status.PAYERROR)},
+    )
