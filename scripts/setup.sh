@@ -11,7 +11,6 @@ command -v msgfmt >/dev/null 2>&1 || missing+=(gettext)
 if [ "$want_browser" = 1 ]; then
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
-  command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
