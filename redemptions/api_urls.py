@@ -1,3 +1,28 @@
 """API endpoints of the redemptions app, under /api/v1/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("redemptions/keys/", api.PublicKeysView.as_view(), name="api-redemption-keys"),
+    path("redemptions/card/", api.CardView.as_view(), name="api-redemption-card"),
+    path("redemptions/prepare/", api.PrepareView.as_view(), name="api-redemption-prepare"),
+    path("redemptions/confirm/", api.ConfirmView.as_view(), name="api-redemption-confirm"),
+    path("redemptions/day/", api.MerchantDayView.as_view(), name="api-redemption-day"),
+    path("redemptions/mine/", api.MyRedemptionsView.as_view(), name="api-redemption-mine"),
+    path("redemptions/<uuid:public_id>/void/", api.VoidView.as_view(), name="api-redemption-void"),
+    path("redemptions/claims/", api.ClaimCreateView.as_view(), name="api-claim-create"),
+    path("redemptions/claims/pending/", api.PendingClaimsView.as_view(), name="api-claim-pending"),
+    path("redemptions/claims/<uuid:public_id>/", api.ClaimStatusView.as_view(), name="api-claim-status"),
+    path(
+        "redemptions/claims/<uuid:public_id>/confirm/",
+        api.ClaimDecideView.as_view(action_name="confirm"),
+        name="api-claim-confirm",
+    ),
+    path(
+        "redemptions/claims/<uuid:public_id>/reject/",
+        api.ClaimDecideView.as_view(action_name="reject"),
+        name="api-claim-reject",
+    ),
+]

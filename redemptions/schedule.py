@@ -1,3 +1,8 @@
 """Periodic jobs of this app, merged into CELERY_BEAT_SCHEDULE by the settings (no Django imports here)."""
 
-BEAT: dict[str, dict] = {}
+BEAT: dict[str, dict] = {
+    # Hourly rate far above the shop's own baseline -> hold promotion, tell curators.
+    "redemptions.surge_detect": {"task": "redemptions.tasks.surge_detect", "schedule": 15 * 60},
+    # Claims nobody answered (the pages already treat them as expired; this keeps the table tidy).
+    "redemptions.claims_expire": {"task": "redemptions.tasks.claims_expire", "schedule": 60},
+}

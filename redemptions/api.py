@@ -1,0 +1,500 @@
+"""The redemption path through the API (/api/v1/redemptions/...).
+
+Staff (session) and partner POS apps (OAuth scope ``redemptions:write``, only at
+merchants that granted that partner access) prepare, confirm and void; members
+read their card codes and redemptions and make claims. Every refusal is
+problem+json with a stable ``code``; each code is shown as an OpenAPI example.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404
+from django.utils import timezone, translation
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.api.permissions import IsPerson, partner_application, request_person, scoped
+from core.api.views import APIView, ListAPIView
+from core.errors import CODES, DomainError
+from members.selectors import member_savings
+
+from . import codes, selectors, services
+from .errors import REFUSAL_CODES
+from .models import Claim, Redemption
+
+PARTNER = scoped(services.PARTNER_SCOPE)
+
+
+def refusal_examples(*names: str) -> list[OpenApiExample]:
+    """problem+json examples (in English) for refusal codes."""
+    examples = []
+    with translation.override("en"):
+        for code in names:
+            status_code, message = CODES[code]
+            examples.append(
+                OpenApiExample(
+                    code,
+                    value={
+                        "type": f"https://redcard.example/problems/{code}",
+                        "title": code.replace("_", " "),
+                        "status": status_code,
+                        "code": code,
+                        "detail": str(message),
+                    },
+                    response_only=True,
+                    status_codes=[str(status_code)],
+                )
+            )
+    return examples
+
+
+CODE_REFUSALS = ("code_invalid", "code_expired", "code_already_used", "code_attempts_exceeded")
+SHOP_REFUSALS = (
+    "staff_not_authorized",
+    "partner_not_granted",
+    "membership_inactive",
+    "merchant_not_active",
+    "merchant_paused",
+    "merchant_at_capacity",
+    "member_limit_reached",
+)
+BILL_REFUSALS = ("bill_invalid", "bill_below_minimum")
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class BillFenField(serializers.Field):
+    """The bill in fen; checked by the service so that every bad value answers ``bill_invalid``."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class CounterInput(serializers.Serializer):
+    merchant = serializers.UUIDField(help_text="The merchant's public id.")
+
+
+class PrepareInput(CounterInput):
+    code = serializers.CharField(max_length=300, help_text="The scanned QR text or the typed numeric code.")
+
+
+class ConfirmInput(CounterInput):
+    code = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    token = serializers.CharField(max_length=2000, required=False, allow_blank=True, help_text="From prepare.")
+    bill_fen = BillFenField(help_text="The bill in fen (integer, 1 to 10,000,000).")
+
+
+class VoidInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class PreparedOutput(serializers.Serializer):
+    token = serializers.CharField()
+    member = serializers.CharField(source="member_masked")
+    code_kind = serializers.CharField()
+    entitled = serializers.BooleanField(default=True)
+    rate_bp = serializers.IntegerField()
+    cap_fen = serializers.IntegerField(allow_null=True)
+    min_bill_fen = serializers.IntegerField(allow_null=True)
+    capacity = serializers.IntegerField()
+    capacity_remaining = serializers.IntegerField()
+    member_limit = serializers.IntegerField()
+    member_limit_remaining = serializers.IntegerField()
+    expires_at = serializers.DateTimeField()
+
+
+class RedemptionOutput(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    merchant = serializers.UUIDField(source="merchant.public_id")
+    merchant_name = serializers.CharField(source="merchant.name")
+    member = serializers.SerializerMethodField()
+    staff = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Redemption
+        fields = [
+            "id",
+            "merchant",
+            "merchant_name",
+            "member",
+            "staff",
+            "channel",
+            "status",
+            "bill_fen",
+            "discount_fen",
+            "charge_fen",
+            "currency",
+            "rate_bp",
+            "local_date",
+            "confirmed_at",
+            "voided_at",
+            "void_reason",
+        ]
+
+    def get_member(self, obj: Redemption) -> str:
+        return obj.member.masked_name
+
+    def get_staff(self, obj: Redemption) -> str | None:
+        return obj.staff.masked_name if obj.staff_id and obj.staff else None
+
+
+class MemberRedemptionOutput(RedemptionOutput):
+    class Meta(RedemptionOutput.Meta):
+        fields = [f for f in RedemptionOutput.Meta.fields if f not in ("member", "staff")]
+
+
+def _merchant(public_id: Any) -> Any:
+    merchant = selectors.merchant_by_public_id(public_id=public_id)
+    if merchant is None:
+        raise Http404
+    return merchant
+
+
+def _counter(request: Request) -> services.Counter:
+    partner = partner_application(request)
+    if partner is not None:
+        return services.Counter(partner=partner)
+    return services.Counter(staff=request_person(request))
+
+
+CONFIRM_EXAMPLE = {
+    "id": "5f0c4c39-8c1e-4a53-9a51-0d3c1b1f7a10",
+    "merchant": "0b5e8f8e-2d55-4a2c-9b0a-5b6f0f6f3a11",
+    "merchant_name": "示例咖啡",
+    "member": "张**",
+    "staff": "李**",
+    "channel": "staff_scan",
+    "status": "confirmed",
+    "bill_fen": 8650,
+    "discount_fen": 1038,
+    "charge_fen": 7612,
+    "currency": "CNY",
+    "rate_bp": 1200,
+    "local_date": "2026-11-20",
+    "confirmed_at": "2026-11-20T04:00:12Z",
+    "voided_at": None,
+    "void_reason": "",
+}
+
+
+class PublicKeysView(APIView):
+    """The Ed25519 public keys that sign member codes (``{key id: base64url raw key}``): a scanner can
+    check a code's signature offline with these alone."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        examples=[OpenApiExample("keys", value={"keys": {"k1": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}})],
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"keys": codes.public_keys(), "rotate_seconds": codes.rotate_seconds()})
+
+
+class CardView(APIView):
+    """The signed-in member's codes: the current one and the next few (so the card keeps working
+    offline for a couple of minutes), the entitlement and the savings meter."""
+
+    permission_classes = [IsPerson]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        from .views import card_payload
+
+        return Response(card_payload(request_person(request)))
+
+
+class PrepareView(APIView):
+    """Step one at the counter: who is this, what is the offer, how much capacity is left."""
+
+    permission_classes = [IsPerson | PARTNER]
+
+    @extend_schema(
+        request=PrepareInput,
+        responses={200: PreparedOutput},
+        examples=refusal_examples(*CODE_REFUSALS, *SHOP_REFUSALS),
+    )
+    def post(self, request: Request) -> Response:
+        data = PrepareInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        merchant = _merchant(data.validated_data["merchant"])
+        prepared = services.redemption_prepare(
+            code=data.validated_data["code"], merchant=merchant, counter=_counter(request)
+        )
+        return Response(PreparedOutput(prepared).data)
+
+
+class ConfirmView(APIView):
+    """Step two: redeem the code (or the token from prepare) on a bill; the code is used up."""
+
+    permission_classes = [IsPerson | PARTNER]
+
+    @extend_schema(
+        request=ConfirmInput,
+        responses={201: RedemptionOutput},
+        examples=[
+            OpenApiExample("confirmed", value=CONFIRM_EXAMPLE, response_only=True, status_codes=["201"]),
+            *refusal_examples(*BILL_REFUSALS, *CODE_REFUSALS, *SHOP_REFUSALS, "prepare_expired"),
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        data = ConfirmInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        merchant = _merchant(data.validated_data["merchant"])
+        redemption = services.redemption_confirm(
+            merchant=merchant,
+            counter=_counter(request),
+            bill=data.validated_data.get("bill_fen"),
+            code=data.validated_data.get("code") or None,
+            token=data.validated_data.get("token") or None,
+        )
+        return Response(RedemptionOutput(redemption).data, status=status.HTTP_201_CREATED)
+
+
+class VoidView(APIView):
+    """Undo a redemption within the void window (default one hour), with a reason."""
+
+    permission_classes = [IsPerson | PARTNER]
+
+    @extend_schema(
+        request=VoidInput,
+        responses={200: RedemptionOutput},
+        examples=refusal_examples(
+            "void_window_passed", "already_voided", "staff_not_authorized", "partner_not_granted"
+        ),
+    )
+    def post(self, request: Request, public_id: Any) -> Response:
+        data = VoidInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        redemption = (
+            Redemption.objects.select_related("merchant", "member", "staff").filter(public_id=public_id).first()
+        )
+        if redemption is None:
+            raise Http404
+        counter = _counter(request)
+        if counter.partner is not None:
+            services.counter_authorize(merchant=redemption.merchant, counter=counter)
+        elif not services.redemption_may_void(redemption=redemption, user=request_person(request)):
+            raise DomainError("staff_not_authorized")
+        services.redemption_void(redemption=redemption, actor=counter.actor, reason=data.validated_data["reason"])
+        return Response(RedemptionOutput(redemption).data)
+
+
+class MerchantDayView(ListAPIView):
+    """A shop's redemptions of one local day (default today), for its staff or a granted partner."""
+
+    permission_classes = [IsPerson | PARTNER]
+    serializer_class = RedemptionOutput
+    ordering = "-confirmed_at"
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("merchant", OpenApiTypes.UUID, required=True),
+            OpenApiParameter("day", OpenApiTypes.DATE, required=False),
+        ],
+        examples=refusal_examples("staff_not_authorized", "partner_not_granted"),
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        if getattr(self, "swagger_fake_view", False):
+            return Redemption.objects.none()
+        from datetime import date
+
+        merchant = _merchant_param(self.request)
+        services.counter_authorize(merchant=merchant, counter=_counter(self.request))
+        raw_day = self.request.query_params.get("day")
+        try:
+            day = date.fromisoformat(raw_day) if raw_day else selectors.merchant_today(merchant=merchant)
+        except ValueError as exc:
+            raise DomainError("validation_failed") from exc
+        return selectors.redemptions_of_merchant_day(merchant=merchant, day=day).select_related("merchant")
+
+
+class MyRedemptionsView(ListAPIView):
+    """The signed-in member's redemptions with what each visit saved."""
+
+    permission_classes = [IsPerson]
+    serializer_class = MemberRedemptionOutput
+    ordering = "-confirmed_at"
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        if getattr(self, "swagger_fake_view", False):
+            return Redemption.objects.none()
+        return selectors.redemptions_of_member(member=request_person(self.request))
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().list(request, *args, **kwargs)
+        savings = member_savings(user=request_person(request))
+        response.data["savings"] = {"saved_fen": savings.saved_fen, "fee_fen": savings.fee_fen}
+        return response
+
+
+# --- Claims ---------------------------------------------------------------------------------------
+
+
+class ClaimInput(serializers.Serializer):
+    merchant = serializers.UUIDField()
+    bill_fen = BillFenField()
+    tag = serializers.UUIDField(required=False, allow_null=True)
+    picc = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    cmac = serializers.CharField(required=False, allow_blank=True, max_length=32)
+
+
+class ClaimOutput(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    merchant = serializers.UUIDField(source="merchant.public_id")
+    member = serializers.SerializerMethodField()
+    charge_fen = serializers.SerializerMethodField()
+    redemption = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Claim
+        fields = [
+            "id",
+            "merchant",
+            "member",
+            "short_number",
+            "status",
+            "bill_fen",
+            "discount_fen",
+            "charge_fen",
+            "tag_verified",
+            "created_at",
+            "expires_at",
+            "redemption",
+        ]
+
+    def get_member(self, obj: Claim) -> str:
+        return obj.member.masked_name
+
+    def get_charge_fen(self, obj: Claim) -> int:
+        return obj.bill_fen - obj.discount_fen
+
+    def get_redemption(self, obj: Claim) -> str | None:
+        return obj.redemption.public_id.hex if obj.redemption_id and obj.redemption else None
+
+
+class ClaimCreateView(APIView):
+    """A member asks for the discount at a shop (after tapping its tag or scanning its stand)."""
+
+    permission_classes = [IsPerson]
+
+    @extend_schema(
+        request=ClaimInput,
+        responses={201: ClaimOutput},
+        examples=refusal_examples(
+            *BILL_REFUSALS,
+            "membership_inactive",
+            "merchant_not_active",
+            "merchant_paused",
+            "merchant_at_capacity",
+            "member_limit_reached",
+            "tag_invalid",
+            "tag_replayed",
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        from .views import tag_from_tap
+
+        data = ClaimInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        merchant = _merchant(data.validated_data["merchant"])
+        tag, verified = tag_from_tap(
+            merchant=merchant,
+            tag_id=data.validated_data.get("tag"),
+            picc=data.validated_data.get("picc") or "",
+            cmac=data.validated_data.get("cmac") or "",
+        )
+        claim = services.claim_create(
+            member=request_person(request),
+            merchant=merchant,
+            bill=data.validated_data.get("bill_fen"),
+            bill_in_yuan=False,
+            tag=tag,
+            tag_verified=verified,
+        )
+        return Response(ClaimOutput(claim).data, status=status.HTTP_201_CREATED)
+
+
+class ClaimStatusView(APIView):
+    """A claim's status: the member's live screen polls it."""
+
+    permission_classes = [IsPerson]
+
+    @extend_schema(responses={200: ClaimOutput})
+    def get(self, request: Request, public_id: Any) -> Response:
+        claim = selectors.claim_of_member(member=request_person(request), public_id=public_id)
+        if claim is None:
+            raise Http404
+        if claim.status == Claim.Status.PENDING and claim.expires_at <= timezone.now():
+            services.claims_expire()
+            claim.refresh_from_db()
+        return Response(ClaimOutput(claim).data)
+
+
+class PendingClaimsView(APIView):
+    """Claims waiting at a shop (the staff console polls this every couple of seconds)."""
+
+    permission_classes = [IsPerson]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("merchant", OpenApiTypes.UUID, required=True)],
+        responses={200: ClaimOutput(many=True)},
+        examples=refusal_examples("staff_not_authorized"),
+    )
+    def get(self, request: Request) -> Response:
+        merchant = _merchant_param(request)
+        services.counter_authorize(merchant=merchant, counter=services.Counter(staff=request_person(request)))
+        claims = list(selectors.pending_claims(merchant=merchant).select_related("merchant"))
+        return Response({"results": ClaimOutput(claims, many=True).data})
+
+
+def _merchant_param(request: Request) -> Any:
+    try:
+        return _merchant(request.query_params.get("merchant"))
+    except Exception as exc:  # a malformed UUID
+        if isinstance(exc, Http404 | DomainError):
+            raise
+        raise Http404 from exc
+
+
+class ClaimDecideView(APIView):
+    """Staff confirm (``confirm``) or reject (``reject``) a pending claim."""
+
+    permission_classes = [IsPerson]
+    action_name = "confirm"
+
+    @extend_schema(
+        request=None,
+        responses={200: ClaimOutput},
+        examples=refusal_examples("claim_expired", "claim_not_pending", *SHOP_REFUSALS[:1], *SHOP_REFUSALS[2:]),
+    )
+    def post(self, request: Request, public_id: Any) -> Response:
+        staff = request_person(request)
+        claim = Claim.objects.select_related("merchant__city", "merchant__offer", "member").filter(public_id=public_id)
+        found = claim.first()
+        if found is None:
+            raise Http404
+        merchant = found.merchant
+        if self.action_name == "confirm":
+            services.claim_confirm(claim=found, merchant=merchant, staff=staff)
+        else:
+            services.claim_reject(
+                claim=found, merchant=merchant, staff=staff, reason=str(request.data.get("reason", ""))
+            )
+        found.refresh_from_db()
+        return Response(ClaimOutput(found).data)
+
+
+__all__ = ["REFUSAL_CODES"]

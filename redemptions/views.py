@@ -1,0 +1,272 @@
+"""Pages of the redemption path: the member's card, the staff scanner, tap-to-claim, my redemptions."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import segno
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from core.errors import DomainError
+from core.models import User
+from members.selectors import entitlement, member_savings
+from merchants.selectors import merchant_for_staff, merchants_of_staff, today_used
+
+from . import codes, selectors, services
+from .models import Claim, NfcTag
+
+#: The NDEF URL suffix to program into an NTAG 424 DNA: the tag mirrors PICCData and SDMMAC over the zeros.
+SUN_MIRROR = "&picc=" + "0" * 32 + "&cmac=" + "0" * 16
+#: How many codes the card holds ahead, so it keeps working offline for a couple of minutes.
+CODES_AHEAD = 4
+
+
+def qr_svg(text: str, *, scale: int = 6) -> str:
+    """An inline SVG of ``text`` (no XML declaration, no style attributes: CSP-safe)."""
+    return segno.make(text, error="m", micro=False).svg_inline(scale=scale, border=2, dark="#111", light="#fff")
+
+
+def card_payload(member: User) -> dict[str, Any]:
+    """What the card page shows and refreshes: entitlement, the current and next codes, savings."""
+    now = timezone.now()
+    ent = entitlement(user=member, at=now)
+    savings = member_savings(user=member)
+    items = []
+    if ent.entitled:
+        for ahead in range(CODES_AHEAD):
+            code = services.member_code(member=member, at=now, ahead=ahead)
+            items.append(
+                {
+                    "qr": code.qr,
+                    "numeric": code.numeric,
+                    "svg": qr_svg(code.qr),
+                    "shows_from": int(code.shows_from.timestamp() * 1000),
+                    "rotates_at": int(code.rotates_at.timestamp() * 1000),
+                    "expires_at": int(code.expires_at.timestamp() * 1000),
+                }
+            )
+    return {
+        "entitled": ent.entitled,
+        "period_end": ent.period_end.isoformat() if ent.period_end else None,
+        "server_time": int(now.timestamp() * 1000),
+        "codes": items,
+        "savings": {"saved_fen": savings.saved_fen, "fee_fen": savings.fee_fen},
+    }
+
+
+def _yuan(fen: int) -> str:
+    return f"{fen / 100:.2f}"
+
+
+@login_required
+@never_cache
+def card(request: HttpRequest) -> HttpResponse:
+    payload = card_payload(request.user)  # type: ignore[arg-type]
+    savings = payload["savings"]
+    share = min(100, int(100 * savings["saved_fen"] / savings["fee_fen"])) if savings["fee_fen"] else 0
+    return render(
+        request,
+        "redemptions/card.html",
+        {
+            "payload": payload,
+            "current": payload["codes"][0] if payload["codes"] else None,
+            "saved": _yuan(savings["saved_fen"]),
+            "fee": _yuan(savings["fee_fen"]),
+            "meter_step": share // 5 * 5,
+        },
+    )
+
+
+@login_required
+def mine(request: HttpRequest) -> HttpResponse:
+    member: User = request.user  # type: ignore[assignment]
+    redemptions = list(selectors.redemptions_of_member(member=member)[:200])
+    savings = member_savings(user=member)
+    return render(
+        request,
+        "redemptions/mine.html",
+        {
+            "redemptions": redemptions,
+            "totals": selectors.member_totals(member=member),
+            "saved": _yuan(savings.saved_fen),
+            "fee": _yuan(savings.fee_fen),
+        },
+    )
+
+
+# --- Staff -----------------------------------------------------------------------------------------
+
+
+@login_required
+def scanner_pick(request: HttpRequest) -> HttpResponse:
+    shops = list(merchants_of_staff(user=request.user))  # type: ignore[arg-type]
+    if len(shops) == 1:
+        return redirect("redemptions:scanner", merchant_id=shops[0].public_id)
+    return render(request, "redemptions/scanner_pick.html", {"shops": shops})
+
+
+def _staff_merchant(request: HttpRequest, merchant_id: UUID) -> Any:
+    found = merchant_for_staff(user=request.user, public_id=merchant_id)
+    if found is None:
+        raise Http404
+    return found[0]
+
+
+@login_required
+@never_cache
+def scanner(request: HttpRequest, merchant_id: UUID) -> HttpResponse:
+    merchant = _staff_merchant(request, merchant_id)
+    day = selectors.merchant_today(merchant=merchant)
+    return render(
+        request,
+        "redemptions/scanner.html",
+        {
+            "merchant": merchant,
+            "offer": merchant.offer,
+            "keys": {"keys": codes.public_keys()},
+            "today": list(selectors.redemptions_of_merchant_day(merchant=merchant, day=day)[:100]),
+            "used": today_used(merchant=merchant, at=timezone.now()),
+            "void_minutes": int(services.void_window().total_seconds() // 60),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def stand(request: HttpRequest, merchant_id: UUID) -> HttpResponse:
+    """The shop's printable QR stand and its NFC tags (each tag holds the claim URL)."""
+    merchant = _staff_merchant(request, merchant_id)
+    if request.method == "POST":
+        try:
+            services.tag_register(
+                merchant=merchant,
+                actor=request.user,  # type: ignore[arg-type]
+                label=request.POST.get("label", ""),
+                kind=request.POST.get("kind", NfcTag.Kind.PLAIN),
+                meta_read_key=request.POST.get("meta_read_key", ""),
+                file_read_key=request.POST.get("file_read_key", ""),
+            )
+        except DomainError as exc:
+            messages.error(request, "; ".join(f["detail"] for fs in exc.fields.values() for f in fs) or exc.detail)
+        return redirect("redemptions:stand", merchant_id=merchant.public_id)
+    claim_url = request.build_absolute_uri(reverse("redemptions:claim", kwargs={"merchant_id": merchant.public_id}))
+    tags = [
+        {"tag": tag, "url": f"{claim_url}?t={tag.public_id}" + (SUN_MIRROR if tag.kind == "sun" else "")}
+        for tag in selectors.tags_of_merchant(merchant=merchant)
+    ]
+    return render(
+        request,
+        "redemptions/stand.html",
+        {"merchant": merchant, "claim_url": claim_url, "qr": qr_svg(claim_url, scale=8), "tags": tags},
+    )
+
+
+# --- Tap or scan at the counter --------------------------------------------------------------------
+
+
+def tag_from_tap(*, merchant: Any, tag_id: Any, picc: str, cmac: str) -> tuple[NfcTag | None, bool]:
+    """The tag a tap came from and whether its SUN message verified. A plain tag (or the printed
+    stand) is a location hint only; a SUN tag must present a fresh, genuine message."""
+    if not tag_id:
+        return None, False
+    tag = selectors.tag_of_merchant(merchant=merchant, public_id=tag_id)
+    if tag is None:
+        raise DomainError("tag_invalid", reason="unknown_tag")
+    if tag.kind != NfcTag.Kind.SUN:
+        return tag, False
+    if not picc or not cmac:
+        raise DomainError("tag_invalid", reason="missing_sun")
+    services.tag_tap_verify(tag=tag, picc_data=picc, cmac=cmac)
+    return tag, True
+
+
+_TAP_SESSION = "redemptions.tap"
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def claim(request: HttpRequest, merchant_id: UUID) -> HttpResponse:
+    merchant = selectors.merchant_by_public_id(public_id=merchant_id)
+    if merchant is None:
+        raise Http404
+    member: User = request.user  # type: ignore[assignment]
+    tap_error = None
+    if request.method == "GET" and request.GET.get("t"):
+        try:
+            tag, verified = tag_from_tap(
+                merchant=merchant,
+                tag_id=_uuid(request.GET.get("t")),
+                picc=request.GET.get("picc", ""),
+                cmac=request.GET.get("cmac", ""),
+            )
+            request.session[_TAP_SESSION] = {
+                "merchant": merchant.pk,
+                "tag": tag.pk if tag else None,
+                "verified": verified,
+                "at": timezone.now().timestamp(),
+            }
+        except DomainError as exc:
+            services.refusal_record(error=exc, step="tap", merchant=merchant, channel="member_claim", member=member)
+            tap_error = exc
+    if request.method == "POST":
+        tap = request.session.pop(_TAP_SESSION, None) or {}
+        fresh = tap.get("merchant") == merchant.pk and timezone.now().timestamp() - tap.get("at", 0) < 600
+        tag_pk = int(tap.get("tag") or 0)
+        tag = NfcTag.objects.filter(pk=tag_pk).first() if fresh and tag_pk else None
+        try:
+            created = services.claim_create(
+                member=member,
+                merchant=merchant,
+                bill=request.POST.get("bill", ""),
+                tag=tag,
+                tag_verified=bool(fresh and tap.get("verified")),
+            )
+        except DomainError as exc:
+            return render(
+                request,
+                "redemptions/claim.html",
+                {"merchant": merchant, "offer": merchant.offer, "error": exc, "bill": request.POST.get("bill", "")},
+                status=exc.status,
+            )
+        return redirect("redemptions:claim_live", claim_id=created.public_id)
+    return render(
+        request,
+        "redemptions/claim.html",
+        {
+            "merchant": merchant,
+            "offer": merchant.offer,
+            "error": tap_error,
+            "entitled": entitlement(user=member).entitled,
+        },
+    )
+
+
+def _uuid(value: str | None) -> UUID | None:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        return None
+
+
+@login_required
+@never_cache
+def claim_live(request: HttpRequest, claim_id: UUID) -> HttpResponse:
+    found = selectors.claim_of_member(member=request.user, public_id=claim_id)  # type: ignore[arg-type]
+    if found is None:
+        raise Http404
+    if found.status == Claim.Status.PENDING and found.expires_at <= timezone.now():
+        services.claims_expire()
+        found.refresh_from_db()
+    return render(
+        request,
+        "redemptions/claim_live.html",
+        {"claim": found, "charge": _yuan(found.bill_fen - found.discount_fen), "member": request.user},
+    )

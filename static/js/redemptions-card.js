@@ -1,0 +1,73 @@
+// Member card: shows the code for the current 30-second window with a countdown, holds the next
+// codes it fetched (so it keeps working offline for a couple of minutes), refreshes when it can.
+(function () {
+  const root = document.getElementById("rc-card");
+  const qr = document.getElementById("rc-qr");
+  if (!root || !qr) return;
+  const numeric = document.getElementById("rc-numeric");
+  const countdown = document.getElementById("rc-countdown");
+  const net = document.getElementById("rc-net");
+  const labels = root.dataset;
+  let payload = JSON.parse(document.getElementById("rc-card-data").textContent);
+  let offset = payload.server_time - Date.now(); // server clock minus ours
+  let shown = null;
+  let lastFetch = Date.now();
+  let offline = false;
+
+  function now() {
+    return Date.now() + offset;
+  }
+
+  function current() {
+    const t = now();
+    // The newest code whose window has begun and that has not expired.
+    const live = payload.codes.filter((c) => c.shows_from <= t && t < c.expires_at);
+    return live.length ? live[live.length - 1] : null;
+  }
+
+  function render() {
+    const code = current();
+    if (code && code.qr !== shown) {
+      const svg = new DOMParser().parseFromString(code.svg, "image/svg+xml").documentElement;
+      qr.replaceChildren(document.importNode(svg, true));
+      qr.dataset.code = code.qr;
+      numeric.textContent = code.numeric.replace(/(\d{4})(?=\d)/g, "$1 ");
+      shown = code.qr;
+      qr.classList.remove("rc-stale");
+    }
+    if (!code) {
+      qr.classList.add("rc-stale");
+      countdown.textContent = labels.labelStale;
+    } else {
+      const seconds = Math.max(0, Math.ceil((code.rotates_at - now()) / 1000));
+      countdown.textContent = labels.labelSeconds.replace("%(s)s", String(seconds));
+    }
+    net.textContent = offline ? labels.labelOffline : "";
+    // Refresh well before the held codes run out, and every 20 s while online.
+    const last = payload.codes[payload.codes.length - 1];
+    const runningOut = !last || last.shows_from - now() < 60000;
+    if ((runningOut || Date.now() - lastFetch > 20000) && !refresh.busy) refresh();
+  }
+
+  async function refresh() {
+    refresh.busy = true;
+    lastFetch = Date.now();
+    try {
+      const response = await fetch(labels.refreshUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!response.ok) throw new Error(String(response.status));
+      const fresh = await response.json();
+      payload = fresh;
+      offset = fresh.server_time - Date.now();
+      offline = false;
+      if (!fresh.entitled) window.location.reload();
+    } catch (error) {
+      offline = true;
+    } finally {
+      refresh.busy = false;
+    }
+  }
+
+  render();
+  setInterval(render, 500);
+  window.addEventListener("online", refresh);
+})();
