@@ -1,0 +1,540 @@
+"""Reads of merchant standing: complaint queues with their SLA, findings, and the operations overview.
+
+The overview reads the members, merchants and redemptions tables with aggregate queries only (a fixed
+number of queries whatever the data size); redemption totals come from the nightly ``OpsDailyTotal``
+roll-up so the page never scans the redemptions table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.db.models import (
+    Case,
+    Count,
+    DateTimeField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Now
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from core.models import User
+from members.models import ENTITLED_STATES, Payment, Subscription, SubscriptionPeriod
+from merchants.models import City, District, Merchant
+from redemptions.models import Redemption, SurgeFlag
+
+from .standing_models import Appeal, Complaint, EvaluationRun, Finding, OpsDailyTotal, RemovalRule
+from .standing_rules import programme_zone
+
+# --- Complaints ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sla:
+    """Where a complaint stands against its two SLA clocks at ``now``."""
+
+    age: timedelta
+    first_response_breached: bool
+    resolution_breached: bool
+    first_response_left: timedelta | None  # None once answered
+    resolution_left: timedelta | None  # None once resolved
+
+    @property
+    def breached(self) -> bool:
+        return self.first_response_breached or self.resolution_breached
+
+
+def complaint_sla(*, complaint: Complaint, now: datetime | None = None) -> Sla:
+    now = now or timezone.now()
+    responded = complaint.first_responded_at
+    resolved = complaint.resolved_at
+    return Sla(
+        age=(resolved or now) - complaint.created_at,
+        first_response_breached=(responded or now) > complaint.first_response_due,
+        resolution_breached=(resolved or now) > complaint.resolution_due,
+        first_response_left=None if responded else complaint.first_response_due - now,
+        resolution_left=None if resolved else complaint.resolution_due - now,
+    )
+
+
+def with_sla(queryset: QuerySet[Complaint]) -> QuerySet[Complaint]:
+    """Annotate ``first_response_breached`` and ``resolution_breached`` (for admin filters and ordering)."""
+    responded = Coalesce(F("first_responded_at"), Now(), output_field=DateTimeField())
+    resolved = Coalesce(F("resolved_at"), Now(), output_field=DateTimeField())
+    return queryset.annotate(
+        first_response_breached=Case(When(Q(first_response_due__lt=responded), then=Value(True)), default=Value(False)),
+        resolution_breached=Case(When(Q(resolution_due__lt=resolved), then=Value(True)), default=Value(False)),
+    )
+
+
+def complaint_queue() -> QuerySet[Complaint]:
+    """Open complaints, oldest first, with what a queue row shows."""
+    return with_sla(
+        Complaint.objects.filter(state__in=Complaint.OPEN_STATES)
+        .select_related("merchant", "member", "assignee")
+        .order_by("created_at", "pk")
+    )
+
+
+def complaints_of_member(*, member: User) -> QuerySet[Complaint]:
+    return Complaint.objects.filter(member=member).select_related("merchant", "redemption").order_by("-created_at")
+
+
+def complaints_of_merchant(*, merchant: Merchant) -> QuerySet[Complaint]:
+    return Complaint.objects.filter(merchant=merchant).select_related("redemption", "member").order_by("-created_at")
+
+
+def complaint_of_member(*, member: User, public_id: Any) -> Complaint | None:
+    return complaints_of_member(member=member).filter(public_id=public_id).prefetch_related("messages").first()
+
+
+def complaint_messages(*, complaint: Complaint, include_internal: bool = False) -> list[Any]:
+    messages = complaint.messages.select_related("author").order_by("created_at", "pk")
+    if not include_internal:
+        messages = messages.exclude(author_role="internal")
+    return list(messages)
+
+
+def redemption_of_member(*, member: User, public_id: Any) -> Redemption | None:
+    return Redemption.objects.filter(member=member, public_id=public_id).select_related("merchant").first()
+
+
+def redemption_by_public_id(*, public_id: Any) -> Redemption | None:
+    return Redemption.objects.filter(public_id=public_id).select_related("merchant").first()
+
+
+def merchants_visited(*, member: User) -> QuerySet[Merchant]:
+    """Shops where the member has a confirmed redemption (those they may complain about)."""
+    visited = Redemption.objects.filter(member=member, merchant=OuterRef("pk"), status=Redemption.Status.CONFIRMED)
+    return Merchant.objects.filter(Exists(visited)).order_by("name_zh")
+
+
+# --- Findings -----------------------------------------------------------------------------------------------
+
+
+def findings_of_merchant(*, merchant: Merchant) -> QuerySet[Finding]:
+    return Finding.objects.filter(merchant=merchant).select_related("rule", "appeal").order_by("-evaluated_on", "-pk")
+
+
+def finding_of_merchant(*, merchant: Merchant, public_id: Any) -> Finding | None:
+    return findings_of_merchant(merchant=merchant).filter(public_id=public_id).first()
+
+
+def findings_queue() -> QuerySet[Finding]:
+    """Active findings for the curators, those past their fix-by date first."""
+    return (
+        Finding.objects.filter(state__in=Finding.ACTIVE_STATES)
+        .select_related("merchant", "merchant__city", "rule")
+        .order_by("fix_by", "pk")
+    )
+
+
+def appeals_queue() -> QuerySet[Appeal]:
+    return (
+        Appeal.objects.filter(state=Appeal.State.PENDING, finding__state__in=Finding.ACTIVE_STATES)
+        .select_related("finding", "finding__merchant", "author")
+        .order_by("created_at")
+    )
+
+
+# --- The operations overview -------------------------------------------------------------------------------
+
+
+@dataclass
+class Figure:
+    """One number of the overview, with how it is computed."""
+
+    key: str
+    label: str
+    value: str
+    how: str
+    raw: float | int | None = None
+
+
+@dataclass
+class Bar:
+    label: str
+    value: float
+    limit: float | None = None
+    note: str = ""
+    warn: bool = False
+
+
+@dataclass
+class Chart:
+    key: str
+    title: str
+    how: str
+    bars: list[Bar] = field(default_factory=list)
+    unit: str = ""
+
+    @property
+    def max_value(self) -> float:
+        values = [b.value for b in self.bars] + [b.limit for b in self.bars if b.limit is not None]
+        return max(values, default=0) or 1
+
+
+@dataclass
+class Overview:
+    at: datetime
+    figures: list[Figure]
+    charts: list[Chart]
+    rollup_through: date | None
+
+
+#: A district with fewer visible shops than this is shown as thin coverage.
+THIN_COVERAGE = 5
+
+
+def _pct(part: float, whole: float) -> float | None:
+    return None if not whole else round(100.0 * part / whole, 1)
+
+
+def _fmt_pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f}%"
+
+
+def ops_figures(*, now: datetime | None = None) -> Overview:
+    """Every figure of the operations overview. About a dozen aggregate queries; no query per row."""
+    now = now or timezone.now()
+    today = now.astimezone(programme_zone()).date()
+    figures: list[Figure] = []
+
+    live = Subscription.objects.filter(state__in=ENTITLED_STATES, period_start__lte=now, period_end__gt=now)
+    members = live.aggregate(total=Count("user_id", distinct=True), trials=Count("pk", filter=Q(is_trial=True)))
+    active_members, trials = members["total"] or 0, members["trials"] or 0
+    figures.append(
+        Figure(
+            "active_members",
+            str(_("Active members")),
+            f"{active_members:,}",
+            str(_("People whose card works now: trial, active or ending at period end, inside the paid period.")),
+            active_members,
+        )
+    )
+    figures.append(
+        Figure(
+            "trials",
+            str(_("Of which on a free trial")),
+            f"{trials:,}",
+            str(_("Active members whose current subscription is the free trial.")),
+            trials,
+        )
+    )
+
+    since = now - timedelta(days=90)
+    ended_trials = Subscription.objects.filter(is_trial=True, period_end__gte=since, period_end__lt=now)
+    paid_later = Subscription.objects.filter(
+        user_id=OuterRef("user_id"), is_trial=False, payments__state=Payment.State.PAID
+    )
+    conv = ended_trials.aggregate(n=Count("pk"), paid=Count("pk", filter=Exists(paid_later)))
+    conversion = _pct(conv["paid"] or 0, conv["n"] or 0)
+    figures.append(
+        Figure(
+            "trial_conversion",
+            str(_("Trial → paid conversion (90 days)")),
+            _fmt_pct(conversion),
+            str(
+                _(
+                    "Of the free trials that ended in the last 90 days (%(n)s), the share whose member has a paid "
+                    "card (%(paid)s)."
+                )
+                % {"n": conv["n"] or 0, "paid": conv["paid"] or 0}
+            ),
+            conversion,
+        )
+    )
+
+    ended_periods = SubscriptionPeriod.objects.filter(
+        kind__in=[SubscriptionPeriod.Kind.PAID, SubscriptionPeriod.Kind.RENEWAL], end__gte=since, end__lt=now
+    )
+    renewed = SubscriptionPeriod.objects.filter(
+        subscription_id=OuterRef("subscription_id"), kind=SubscriptionPeriod.Kind.RENEWAL, start=OuterRef("end")
+    )
+    ren = ended_periods.aggregate(n=Count("pk"), renewed=Count("pk", filter=Exists(renewed)))
+    renewal = _pct(ren["renewed"] or 0, ren["n"] or 0)
+    figures.append(
+        Figure(
+            "renewal_rate",
+            str(_("Renewal rate (90 days)")),
+            _fmt_pct(renewal),
+            str(
+                _(
+                    "Of the paid card years that ended in the last 90 days (%(n)s), the share followed back-to-back "
+                    "by a renewal (%(renewed)s)."
+                )
+                % {"n": ren["n"] or 0, "renewed": ren["renewed"] or 0}
+            ),
+            renewal,
+        )
+    )
+
+    month = OpsDailyTotal.objects.filter(local_date__gte=today - timedelta(days=30), local_date__lt=today).aggregate(
+        n=Sum("redemptions")
+    )
+    per_member = round((month["n"] or 0) / active_members, 2) if active_members else None
+    figures.append(
+        Figure(
+            "redemptions_per_member",
+            str(_("Redemptions per member per month")),
+            "—" if per_member is None else f"{per_member:.2f}",
+            str(
+                _("Confirmed redemptions of the last 30 whole days (%(n)s) divided by the active members.")
+                % {"n": month["n"] or 0}
+            ),
+            per_member,
+        )
+    )
+
+    year_start = today - timedelta(days=365)
+    saved = OpsDailyTotal.objects.filter(local_date__gte=year_start, local_date__lt=today).aggregate(
+        s=Sum("discount_fen")
+    )["s"]
+    fees = Payment.objects.filter(state=Payment.State.PAID, paid_at__gte=now - timedelta(days=365)).aggregate(
+        paid=Sum("amount_fen"), refunded=Sum("refunded_fen")
+    )
+    net_fees = (fees["paid"] or 0) - (fees["refunded"] or 0)
+    ratio = round((saved or 0) / net_fees, 2) if net_fees > 0 else None
+    figures.append(
+        Figure(
+            "savings_fee_ratio",
+            str(_("Savings / fee ratio (12 months)")),
+            "—" if ratio is None else f"{ratio:.2f}",
+            str(
+                _(
+                    "What members saved at shops in the last 365 days (¥%(saved)s) divided by the card fees they "
+                    "paid in that time net of refunds (¥%(fees)s). Above 1 means the card paid for itself."
+                )
+                % {"saved": f"{(saved or 0) / 100:,.2f}", "fees": f"{net_fees / 100:,.2f}"}
+            ),
+            ratio,
+        )
+    )
+
+    window_start = now - timedelta(days=30)
+    sla = Complaint.objects.filter(created_at__gte=window_start).aggregate(
+        due=Count("pk", filter=Q(first_response_due__lte=now) | Q(first_responded_at__isnull=False)),
+        on_time=Count("pk", filter=Q(first_responded_at__lte=F("first_response_due"))),
+        res_due=Count("pk", filter=Q(resolution_due__lte=now) | Q(resolved_at__isnull=False)),
+        res_on_time=Count("pk", filter=Q(resolved_at__lte=F("resolution_due"))),
+        open=Count("pk", filter=Q(state__in=Complaint.OPEN_STATES)),
+    )
+    first_ok = _pct(sla["on_time"] or 0, sla["due"] or 0)
+    res_ok = _pct(sla["res_on_time"] or 0, sla["res_due"] or 0)
+    figures.append(
+        Figure(
+            "complaint_first_response_sla",
+            str(_("Complaints answered within the SLA (30 days)")),
+            _fmt_pct(first_ok),
+            str(
+                _(
+                    "Of the complaints filed in the last 30 days that were answered or whose first-response deadline "
+                    "has passed (%(due)s), the share answered before the deadline (%(ok)s)."
+                )
+                % {"due": sla["due"] or 0, "ok": sla["on_time"] or 0}
+            ),
+            first_ok,
+        )
+    )
+    figures.append(
+        Figure(
+            "complaint_resolution_sla",
+            str(_("Complaints resolved within the SLA (30 days)")),
+            _fmt_pct(res_ok),
+            str(
+                _(
+                    "Of the complaints filed in the last 30 days that were resolved or whose resolution deadline has "
+                    "passed (%(due)s), the share resolved in time (%(ok)s). Open now: %(open)s."
+                )
+                % {"due": sla["res_due"] or 0, "ok": sla["res_on_time"] or 0, "open": sla["open"] or 0}
+            ),
+            res_ok,
+        )
+    )
+
+    open_findings = dict(
+        Finding.objects.filter(state__in=Finding.ACTIVE_STATES)
+        .values("rule_kind")
+        .annotate(n=Count("pk"))
+        .values_list("rule_kind", "n")
+    )
+    total_findings = sum(open_findings.values())
+    figures.append(
+        Figure(
+            "open_findings",
+            str(_("Open findings")),
+            f"{total_findings:,}",
+            str(_("Removal-rule findings not yet cleared or decided (warned or suspended merchants).")),
+            total_findings,
+        )
+    )
+    surge = SurgeFlag.objects.aggregate(
+        open=Count("pk", filter=Q(cleared_at__isnull=True)),
+        week=Count("pk", filter=Q(detected_at__gte=now - timedelta(days=7))),
+    )
+    figures.append(
+        Figure(
+            "surge_flags",
+            str(_("Surge flags open")),
+            f"{surge['open'] or 0:,}",
+            str(
+                _("Shops whose hourly rate ran far above their baseline and were not yet cleared; %(week)s this week.")
+                % {"week": surge["week"] or 0}
+            ),
+            surge["open"] or 0,
+        )
+    )
+
+    charts: list[Chart] = []
+    seated = dict(
+        Merchant.objects.filter(state__in=Merchant.SEATED_STATES)
+        .values("city_id")
+        .annotate(n=Count("pk"))
+        .values_list("city_id", "n")
+    )
+    listed = dict(
+        Merchant.objects.filter(state__in=Merchant.VISIBLE_STATES)
+        .values("city_id")
+        .annotate(n=Count("pk"))
+        .values_list("city_id", "n")
+    )
+    cities = list(City.objects.filter(is_active=True).order_by("code"))
+    charts.append(
+        Chart(
+            "seats",
+            str(_("Merchants per city against seats")),
+            str(
+                _(
+                    "Bars: merchants in the catalogue (probation or listed). Mark: the city's seat quota. Warned and "
+                    "suspended merchants hold a seat too (shown in the note)."
+                )
+            ),
+            [
+                Bar(
+                    c.name,
+                    listed.get(c.pk, 0),
+                    limit=c.seat_quota,
+                    note=str(
+                        _("%(seated)s of %(quota)s seats taken")
+                        % {"seated": seated.get(c.pk, 0), "quota": c.seat_quota}
+                    ),
+                )
+                for c in cities
+            ],
+        )
+    )
+    per_district = dict(
+        Merchant.objects.filter(state__in=Merchant.VISIBLE_STATES)
+        .values("district_id")
+        .annotate(n=Count("pk"))
+        .values_list("district_id", "n")
+    )
+    districts = list(District.objects.select_related("city").order_by("city__code", "code"))
+    coverage = sorted(
+        (
+            Bar(
+                f"{d.city.name} · {d.name}",
+                per_district.get(d.pk, 0),
+                warn=per_district.get(d.pk, 0) < THIN_COVERAGE,
+            )
+            for d in districts
+        ),
+        key=lambda b: (b.value, b.label),
+    )
+    charts.append(
+        Chart(
+            "coverage",
+            str(_("Coverage: shops per district (thinnest first)")),
+            str(
+                _("Merchants in the catalogue per district; districts with fewer than %(n)s are highlighted.")
+                % {"n": THIN_COVERAGE}
+            ),
+            coverage[:30],
+        )
+    )
+    days = [today - timedelta(days=i) for i in range(30, 0, -1)]
+    daily = dict(
+        OpsDailyTotal.objects.filter(local_date__gte=days[0], local_date__lt=today)
+        .values("local_date")
+        .annotate(n=Sum("redemptions"))
+        .values_list("local_date", "n")
+    )
+    charts.append(
+        Chart(
+            "daily",
+            str(_("Redemptions per day (30 days)")),
+            str(_("Confirmed redemptions per local day from the nightly roll-up (voided ones excluded).")),
+            [Bar(d.strftime("%m-%d"), daily.get(d, 0)) for d in days],
+        )
+    )
+    kinds = dict(RemovalRule.Kind.choices)
+    charts.append(
+        Chart(
+            "findings",
+            str(_("Open findings by rule")),
+            str(_("Active findings per removal rule type.")),
+            [Bar(str(kinds[k]), open_findings.get(k, 0)) for k in RemovalRule.Kind.values],
+        )
+    )
+    charts.append(
+        Chart(
+            "sla",
+            str(_("Complaint SLA compliance (30 days)")),
+            str(_("Share of due complaints handled within each SLA; the mark is the 95% target.")),
+            [
+                Bar(str(_("first response")), first_ok or 0, limit=95.0),
+                Bar(str(_("resolution")), res_ok or 0, limit=95.0),
+            ],
+            unit="%",
+        )
+    )
+    last = OpsDailyTotal.objects.order_by("-local_date").values_list("local_date", flat=True).first()
+    return Overview(at=now, figures=figures, charts=charts, rollup_through=last)
+
+
+def overview_as_json(overview: Overview) -> dict[str, Any]:
+    return {
+        "at": overview.at.isoformat(),
+        "rollup_through": overview.rollup_through.isoformat() if overview.rollup_through else None,
+        "figures": [
+            {"key": f.key, "label": f.label, "value": f.raw, "display": f.value, "how": f.how} for f in overview.figures
+        ],
+        "charts": [
+            {
+                "key": c.key,
+                "title": c.title,
+                "how": c.how,
+                "unit": c.unit,
+                "bars": [{"label": b.label, "value": b.value, "limit": b.limit, "warn": b.warn} for b in c.bars],
+            }
+            for c in overview.charts
+        ],
+    }
+
+
+def last_evaluation() -> EvaluationRun | None:
+    return EvaluationRun.objects.order_by("-evaluated_on").first()
+
+
+__all__ = [
+    "Bar",
+    "Chart",
+    "Figure",
+    "Overview",
+    "Sla",
+    "appeals_queue",
+    "complaint_queue",
+    "complaint_sla",
+    "ops_figures",
+    "overview_as_json",
+]
