@@ -63,13 +63,13 @@ class DecisionInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ["at", "kind", "reason_code", "message", "override_reason", "overridden_rules", "actor"]
-    readonly_fields = fields
+    readonly_fields = ["at", "kind", "reason_code", "message", "override_reason", "overridden_rules", "actor"]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
-APPLICANT_FIELDS = [
+APPLICANT_FIELDS: list[Any] = [
     "legal_name",
     "name_zh",
     "name_en",
@@ -228,7 +228,7 @@ class ApplicationAdmin(AuditHistoryMixin, admin.ModelAdmin):
         bound = request.method == "POST" and "apply" in request.POST
         form = DecisionForm(request.POST if bound else None, kind=kind)
         if bound and form.is_valid():
-            handler = {
+            handler: Any = {
                 Decision.Kind.APPROVE: services.application_approve,
                 Decision.Kind.REJECT: services.application_reject,
                 Decision.Kind.REQUEST_CHANGES: services.application_request_changes,

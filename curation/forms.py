@@ -40,7 +40,7 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["reviewer"].queryset = (
+        self.fields["reviewer"].queryset = (  # type: ignore[attr-defined]
             User.objects.filter(is_active=True, is_staff=True)
             .filter(Q(groups__name="curator") | Q(is_superuser=True))
             .distinct()

@@ -229,4 +229,6 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.reason_code})"
+
+
 from .standing_models import *  # noqa: E402,F403  (complaints, removal rules: issue 7)

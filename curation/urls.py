@@ -1,4 +1,13 @@
-"""Pages of the curation app."""
+"""Pages of the curation app (mounted at /curation/): the merchant owner's application wizard."""
+
+from django.urls import path
+
+from . import views
 
 app_name = "curation"
-urlpatterns: list = []
+urlpatterns = [
+    path("apply/", views.apply_home, name="apply"),
+    path("apply/submit/", views.apply_submit, name="apply_submit"),
+    path("apply/withdraw/", views.apply_withdraw, name="apply_withdraw"),
+    path("apply/<slug:step>/", views.apply_step, name="apply_step"),
+]

@@ -75,7 +75,7 @@ class OfferInline(admin.StackedInline):
     model = Offer
     can_delete = False
     readonly_fields = ["rate_bp", "cap_fen", "min_bill_fen", "funded_by", "updated_at"]
-    fields = readonly_fields
+    fields = ["rate_bp", "cap_fen", "min_bill_fen", "funded_by", "updated_at"]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -100,7 +100,10 @@ def _transition_action(target: str, label: Any) -> Any:
             for merchant in queryset:
                 try:
                     services.merchant_transition(
-                        merchant=merchant, target=target, actor=request.user, reason=form.cleaned_data["reason"]
+                        merchant=merchant,
+                        target=target,
+                        actor=request.user,  # type: ignore[arg-type]
+                        reason=form.cleaned_data["reason"],
                     )
                     done += 1
                 except DomainError as exc:
@@ -162,7 +165,7 @@ class OfferChangeAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_display = ["merchant", "rate_bp", "cap_fen", "min_bill_fen", "state", "requested_at", "requested_by"]
     list_filter = ["state"]
     list_select_related = ["merchant", "requested_by"]
-    readonly_fields = [f.name for f in OfferChange._meta.fields] + ["current_offer", "audit_trail"]
+    readonly_fields = [*(f.name for f in OfferChange._meta.fields), "current_offer", "audit_trail"]
     actions = ["approve", "reject"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -176,7 +179,7 @@ class OfferChangeAdmin(AuditHistoryMixin, admin.ModelAdmin):
     def _decide(self, request: HttpRequest, queryset: QuerySet[OfferChange], approve: bool) -> None:
         for change in queryset:
             try:
-                services.offer_change_decide(change=change, approve=approve, actor=request.user)
+                services.offer_change_decide(change=change, approve=approve, actor=request.user)  # type: ignore[arg-type]
             except DomainError as exc:
                 self.message_user(request, f"{change}: {exc.detail}", messages.ERROR)
 

@@ -236,6 +236,14 @@ class Offer(models.Model):
     def percent_off(self) -> str:
         return f"{self.rate_bp / 100:g}"
 
+    @property
+    def cap_yuan(self) -> str:
+        return "" if self.cap_fen is None else f"{self.cap_fen / 100:g}"
+
+    @property
+    def min_bill_yuan(self) -> str:
+        return "" if self.min_bill_fen is None else f"{self.min_bill_fen / 100:g}"
+
 
 class OfferChange(models.Model):
     """A change of offer asked by the merchant. Raising the offer applies at once; lowering it waits for a curator."""

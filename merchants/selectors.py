@@ -217,3 +217,13 @@ def removed_since(*, uscc: str, food_licence: str, since: datetime) -> QuerySet[
     if food_licence:
         match |= Q(food_licence__iexact=food_licence)
     return Merchant.objects.filter(match, state=Merchant.State.REMOVED, removed_at__gte=since)
+
+
+#: The member's claim page for a shop (built by the redemptions app); the QR stand points here.
+CLAIM_PATH = "/r/m/{public_id}/claim/"
+
+
+def claim_url(*, merchant: Merchant) -> str:
+    from django.conf import settings
+
+    return settings.SITE_URL + CLAIM_PATH.format(public_id=merchant.public_id)

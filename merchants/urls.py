@@ -1,4 +1,23 @@
-"""Pages of the merchants app."""
+"""Pages of the merchants app (mounted at /merchants/)."""
+
+from django.urls import path
+
+from . import views
 
 app_name = "merchants"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.catalogue_page, name="catalogue"),
+    path("m/<uuid:public_id>/", views.merchant_page, name="merchant"),
+    path("console/", views.console_home, name="console"),
+    path("console/<uuid:public_id>/", views.console_shop, name="console_shop"),
+    path("console/<uuid:public_id>/offer/", views.console_offer, name="console_offer"),
+    path("console/<uuid:public_id>/capacity/", views.console_capacity, name="console_capacity"),
+    path("console/<uuid:public_id>/pause/", views.console_pause, name="console_pause"),
+    path("console/<uuid:public_id>/staff/", views.console_staff, name="console_staff"),
+    path(
+        "console/<uuid:public_id>/staff/<int:staff_id>/remove/",
+        views.console_staff_remove,
+        name="console_staff_remove",
+    ),
+    path("console/<uuid:public_id>/stand/", views.console_stand, name="console_stand"),
+]

@@ -1,0 +1,244 @@
+"""Pages of the merchants app: the public catalogue, merchant pages and the merchant console."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import segno
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from core.errors import DomainError
+
+from . import services
+from .filters import CatalogueFilter
+from .forms import CapacityForm, InviteForm, OfferForm, fen_to_yuan, yuan_to_fen
+from .models import Category, City, District, Merchant, MerchantStaff, OfferChange
+from .selectors import (
+    capacity_status,
+    catalogue,
+    catalogue_merchant,
+    claim_url,
+    merchant_for_staff,
+    merchant_is_open,
+    merchants_of_staff,
+    today_used,
+)
+
+PAGE_SIZE = 20
+WEEKDAY_LABELS = {
+    "mon": gettext_lazy("Monday"),
+    "tue": gettext_lazy("Tuesday"),
+    "wed": gettext_lazy("Wednesday"),
+    "thu": gettext_lazy("Thursday"),
+    "fri": gettext_lazy("Friday"),
+    "sat": gettext_lazy("Saturday"),
+    "sun": gettext_lazy("Sunday"),
+}
+
+
+def _row(merchant: Merchant, now: Any) -> dict[str, Any]:
+    return {
+        "merchant": merchant,
+        "open_now": merchant_is_open(merchant=merchant, at=now),
+        "capacity": capacity_status(merchant=merchant, used=today_used(merchant=merchant, at=now), at=now),
+        "distance_km": getattr(merchant, "distance_km", None),
+    }
+
+
+def catalogue_page(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    filterset = CatalogueFilter(request.GET or None, queryset=catalogue(at=now))
+    queryset = filterset.qs if filterset.is_bound else filterset.queryset
+    if filterset.is_bound and not filterset.is_valid():
+        queryset = catalogue(at=now).none()
+    near = "distance_km" in queryset.query.annotations
+    ordering = ("distance_km", "pk") if near else ("promotion_hold", "-pk")  # shops on surge hold last
+    page = Paginator(queryset.order_by(*ordering), PAGE_SIZE).get_page(request.GET.get("page"))
+    city = filterset.form.cleaned_data.get("city") if filterset.is_bound and filterset.is_valid() else None
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "merchants/catalogue.html",
+        {
+            "filter": filterset,
+            "page": page,
+            "rows": [_row(m, now) for m in page.object_list],
+            "cities": City.objects.filter(is_active=True),
+            "districts": District.objects.filter(city=city) if city else District.objects.select_related("city"),
+            "categories": Category.objects.all(),
+            "tiers": Category.PriceTier.choices,
+            "query": query.urlencode(),
+        },
+    )
+
+
+def merchant_page(request: HttpRequest, public_id: Any) -> HttpResponse:
+    merchant = catalogue_merchant(public_id=public_id)
+    if merchant is None:
+        raise Http404
+    now = timezone.now()
+    hours = [(label, merchant.opening_hours.get(day, [])) for day, label in WEEKDAY_LABELS.items()]
+    return render(request, "merchants/merchant.html", {**_row(merchant, now), "hours": hours})
+
+
+# --- Console ---------------------------------------------------------------------------------------
+
+
+def _staff_or_404(request: HttpRequest, public_id: Any) -> tuple[Merchant, MerchantStaff]:
+    found = merchant_for_staff(user=request.user, public_id=public_id)
+    if found is None:
+        raise Http404  # a shop the person does not work for does not exist for them
+    return found
+
+
+def _error(request: HttpRequest, exc: DomainError) -> None:
+    details = [item["detail"] for items in exc.fields.values() for item in items]
+    messages.error(request, " ".join([exc.detail, *details]) if details else exc.detail)
+
+
+@login_required
+def console_home(request: HttpRequest) -> HttpResponse:
+    return render(request, "merchants/console/home.html", {"shops": merchants_of_staff(user=request.user)})  # type: ignore[arg-type]
+
+
+@login_required
+def console_shop(request: HttpRequest, public_id: Any) -> HttpResponse:
+    merchant, role = _staff_or_404(request, public_id)
+    now = timezone.now()
+    offer = merchant.offer
+    pending = OfferChange.objects.filter(merchant=merchant, state=OfferChange.State.PENDING).first()
+    return render(
+        request,
+        "merchants/console/shop.html",
+        {
+            "merchant": merchant,
+            "role": role,
+            "capacity": capacity_status(merchant=merchant, used=today_used(merchant=merchant, at=now), at=now),
+            "pending": pending,
+            "offer_form": OfferForm(
+                initial={
+                    "percent": offer.rate_bp / 100,
+                    "cap_yuan": fen_to_yuan(offer.cap_fen),
+                    "min_bill_yuan": fen_to_yuan(offer.min_bill_fen),
+                }
+            ),
+            "capacity_form": CapacityForm(initial={"daily_capacity": merchant.daily_capacity}),
+        },
+    )
+
+
+@login_required
+@require_POST
+def console_offer(request: HttpRequest, public_id: Any) -> HttpResponse:
+    merchant, _role = _staff_or_404(request, public_id)
+    form = OfferForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Please check the offer: %(errors)s") % {"errors": form.errors.as_text()})
+        return redirect("merchants:console_shop", public_id=merchant.public_id)
+    try:
+        change = services.offer_change_request(
+            merchant=merchant,
+            actor=request.user,  # type: ignore[arg-type]
+            rate_bp=int(form.cleaned_data["percent"] * 100),
+            cap_fen=yuan_to_fen(form.cleaned_data["cap_yuan"]),
+            min_bill_fen=yuan_to_fen(form.cleaned_data["min_bill_yuan"]),
+        )
+    except DomainError as exc:
+        _error(request, exc)
+    else:
+        if change.state == OfferChange.State.APPLIED:
+            messages.success(request, _("Your new offer is live."))
+        else:
+            messages.info(
+                request, _("Lowering the offer needs a curator's review; the current offer stays until then.")
+            )
+    return redirect("merchants:console_shop", public_id=merchant.public_id)
+
+
+@login_required
+@require_POST
+def console_capacity(request: HttpRequest, public_id: Any) -> HttpResponse:
+    merchant, _role = _staff_or_404(request, public_id)
+    form = CapacityForm(request.POST)
+    if form.is_valid():
+        try:
+            services.merchant_capacity_set(
+                merchant=merchant,
+                actor=request.user,  # type: ignore[arg-type]
+                daily_capacity=form.cleaned_data["daily_capacity"],
+            )
+            messages.success(request, _("Daily capacity saved."))
+        except DomainError as exc:
+            _error(request, exc)
+    else:
+        messages.error(request, form.errors.as_text())
+    return redirect("merchants:console_shop", public_id=merchant.public_id)
+
+
+@login_required
+@require_POST
+def console_pause(request: HttpRequest, public_id: Any) -> HttpResponse:
+    merchant, _role = _staff_or_404(request, public_id)
+    paused = request.POST.get("paused") == "1"
+    try:
+        services.merchant_pause_today(merchant=merchant, actor=request.user, paused=paused)  # type: ignore[arg-type]
+        messages.success(request, _("RedCard is paused for today.") if paused else _("RedCard is on again."))
+    except DomainError as exc:
+        _error(request, exc)
+    return redirect("merchants:console_shop", public_id=merchant.public_id)
+
+
+@login_required
+def console_staff(request: HttpRequest, public_id: Any) -> HttpResponse:
+    merchant, role = _staff_or_404(request, public_id)
+    form = InviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.staff_invite(
+                merchant=merchant,
+                actor=request.user,  # type: ignore[arg-type]
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+            )
+            messages.success(request, _("Invitation sent."))
+            return redirect("merchants:console_staff", public_id=merchant.public_id)
+        except DomainError as exc:
+            _error(request, exc)
+    staff = MerchantStaff.objects.filter(merchant=merchant).select_related("user").order_by("role", "pk")
+    return render(
+        request, "merchants/console/staff.html", {"merchant": merchant, "role": role, "staff": staff, "form": form}
+    )
+
+
+@login_required
+@require_POST
+def console_staff_remove(request: HttpRequest, public_id: Any, staff_id: int) -> HttpResponse:
+    merchant, _role = _staff_or_404(request, public_id)
+    staff = MerchantStaff.objects.filter(merchant=merchant, pk=staff_id).select_related("user", "merchant").first()
+    if staff is None:
+        raise Http404
+    try:
+        services.staff_remove(staff=staff, actor=request.user)  # type: ignore[arg-type]
+        messages.success(request, _("Removed from the shop's staff."))
+    except DomainError as exc:
+        _error(request, exc)
+    return redirect("merchants:console_staff", public_id=merchant.public_id)
+
+
+@login_required
+def console_stand(request: HttpRequest, public_id: Any) -> HttpResponse:
+    """A print-ready counter stand: the shop's name, the offer and a QR code to the claim page."""
+    merchant, _role = _staff_or_404(request, public_id)
+    url = claim_url(merchant=merchant)
+    svg = segno.make(url, error="m").svg_inline(scale=8, dark="#111", border=2, omitsize=True)
+    return render(request, "merchants/console/stand.html", {"merchant": merchant, "qr_svg": mark_safe(svg), "url": url})  # noqa: S308 (segno's own SVG)

@@ -1,0 +1,113 @@
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from merchants.models import MerchantDay, MerchantStaff
+from merchants.selectors import local_date
+from tests.factories import MerchantFactory, MerchantStaffFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def shop_a_owner(client):
+    shop = MerchantFactory(name_zh="甲店")
+    owner = MerchantStaffFactory(merchant=shop, role=MerchantStaff.Role.OWNER).user
+    client.force_login(owner)
+    return shop, owner
+
+
+def test_catalogue_page_lists_visible_shops_with_badge_and_filters(client):
+    MerchantFactory(name_zh="可见小店")
+    MerchantFactory(name_zh="被暂停店", state="suspended")
+    page = client.get(reverse("merchants:catalogue")).content.decode()
+    assert "可见小店" in page and "被暂停店" not in page and "redcard-badge" in page
+    near = client.get(reverse("merchants:catalogue"), {"lat": "31.2304", "lng": "121.4737", "city": "shanghai"})
+    assert near.status_code == 200 and "km" in near.content.decode()
+    bad = client.get(reverse("merchants:catalogue"), {"city": "nowhere"})
+    assert bad.status_code == 200 and "可见小店" not in bad.content.decode()
+
+
+def test_merchant_page_shows_offer_and_full_today(client):
+    shop = MerchantFactory(daily_capacity=5)
+    MerchantDay.objects.create(
+        merchant=shop, local_date=local_date(merchant=shop, at=timezone.now()), redemptions_count=5
+    )
+    page = client.get(reverse("merchants:merchant", args=[shop.public_id])).content.decode()
+    assert "pill full" in page and "12" in page
+    gone = MerchantFactory(state="removed")
+    assert client.get(reverse("merchants:merchant", args=[gone.public_id])).status_code == 404
+
+
+def test_staff_of_shop_a_gets_404_on_every_page_of_shop_b(client, shop_a_owner):
+    shop_b = MerchantFactory(name_zh="乙店")
+    owner_b = MerchantStaffFactory(merchant=shop_b, role=MerchantStaff.Role.OWNER)
+    for name, method, data in [
+        ("console_shop", "get", None),
+        ("console_staff", "get", None),
+        ("console_stand", "get", None),
+        ("console_offer", "post", {"percent": "50"}),
+        ("console_capacity", "post", {"daily_capacity": "1"}),
+        ("console_pause", "post", {"paused": "1"}),
+        ("console_staff", "post", {"email": "spy@example.com", "role": "owner"}),
+    ]:
+        response = getattr(client, method)(reverse(f"merchants:{name}", args=[shop_b.public_id]), data)
+        assert response.status_code == 404, name
+        assert "乙店" not in response.content.decode()
+    remove = reverse("merchants:console_staff_remove", args=[shop_b.public_id, owner_b.pk])
+    assert client.post(remove).status_code == 404
+    shop_b.refresh_from_db()
+    assert (shop_b.daily_capacity, shop_b.paused_on, shop_b.offer.rate_bp) == (50, None, 1200)
+    assert list(MerchantStaff.objects.filter(merchant=shop_b).values_list("pk", flat=True)) == [owner_b.pk]
+    console = client.get(reverse("merchants:console")).content.decode()
+    assert "甲店" in console and "乙店" not in console
+
+
+def test_owner_manages_offer_capacity_pause_and_staff(client, shop_a_owner):
+    shop, _owner = shop_a_owner
+    url = reverse("merchants:console_shop", args=[shop.public_id])
+    assert client.get(url).status_code == 200
+    client.post(reverse("merchants:console_offer", args=[shop.public_id]), {"percent": "15", "cap_yuan": ""})
+    shop.offer.refresh_from_db()
+    assert shop.offer.rate_bp == 1500
+    client.post(reverse("merchants:console_offer", args=[shop.public_id]), {"percent": "10"})
+    shop.offer.refresh_from_db()
+    assert shop.offer.rate_bp == 1500  # lowering waits for review
+    assert shop.offer_changes.get(state="pending").rate_bp == 1000
+    client.post(reverse("merchants:console_offer", args=[shop.public_id]), {"percent": "5"})
+    assert shop.offer_changes.count() == 2  # below 10% refused, nothing written
+    client.post(reverse("merchants:console_capacity", args=[shop.public_id]), {"daily_capacity": "30"})
+    client.post(reverse("merchants:console_pause", args=[shop.public_id]), {"paused": "1"})
+    shop.refresh_from_db()
+    assert shop.daily_capacity == 30 and shop.paused_on is not None
+    staff_url = reverse("merchants:console_staff", args=[shop.public_id])
+    response = client.post(staff_url, {"email": "barista@example.com", "role": "staff"})
+    assert response.status_code == 302
+    row = MerchantStaff.objects.get(merchant=shop, user__email="barista@example.com")
+    client.post(reverse("merchants:console_staff_remove", args=[shop.public_id, row.pk]))
+    assert not MerchantStaff.objects.filter(pk=row.pk).exists()
+
+
+def test_plain_staff_sees_the_shop_but_cannot_invite(client):
+    shop = MerchantFactory()
+    staff = MerchantStaffFactory(merchant=shop).user
+    client.force_login(staff)
+    page = client.get(reverse("merchants:console_shop", args=[shop.public_id])).content.decode()
+    assert "console_offer" not in page and reverse("merchants:console_offer", args=[shop.public_id]) not in page
+    client.post(reverse("merchants:console_staff", args=[shop.public_id]), {"email": "x@example.com", "role": "owner"})
+    assert not MerchantStaff.objects.filter(user__email="x@example.com").exists()
+
+
+def test_qr_stand_is_an_svg_pointing_at_the_claim_url(client, shop_a_owner):
+    shop, _owner = shop_a_owner
+    page = client.get(reverse("merchants:console_stand", args=[shop.public_id])).content.decode()
+    assert "<svg" in page and f"/r/m/{shop.public_id}/claim/" in page
+    assert "<script>" not in page and "style=" not in page.split("<svg", 1)[0].split("<body", 1)[1]
+
+
+def test_console_needs_sign_in(client):
+    shop = MerchantFactory()
+    response = client.get(reverse("merchants:console_shop", args=[shop.public_id]))
+    assert response.status_code == 302 and "login" in response["Location"]
+    client.force_login(UserFactory())
+    assert client.get(reverse("merchants:console_shop", args=[shop.public_id])).status_code == 404
