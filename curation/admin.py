@@ -69,31 +69,7 @@ class DecisionInline(admin.TabularInline):
         return False
 
 
-APPLICANT_FIELDS: list[Any] = [
-    "legal_name",
-    "name_zh",
-    "name_en",
-    "uscc",
-    "food_licence",
-    "category",
-    "city",
-    "district",
-    "address",
-    "lat",
-    "lng",
-    "average_spend_fen",
-    "external_rating",
-    "opening_hours",
-    "dine_in",
-    "offer_rate_bp",
-    "offer_cap_fen",
-    "offer_min_bill_fen",
-    "daily_capacity",
-    "contact_name",
-    "contact_phone",
-    "contact_email",
-    "links",
-]
+APPLICANT_FIELDS: list[Any] = list(services.EDITABLE_FIELDS)
 
 
 @admin.register(Application)

@@ -5,31 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api.permissions import IsPerson, request_person
 from core.api.views import APIView, ListAPIView
+from merchants.api import problem_example
 from merchants.models import Category, City, District
 
 from . import selectors, services
 from .models import Application
-
-
-def _problem(code: str, detail: str, status_code: int) -> OpenApiExample:
-    return OpenApiExample(
-        code,
-        value={
-            "type": f"https://redcard.example/problems/{code}",
-            "status": status_code,
-            "code": code,
-            "detail": detail,
-        },
-        response_only=True,
-        status_codes=[str(status_code)],
-    )
 
 
 class RuleResultSerializer(serializers.Serializer):
@@ -41,10 +28,10 @@ class RuleResultSerializer(serializers.Serializer):
 
 class ApplicationOutSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
-    city = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    district = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    category = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    merchant = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
+    city: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    district: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    category: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    merchant: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="public_id", read_only=True)
     rules = RuleResultSerializer(source="rule_results", many=True, read_only=True)
     message = serializers.SerializerMethodField()
 
@@ -129,7 +116,7 @@ def _out(app: Application) -> dict[str, Any]:
     return ApplicationOutSerializer(fresh).data
 
 
-READ_ONLY = _problem(
+READ_ONLY = problem_example(
     "application_read_only",
     "This application was submitted and cannot be changed until the curators decide or ask for changes.",
     409,
@@ -155,8 +142,8 @@ class ApplicationListView(ListAPIView):
         request=ApplicationInSerializer,
         responses={201: ApplicationOutSerializer},
         examples=[
-            _problem("application_already_open", "You already have an open application.", 409),
-            _problem("validation_failed", "Some fields are not valid.", 400),
+            problem_example("application_already_open", "You already have an open application.", 409),
+            problem_example("validation_failed", "Some fields are not valid.", 400),
         ],
     )
     def post(self, request: Request) -> Response:
@@ -188,9 +175,9 @@ class ApplicationDetailView(APIView):
     request=None,
     responses={200: ApplicationOutSerializer},
     examples=[
-        _problem("application_incomplete", "Some required information is missing.", 400),
-        _problem("licence_duplicate", "Another shop already holds this food business licence.", 409),
-        _problem("invalid_transition", "Cannot change application from “submitted” to “submitted”.", 409),
+        problem_example("application_incomplete", "Some required information is missing.", 400),
+        problem_example("licence_duplicate", "Another shop already holds this food business licence.", 409),
+        problem_example("invalid_transition", "Cannot change application from “submitted” to “submitted”.", 409),
     ],
 )
 class ApplicationSubmitView(APIView):
@@ -205,7 +192,7 @@ class ApplicationSubmitView(APIView):
     tags=["applications"],
     request=None,
     responses={200: ApplicationOutSerializer},
-    examples=[_problem("invalid_transition", "Cannot change application from “approved” to “withdrawn”.", 409)],
+    examples=[problem_example("invalid_transition", "Cannot change application from “approved” to “withdrawn”.", 409)],
 )
 class ApplicationWithdrawView(APIView):
     permission_classes = [IsPerson]
