@@ -10,14 +10,18 @@ from django.utils.translation import gettext as _
 
 
 def section(request: HttpRequest) -> dict[str, Any] | None:
-    from .selectors import entitlement
+    from .selectors import default_plan, entitlement
+    from .templatetags.members_tags import yuan
 
     user = request.user
     if not user.is_authenticated:
+        plan = default_plan()
         return {
             "order": 10,
             "title": _("RedCard membership"),
-            "text": _("¥168 a year: at least 10% off at curated shops. Try it free for 90 days."),
+            "text": _("%(price)s a year for member discounts at curated shops.") % {"price": yuan(plan.price_fen)}
+            if plan
+            else "",
             "links": [{"label": _("Join RedCard"), "url": reverse("members:join"), "primary": True}],
         }
     status = entitlement(user=user)  # type: ignore[arg-type]

@@ -354,14 +354,7 @@ def _payment_settle(payment_id: int, txn: Transaction, *, actor: Actor) -> str:
         SubscriptionPeriod.objects.create(
             subscription=subscription, kind=SubscriptionPeriod.Kind.PAID, start=now, end=end, payment=payment
         )
-        notify(
-            user=subscription.user,
-            kind="members.activated",
-            title=_("Your RedCard is active"),
-            body=_("Paid %(amount)s. Your card works until %(end)s."),
-            url=MEMBERSHIP_URL,
-            context={"amount": yuan(payment.amount_fen), "end": _local_date(end)},
-        )
+        _notify_paid(subscription, payment, end, renewed=False)
         return "activated"
     # renewal: the next period starts exactly where the current one ends
     if (
@@ -372,26 +365,59 @@ def _payment_settle(payment_id: int, txn: Transaction, *, actor: Actor) -> str:
     ):
         _flag(payment, "paid_after_close", {"subscription_state": subscription.state})
         return "paid_after_close"
-    start = payment.period_start
-    end = start + timedelta(days=plan.duration_days)
-    SubscriptionPeriod.objects.create(
-        subscription=subscription, kind=SubscriptionPeriod.Kind.RENEWAL, start=start, end=end, payment=payment
+    end = _append_period(
+        subscription,
+        kind=SubscriptionPeriod.Kind.RENEWAL,
+        days=plan.duration_days,
+        payment=payment,
+        actor=actor,
+        action="members.subscription_renewed",
     )
-    before = {"period_end": subscription.period_end}
+    _notify_paid(subscription, payment, end, renewed=True)
+    return "renewed"
+
+
+def _append_period(
+    subscription: Subscription,
+    *,
+    kind: str,
+    days: int,
+    actor: Actor,
+    action: str,
+    payment: Payment | None = None,
+    reason: str = "",
+) -> datetime:
+    """Append a period starting exactly at the current end (no gap) and extend the card to it."""
+    assert subscription.period_end is not None
+    start = subscription.period_end
+    end = start + timedelta(days=days)
+    SubscriptionPeriod.objects.create(subscription=subscription, kind=kind, start=start, end=end, payment=payment)
     subscription.period_end = end
     subscription.save(update_fields=["period_end"])
     audit_record(
-        actor=actor, action="members.subscription_renewed", obj=subscription, before=before, after={"period_end": end}
+        actor=actor,
+        action=action,
+        obj=subscription,
+        reason=reason,
+        before={"period_end": start},
+        after={"period_end": end, "days": days},
     )
+    return end
+
+
+def _notify_paid(subscription: Subscription, payment: Payment, end: datetime, *, renewed: bool) -> None:
     notify(
         user=subscription.user,
-        kind="members.renewed",
-        title=_("Your RedCard was renewed"),
-        body=_("Paid %(amount)s. Your card now works until %(end)s."),
+        kind="members.renewed" if renewed else "members.activated",
+        title=_("Your RedCard was renewed") if renewed else _("Your RedCard is active"),
+        body=(
+            _("Paid %(amount)s. Your card now works until %(end)s.")
+            if renewed
+            else _("Paid %(amount)s. Your card works until %(end)s.")
+        ),
         url=MEMBERSHIP_URL,
         context={"amount": yuan(payment.amount_fen), "end": _local_date(end)},
     )
-    return "renewed"
 
 
 def _payment_fail(payment_id: int, *, actor: Actor, reason: str) -> bool:
@@ -637,20 +663,13 @@ def subscription_extend(*, subscription_id: int, days: int, reason: str, actor: 
         subscription = _locked_subscription(subscription_id)
         if subscription.state not in ENTITLED_STATES or subscription.period_end is None:
             raise InvalidTransition(model="subscription", current=subscription.state, target="extended")
-        start = subscription.period_end
-        end = start + timedelta(days=days)
-        SubscriptionPeriod.objects.create(
-            subscription=subscription, kind=SubscriptionPeriod.Kind.EXTENSION, start=start, end=end
-        )
-        subscription.period_end = end
-        subscription.save(update_fields=["period_end"])
-        audit_record(
+        _append_period(
+            subscription,
+            kind=SubscriptionPeriod.Kind.EXTENSION,
+            days=days,
             actor=actor,
             action="members.subscription_extended",
-            obj=subscription,
             reason=reason,
-            before={"period_end": start},
-            after={"period_end": end, "days": days},
         )
     return subscription
 

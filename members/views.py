@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -88,38 +91,44 @@ def join_return(request: HttpRequest, payment_id: str) -> HttpResponse:
     return render(request, "members/join_return.html", {"payment": payment})
 
 
-@login_required
-@require_POST
-def cancel(request: HttpRequest) -> HttpResponse:
+def _member_action(request: HttpRequest, action: Callable[[], object], done: str) -> HttpResponse:
     try:
-        services.subscription_cancel(user=request.user)  # type: ignore[arg-type]
-        messages.success(request, _("Your card will not renew and ends at the end of the period."))
+        action()
+        messages.success(request, done)
     except DomainError as exc:
         messages.error(request, exc.detail)
     return redirect("members:membership")
+
+
+@login_required
+@require_POST
+def cancel(request: HttpRequest) -> HttpResponse:
+    return _member_action(
+        request,
+        partial(services.subscription_cancel, user=request.user),  # type: ignore[arg-type]
+        _("Your card will not renew and ends at the end of the period."),
+    )
 
 
 @login_required
 @require_POST
 def undo_cancel(request: HttpRequest) -> HttpResponse:
-    try:
-        services.subscription_cancel_undo(user=request.user)  # type: ignore[arg-type]
-        messages.success(request, _("Cancellation undone: your card continues."))
-    except DomainError as exc:
-        messages.error(request, exc.detail)
-    return redirect("members:membership")
+    return _member_action(
+        request,
+        partial(services.subscription_cancel_undo, user=request.user),  # type: ignore[arg-type]
+        _("Cancellation undone: your card continues."),
+    )
 
 
 @login_required
 @require_POST
 def auto_renew(request: HttpRequest) -> HttpResponse:
     wanted = request.POST.get("auto_renew") == "on"
-    try:
-        services.subscription_set_auto_renew(user=request.user, auto_renew=wanted)  # type: ignore[arg-type]
-        messages.success(request, _("Auto-renew is on.") if wanted else _("Auto-renew is off."))
-    except DomainError as exc:
-        messages.error(request, exc.detail)
-    return redirect("members:membership")
+    return _member_action(
+        request,
+        partial(services.subscription_set_auto_renew, user=request.user, auto_renew=wanted),  # type: ignore[arg-type]
+        _("Auto-renew is on.") if wanted else _("Auto-renew is off."),
+    )
 
 
 @login_required

@@ -186,11 +186,14 @@ class SandboxProvider(PaymentProvider):
         """One UPDATE per order; the gateway's own CHECK refuses refunding more than was paid."""
         ids = []
         for request in requests:
-            updated = SandboxOrder.objects.filter(
-                out_trade_no=request.out_trade_no, status=SandboxOrder.Status.SUCCESS
-            ).update(refunded_fen=F("refunded_fen") + request.amount_fen)
-            if updated != 1:
+            order = SandboxOrder.objects.filter(out_trade_no=request.out_trade_no)
+            if not order.filter(status=SandboxOrder.Status.SUCCESS).exists():
                 raise DomainError("subscription_not_paid")
+            updated = order.filter(refunded_fen__lte=F("amount_fen") - request.amount_fen).update(
+                refunded_fen=F("refunded_fen") + request.amount_fen
+            )
+            if updated != 1:
+                raise DomainError("refund_exceeds_paid")
             ids.append("SBR" + hashlib.sha256(request.out_refund_no.encode()).hexdigest()[:24])
         return ids
 

@@ -24,7 +24,7 @@ def run_together(fn, count):
             outcome = fn()
         except DomainError as exc:
             outcome = exc.code
-        except Exception as exc:  # noqa: BLE001 - reported to the test
+        except Exception as exc:
             outcome = repr(exc)
         finally:
             connection.close()

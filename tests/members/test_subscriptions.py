@@ -16,9 +16,15 @@ from tests.factories.members import deliver_pending, paid_subscription, pending_
 pytestmark = pytest.mark.django_db
 
 
-def test_default_plans_are_seeded_by_migration():
+def test_default_plans_are_seeded_by_the_data_migration():
+    from importlib import import_module
+
+    from django.apps import apps
+
     from members.models import Plan
 
+    Plan.objects.all().delete()  # (transactional tests elsewhere flush migration data)
+    import_module("members.migrations.0002_default_plans").seed(apps, None)
     annual = Plan.objects.get(code="annual")
     trial = Plan.objects.get(code="trial")
     assert (annual.price_fen, annual.duration_days, annual.currency) == (16800, 365, "CNY")
