@@ -54,6 +54,25 @@ def refusal_examples(*names: str) -> list[OpenApiExample]:
     return examples
 
 
+class ProblemOutput(serializers.Serializer):
+    """application/problem+json (RFC 9457) with a stable ``code``."""
+
+    type = serializers.URLField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    code = serializers.CharField()
+    detail = serializers.CharField()
+
+
+def documented(ok: dict[int, Any], *names: str, extra: tuple[OpenApiExample, ...] = ()) -> dict[str, Any]:
+    """``extend_schema`` arguments: the success response, a problem response for each status the
+    refusal ``names`` use, and one example per refusal code."""
+    responses: dict[int, Any] = dict(ok)
+    for code in names:
+        responses.setdefault(CODES[code][0], ProblemOutput)
+    return {"responses": responses, "examples": [*extra, *refusal_examples(*names)]}
+
+
 CODE_REFUSALS = ("code_invalid", "code_expired", "code_already_used", "code_attempts_exceeded")
 SHOP_REFUSALS = (
     "staff_not_authorized",
@@ -89,7 +108,7 @@ class PrepareInput(CounterInput):
 class ConfirmInput(CounterInput):
     code = serializers.CharField(max_length=300, required=False, allow_blank=True)
     token = serializers.CharField(max_length=2000, required=False, allow_blank=True, help_text="From prepare.")
-    bill_fen = BillFenField(help_text="The bill in fen (integer, 1 to 10,000,000).")
+    bill_fen = BillFenField(allow_null=True, help_text="The bill in fen (integer, 1 to 10,000,000).")
 
 
 class VoidInput(serializers.Serializer):
@@ -220,8 +239,7 @@ class PrepareView(APIView):
 
     @extend_schema(
         request=PrepareInput,
-        responses={200: PreparedOutput},
-        examples=refusal_examples(*CODE_REFUSALS, *SHOP_REFUSALS),
+        **documented({200: PreparedOutput}, *CODE_REFUSALS, *SHOP_REFUSALS),
     )
     def post(self, request: Request) -> Response:
         data = PrepareInput(data=request.data)
@@ -240,11 +258,14 @@ class ConfirmView(APIView):
 
     @extend_schema(
         request=ConfirmInput,
-        responses={201: RedemptionOutput},
-        examples=[
-            OpenApiExample("confirmed", value=CONFIRM_EXAMPLE, response_only=True, status_codes=["201"]),
-            *refusal_examples(*BILL_REFUSALS, *CODE_REFUSALS, *SHOP_REFUSALS, "prepare_expired"),
-        ],
+        **documented(
+            {201: RedemptionOutput},
+            *BILL_REFUSALS,
+            *CODE_REFUSALS,
+            *SHOP_REFUSALS,
+            "prepare_expired",
+            extra=(OpenApiExample("confirmed", value=CONFIRM_EXAMPLE, response_only=True, status_codes=["201"]),),
+        ),
     )
     def post(self, request: Request) -> Response:
         data = ConfirmInput(data=request.data)
@@ -267,9 +288,12 @@ class VoidView(APIView):
 
     @extend_schema(
         request=VoidInput,
-        responses={200: RedemptionOutput},
-        examples=refusal_examples(
-            "void_window_passed", "already_voided", "staff_not_authorized", "partner_not_granted"
+        **documented(
+            {200: RedemptionOutput},
+            "void_window_passed",
+            "already_voided",
+            "staff_not_authorized",
+            "partner_not_granted",
         ),
     )
     def post(self, request: Request, public_id: Any) -> Response:
@@ -301,7 +325,7 @@ class MerchantDayView(ListAPIView):
             OpenApiParameter("merchant", OpenApiTypes.UUID, required=True),
             OpenApiParameter("day", OpenApiTypes.DATE, required=False),
         ],
-        examples=refusal_examples("staff_not_authorized", "partner_not_granted"),
+        **documented({200: RedemptionOutput(many=True)}, "staff_not_authorized", "partner_not_granted"),
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
@@ -345,7 +369,7 @@ class MyRedemptionsView(ListAPIView):
 
 class ClaimInput(serializers.Serializer):
     merchant = serializers.UUIDField()
-    bill_fen = BillFenField()
+    bill_fen = BillFenField(allow_null=True)
     tag = serializers.UUIDField(required=False, allow_null=True)
     picc = serializers.CharField(required=False, allow_blank=True, max_length=64)
     cmac = serializers.CharField(required=False, allow_blank=True, max_length=32)
@@ -392,8 +416,8 @@ class ClaimCreateView(APIView):
 
     @extend_schema(
         request=ClaimInput,
-        responses={201: ClaimOutput},
-        examples=refusal_examples(
+        **documented(
+            {201: ClaimOutput},
             *BILL_REFUSALS,
             "membership_inactive",
             "merchant_not_active",
@@ -450,8 +474,7 @@ class PendingClaimsView(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("merchant", OpenApiTypes.UUID, required=True)],
-        responses={200: ClaimOutput(many=True)},
-        examples=refusal_examples("staff_not_authorized"),
+        **documented({200: ClaimOutput(many=True)}, "staff_not_authorized"),
     )
     def get(self, request: Request) -> Response:
         merchant = _merchant_param(request)
@@ -477,8 +500,7 @@ class ClaimDecideView(APIView):
 
     @extend_schema(
         request=None,
-        responses={200: ClaimOutput},
-        examples=refusal_examples("claim_expired", "claim_not_pending", *SHOP_REFUSALS[:1], *SHOP_REFUSALS[2:]),
+        **documented({200: ClaimOutput}, "claim_expired", "claim_not_pending", *SHOP_REFUSALS[:1], *SHOP_REFUSALS[2:]),
     )
     def post(self, request: Request, public_id: Any) -> Response:
         staff = request_person(request)

@@ -1,0 +1,154 @@
+"""The redemption API: staff sessions and partner POS apps, problem+json refusals, OpenAPI examples."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from merchants.models import PartnerGrant
+from redemptions.errors import REFUSAL_CODES
+from redemptions.models import Redemption
+from tests.factories import access_token_for
+from tests.factories.redemptions import code_of, member_with_card, shop
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(staff):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_login(staff)
+    return client
+
+
+def test_staff_prepares_then_confirms_with_the_token(staff_client, merchant, member):
+    code = code_of(member).qr
+    prepared = staff_client.post(reverse("api-redemption-prepare"), {"merchant": str(merchant.public_id), "code": code})
+    assert prepared.status_code == 200, prepared.content
+    body = prepared.json()
+    assert body["member"] == member.masked_name and body["rate_bp"] == 1200 and body["capacity_remaining"] == 50
+    confirmed = staff_client.post(
+        reverse("api-redemption-confirm"),
+        {"merchant": str(merchant.public_id), "token": body["token"], "bill_fen": 8650},
+        HTTP_IDEMPOTENCY_KEY="till-1-0001",
+    )
+    assert confirmed.status_code == 201, confirmed.content
+    assert (confirmed.json()["discount_fen"], confirmed.json()["charge_fen"]) == (1038, 7612)
+    # A retry with the same Idempotency-Key returns the first answer, not code_already_used.
+    retry = staff_client.post(
+        reverse("api-redemption-confirm"),
+        {"merchant": str(merchant.public_id), "token": body["token"], "bill_fen": 8650},
+        HTTP_IDEMPOTENCY_KEY="till-1-0001",
+    )
+    assert retry.status_code == 201 and retry.json()["id"] == confirmed.json()["id"]
+    assert Redemption.objects.count() == 1
+
+
+@pytest.mark.parametrize("bill", [0, -1, "abc", "８６", 1.5, 10**12, None])
+def test_bad_bills_answer_bill_invalid_as_problem_json(staff_client, merchant, member, bill):
+    response = staff_client.post(
+        reverse("api-redemption-confirm"),
+        {"merchant": str(merchant.public_id), "code": code_of(member).qr, "bill_fen": bill},
+        format="json",
+    )
+    assert response.status_code == 422
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert response.json()["code"] == "bill_invalid"
+
+
+def test_used_code_answers_409_in_chinese_and_english(staff_client, merchant, member):
+    payload = {"merchant": str(merchant.public_id), "code": code_of(member).qr, "bill_fen": 5000}
+    assert staff_client.post(reverse("api-redemption-confirm"), payload).status_code == 201
+    again = staff_client.post(reverse("api-redemption-confirm"), payload)
+    assert again.status_code == 409 and again.json()["code"] == "code_already_used"
+    assert again.json()["detail"] == "此码已被使用。"
+    english = staff_client.post(reverse("api-redemption-confirm"), payload, HTTP_ACCEPT_LANGUAGE="en")
+    assert english.json()["detail"] == "This code has already been used."
+
+
+def test_member_cannot_redeem_at_a_shop_they_do_not_staff(merchant, member):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_login(member)
+    response = client.post(
+        reverse("api-redemption-confirm"),
+        {"merchant": str(merchant.public_id), "code": code_of(member).qr, "bill_fen": 5000},
+    )
+    assert response.status_code == 403 and response.json()["code"] == "staff_not_authorized"
+
+
+def test_partner_pos_redeems_only_where_granted(partner_client, member):
+    granted, other = shop(), shop()
+    client, app = partner_client("redemptions:write")
+    PartnerGrant.objects.create(merchant=granted, application=app, scopes="redemptions:write")
+    ok = client.post(
+        reverse("api-redemption-confirm"),
+        {"merchant": str(granted.public_id), "code": code_of(member).qr, "bill_fen": 5000},
+    )
+    assert ok.status_code == 201, ok.content
+    assert Redemption.objects.get().channel == "partner_pos"
+    refused = client.post(
+        reverse("api-redemption-confirm"),
+        {"merchant": str(other.public_id), "code": code_of(member_with_card()).qr, "bill_fen": 5000},
+    )
+    assert refused.status_code == 403 and refused.json()["code"] == "partner_not_granted"
+
+
+def test_partner_without_the_scope_is_turned_away(partner_client, member):
+    client, app = partner_client("members:read")
+    merchant = shop()
+    PartnerGrant.objects.create(merchant=merchant, application=app, scopes="redemptions:write")
+    response = client.post(
+        reverse("api-redemption-confirm"),
+        {"merchant": str(merchant.public_id), "code": code_of(member).qr, "bill_fen": 5000},
+    )
+    assert response.status_code == 403
+
+
+def test_staff_lists_today_and_voids(staff_client, merchant, member, django_assert_max_num_queries):
+    for _ in range(3):
+        other = member_with_card()
+        staff_client.post(
+            reverse("api-redemption-confirm"),
+            {"merchant": str(merchant.public_id), "code": code_of(other).qr, "bill_fen": 5000},
+        )
+    with django_assert_max_num_queries(6):
+        listed = staff_client.get(reverse("api-redemption-day"), {"merchant": str(merchant.public_id)})
+    assert listed.status_code == 200 and len(listed.json()["results"]) == 3
+    target = listed.json()["results"][0]["id"]
+    voided = staff_client.post(reverse("api-redemption-void", args=[target]), {"reason": "wrong amount"})
+    assert voided.status_code == 200 and voided.json()["status"] == "voided"
+    again = staff_client.post(reverse("api-redemption-void", args=[target]), {"reason": "again"})
+    assert again.status_code == 409 and again.json()["code"] == "already_voided"
+
+
+def test_member_reads_their_card_and_redemptions(merchant, counter, member):
+    from rest_framework.test import APIClient
+
+    from redemptions import services
+
+    services.redemption_confirm(merchant=merchant, counter=counter, bill=10000, code=code_of(member).qr)
+    client = APIClient()
+    client.force_login(member)
+    card = client.get(reverse("api-redemption-card")).json()
+    assert card["entitled"] and len(card["codes"]) == 4 and card["savings"]["saved_fen"] == 1200
+    assert card["codes"][0]["svg"].startswith("<svg")
+    mine = client.get(reverse("api-redemption-mine")).json()
+    assert mine["results"][0]["discount_fen"] == 1200 and mine["savings"]["saved_fen"] == 1200
+
+
+def test_public_keys_are_public(api_client):
+    keys = api_client.get(reverse("api-redemption-keys")).json()
+    assert keys["keys"] and keys["rotate_seconds"] == 30
+
+
+def test_openapi_has_an_example_for_every_refusal_code(api_client, settings):
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    text = str({p: v for p, v in schema["paths"].items() if p.startswith("/api/v1/redemptions/")})
+    missing = [code for code in REFUSAL_CODES if f"'code': '{code}'" not in text]
+    assert not missing
