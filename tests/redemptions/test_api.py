@@ -8,7 +8,6 @@ from django.urls import reverse
 from merchants.models import PartnerGrant
 from redemptions.errors import REFUSAL_CODES
 from redemptions.models import Redemption
-from tests.factories import access_token_for
 from tests.factories.redemptions import code_of, member_with_card, shop
 
 pytestmark = pytest.mark.django_db
