@@ -415,7 +415,7 @@ def evaluation_day(*, now: datetime | None = None) -> date:
     return (now or timezone.now()).astimezone(programme_zone()).date()
 
 
-FINDING_ADVICE = {
+FINDING_ADVICE: dict[str, Any] = {
     RemovalRule.Kind.COMPLAINT_RATE: _(
         "Read the complaints in your standing page, answer them, and make sure every member gets the offer."
     ),
