@@ -41,6 +41,7 @@ from merchants.services import capacity_release, capacity_take, merchant_set_pro
 
 from . import codes, sun
 from . import errors as _errors  # noqa: F401  (registers the refusal codes)
+from .attribution import credit_redemption, reverse_credit
 from .models import Channel, Claim, MemberDay, NfcTag, Redemption, RefusedScan, SurgeFlag
 
 PARTNER_SCOPE = "redemptions:write"
@@ -387,6 +388,7 @@ def _write_redemption(
             capacity_take(merchant_id=merchant.pk, local_date=day, capacity=merchant.daily_capacity)
             # 4. The member's savings meter, 5. the audit trail, 6. side effects after commit.
             subscription_savings_add(subscription_id=subscription_id, amount_fen=discount)
+            credit_redemption(redemption=redemption)  # notes that led here (issue 6)
             audit_record(
                 actor=counter.actor,
                 action="redemptions.redemption_confirm",
@@ -497,6 +499,7 @@ def redemption_void(
         _member_limit_release(member_id=locked.member_id, merchant_id=locked.merchant_id, day=locked.local_date)
         capacity_release(merchant_id=locked.merchant_id, local_date=locked.local_date)
         subscription_savings_add(subscription_id=locked.subscription_id, amount_fen=-locked.discount_fen)
+        reverse_credit(redemption=locked)  # issue 6
         audit_record(
             actor=actor,
             action="redemptions.redemption_void",
@@ -736,25 +739,23 @@ class SurgeReading:
 
 def surge_readings(*, now: datetime) -> list[SurgeReading]:
     """For each merchant busy in the last hour: that count and its trailing 4-week average for the
-    same hour of the day (the same clock hour on each of the previous 28 days)."""
-    hour = (now - timedelta(hours=1), now)
+    same hour (the same weekday and clock hour in each of the previous four weeks, so that a shop's
+    usual Saturday lunch is its own baseline)."""
+    start = now - timedelta(hours=1)
     busy = (
-        Redemption.objects.filter(status=Redemption.Status.CONFIRMED, confirmed_at__gte=hour[0], confirmed_at__lt=now)
+        Redemption.objects.filter(status=Redemption.Status.CONFIRMED, confirmed_at__gte=start, confirmed_at__lt=now)
         .values("merchant_id")
         .annotate(n=Count("id"))
         .filter(n__gte=SURGE_MINIMUM)
     )
     readings = []
-    days = SURGE_WEEKS * 7
     for row in busy:
         windows = Q()
-        for back in range(1, days + 1):
-            shift = timedelta(days=back)
-            windows |= Q(confirmed_at__gte=hour[0] - shift, confirmed_at__lt=hour[1] - shift)
-        past = Redemption.objects.filter(windows, merchant_id=row["merchant_id"]).exclude(
-            status=Redemption.Status.VOIDED
-        )
-        readings.append(SurgeReading(row["merchant_id"], row["n"], past.count() / days))
+        for week in range(1, SURGE_WEEKS + 1):
+            shift = timedelta(weeks=week)
+            windows |= Q(confirmed_at__gte=start - shift, confirmed_at__lt=now - shift)
+        past = Redemption.objects.filter(windows, merchant_id=row["merchant_id"], status=Redemption.Status.CONFIRMED)
+        readings.append(SurgeReading(row["merchant_id"], row["n"], past.count() / SURGE_WEEKS))
     return readings
 
 

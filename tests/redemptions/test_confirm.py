@@ -51,12 +51,13 @@ def test_confirm_writes_the_redemption_and_feeds_every_counter(
 def test_confirm_uses_a_fixed_number_of_queries(merchant, counter, member, django_assert_num_queries):
     """Outside any caller's transaction (as in a request), with the content type cache warm:
     staff membership, user by code, entitlement (3 reads), BEGIN, INSERT redemption, member-limit
-    upsert, capacity upsert, savings UPDATE, audit INSERT, COMMIT (8 statements in 1 transaction),
-    then the after-commit notice (2, inline here; a Celery worker in production) = 12. The merchant
+    upsert, capacity upsert, savings UPDATE, the member's touches for attribution (issue 6; an INSERT
+    of credits only when some note led here), audit INSERT, COMMIT (9 statements in 1 transaction),
+    then the after-commit notice (2, inline here; a Celery worker in production) = 13. The merchant
     and its offer are loaded by the caller."""
     code = code_of(member).qr
     ContentType.objects.get_for_model(Redemption)
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(13):
         services.redemption_confirm(merchant=merchant, counter=counter, bill=8650, code=code)
 
 
