@@ -26,3 +26,4 @@ urlpatterns = [
         name="api-claim-reject",
     ),
 ]
+urlpatterns += __import__("redemptions.attribution_api_urls", fromlist=["urlpatterns"]).urlpatterns  # issue 6

@@ -14,3 +14,4 @@ urlpatterns = [
     path("m/<uuid:merchant_id>/claim/", views.claim, name="claim"),
     path("claims/<uuid:claim_id>/", views.claim_live, name="claim_live"),
 ]
+urlpatterns += __import__("redemptions.dashboard_urls", fromlist=["urlpatterns"]).urlpatterns  # issue 6

@@ -1,0 +1,210 @@
+"""The merchant owner's dashboard (/r/dashboard/...) and the member's post-redemption note invitation.
+
+Only the shop's owner sees its dashboard: someone who is not staff of the shop gets 404 (the shop's existence
+is not confirmed to strangers), its staff who are not owners get 403.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+from uuid import UUID
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+
+from core.errors import DomainError
+from core.models import User
+from merchants.models import Merchant, MerchantStaff
+from merchants.selectors import merchant_for_staff
+
+from . import attribution, attribution_selectors
+from .attribution_models import AttributionModel
+from .attribution_selectors import DayPoint
+from .models import Redemption
+
+CSV_KINDS = ("leaderboard", "daily", "audience")
+
+# The chart's drawing box (SVG user units; CSS scales it to the screen).
+CHART_W, CHART_H = 720, 240
+PAD_L, PAD_R, PAD_T, PAD_B = 44, 12, 14, 30
+
+
+def yuan(fen: int) -> str:
+    return f"{fen / 100:,.2f}"
+
+
+def owned_merchant(request: HttpRequest, merchant_id: UUID) -> Merchant:
+    found = merchant_for_staff(user=request.user, public_id=merchant_id)
+    if found is None:
+        raise Http404
+    merchant, staff = found
+    if staff.role != MerchantStaff.Role.OWNER:
+        raise PermissionDenied(str(DomainError("dashboard_not_owner").detail))
+    return merchant
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    title: str
+
+
+@dataclass(frozen=True)
+class Tick:
+    x: float
+    y: float
+    label: str
+
+
+def _nice_max(value: int) -> int:
+    if value <= 5:
+        return 5
+    magnitude = 10 ** (len(str(value)) - 1)
+    for step in (1, 2, 2.5, 5, 10):
+        top = int(step * magnitude)
+        if top >= value:
+            return top
+    return value
+
+
+def chart(daily: list[DayPoint]) -> dict[str, Any]:
+    """The daily chart as SVG geometry: a bar per day (redemptions) and a line (GMV), no inline styles."""
+    inner_w, inner_h = CHART_W - PAD_L - PAD_R, CHART_H - PAD_T - PAD_B
+    top = _nice_max(max((p.redemptions for p in daily), default=0))
+    top_gmv = max((p.gmv_fen for p in daily), default=0) or 1
+    slot = inner_w / max(1, len(daily))
+    bars, points, xticks = [], [], []
+    label_every = max(1, len(daily) // 6)
+    for i, p in enumerate(daily):
+        h = inner_h * p.redemptions / top
+        x = PAD_L + i * slot
+        bars.append(
+            Bar(
+                round(x + slot * 0.15, 1),
+                round(PAD_T + inner_h - h, 1),
+                round(max(1.0, slot * 0.7), 1),
+                round(h, 1),
+                _("%(day)s: %(n)s redemptions, ¥%(gmv)s")
+                % {"day": p.day.isoformat(), "n": p.redemptions, "gmv": f"{p.gmv_fen / 100:.2f}"},
+            )
+        )
+        points.append(f"{x + slot / 2:.1f},{PAD_T + inner_h - inner_h * p.gmv_fen / top_gmv:.1f}")
+        if i % label_every == 0:
+            xticks.append(Tick(round(x + slot / 2, 1), CHART_H - 10, p.day.strftime("%m-%d")))
+    yticks = [Tick(PAD_L - 6, round(PAD_T + inner_h - inner_h * f, 1) + 4, str(int(top * f))) for f in (0, 0.5, 1)]
+    return {
+        "width": CHART_W,
+        "height": CHART_H,
+        "bars": bars,
+        "line": " ".join(points),
+        "xticks": xticks,
+        "yticks": yticks,
+        "base_y": PAD_T + inner_h,
+        "left": PAD_L,
+        "right": CHART_W - PAD_R,
+    }
+
+
+@login_required
+def dashboard_pick(request: HttpRequest) -> HttpResponse:
+    """The shops this person owns; straight to the dashboard when there is one."""
+    user = request.user
+    assert isinstance(user, User)
+    owned = list(Merchant.objects.filter(staff__user=user, staff__role=MerchantStaff.Role.OWNER).order_by("name_zh"))
+    if len(owned) == 1:
+        return redirect("redemptions:dashboard", merchant_id=owned[0].public_id)
+    return render(request, "redemptions/dashboard/pick.html", {"merchants": owned})
+
+
+def _board(request: HttpRequest, merchant: Merchant) -> attribution_selectors.Dashboard:
+    today = attribution_selectors.merchant_today(merchant=merchant)
+    period = attribution_selectors.period_parse(start=request.GET.get("from"), end=request.GET.get("to"), today=today)
+    model = attribution_selectors.model_parse(request.GET.get("model"))
+    return attribution_selectors.dashboard(merchant=merchant, period=period, model=model, today=today)
+
+
+@login_required
+@never_cache
+def dashboard(request: HttpRequest, merchant_id: UUID) -> HttpResponse:
+    merchant = owned_merchant(request, merchant_id)
+    error = None
+    try:
+        board = _board(request, merchant)
+    except DomainError as exc:
+        error = exc.detail
+        today = attribution_selectors.merchant_today(merchant=merchant)
+        period = attribution_selectors.period_parse(start=None, end=None, today=today)
+        board = attribution_selectors.dashboard(
+            merchant=merchant, period=period, model=AttributionModel.LAST_TOUCH, today=today
+        )
+    query = f"from={board.period.start.isoformat()}&to={board.period.end.isoformat()}&model={board.model}"
+    return render(
+        request,
+        "redemptions/dashboard/dashboard.html",
+        {
+            "merchant": merchant,
+            "board": board,
+            "error": error,
+            "chart": chart(board.daily),
+            "models": AttributionModel.choices,
+            "query": query,
+            "csv_kinds": CSV_KINDS,
+            "money": {
+                "gmv": yuan(board.totals.gmv_fen),
+                "discount": yuan(board.totals.discount_fen),
+                "average": yuan(board.totals.average_bill_fen),
+            },
+            "leaders": [{**asdict(row), "revenue_yuan": yuan(row.revenue_fen)} for row in board.leaderboard],
+        },
+        status=422 if error else 200,
+    )
+
+
+@login_required
+def dashboard_csv(request: HttpRequest, merchant_id: UUID, kind: str) -> HttpResponse:
+    if kind not in CSV_KINDS:
+        raise Http404
+    merchant = owned_merchant(request, merchant_id)
+    try:
+        board = _board(request, merchant)
+    except DomainError as exc:
+        return HttpResponse(exc.detail, status=422, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(
+        "\ufeff" + attribution_selectors.csv_text(board=board, kind=kind), content_type="text/csv; charset=utf-8"
+    )
+    name = f"redcard-{kind}-{board.period.start.isoformat()}-{board.period.end.isoformat()}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@login_required
+@never_cache
+def note_invite(request: HttpRequest, redemption_id: UUID) -> HttpResponse:
+    """After a redemption: write a note about the visit (pre-tagged with the shop and #小红卡)."""
+    redemption = Redemption.objects.select_related("merchant").filter(public_id=redemption_id).first()
+    if redemption is None or redemption.member_id != request.user.pk:
+        raise Http404
+    try:
+        invite = attribution.note_invite(redemption=redemption, member=request.user)  # type: ignore[arg-type]
+    except DomainError as exc:
+        return render(
+            request,
+            "redemptions/dashboard/note_invite.html",
+            {"redemption": redemption, "invite": None, "error": exc.detail, "back": reverse("home")},
+            status=409,
+        )
+    post_note = getattr(redemption, "post_note", None)  # RelatedObjectDoesNotExist is an AttributeError
+    return render(
+        request,
+        "redemptions/dashboard/note_invite.html",
+        {"redemption": redemption, "invite": invite, "post_note": post_note, "error": None},
+    )

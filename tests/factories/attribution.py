@@ -1,0 +1,79 @@
+"""Factories of notes, touches and redemptions for the attribution and dashboard tests (issue 6)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from itertools import count
+
+import factory
+from django.utils import timezone
+
+from core.models import PartnerApplication, User
+from merchants.models import Merchant
+from redemptions.attribution_models import Note, NoteMerchant, Touch
+from redemptions.models import Redemption
+from redemptions.selectors import merchant_by_public_id
+from redemptions.services import Counter, redemption_confirm
+
+from .core import PartnerApplicationFactory
+from .redemptions import code_of, staff_of
+
+_touch_ids = count(1)
+
+
+class ContentAppFactory(PartnerApplicationFactory):
+    name = factory.Sequence(lambda n: f"Content app {n}")
+    allowed_scopes = "notes:write touches:write"
+
+
+class NoteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Note
+        skip_postgeneration_save = True
+
+    source = factory.SubFactory(ContentAppFactory)
+    external_id = factory.Sequence(lambda n: f"note-{n}")
+    author_external_id = factory.Sequence(lambda n: f"author-{n}")
+    title = factory.Sequence(lambda n: f"探店笔记 {n}")
+    url = factory.Sequence(lambda n: f"https://notes.example/n/{n}")
+    published_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=20))
+
+    @factory.post_generation
+    def tags(obj: Note, create: bool, extracted: list[Merchant] | None, **kwargs: object) -> None:
+        if create and extracted:
+            NoteMerchant.objects.bulk_create(NoteMerchant(note=obj, merchant=m) for m in extracted)
+
+
+def touch(
+    note: Note, member: User, *, at: datetime | None = None, kind: int = Touch.Kind.CLICK, ago: timedelta | None = None
+) -> Touch:
+    """A touch as the content app would have reported it."""
+    when = at or timezone.now() - (ago or timedelta(hours=1))
+    return Touch.objects.create(
+        source=note.source,
+        external_id=f"t-{next(_touch_ids)}",
+        note=note,
+        member=member,
+        kind=kind,
+        touched_at=when,
+    )
+
+
+_codes_used: dict[int, int] = {}
+
+
+def redeem(merchant: Merchant, member: User, *, bill_fen: int = 10_000, staff: User | None = None) -> Redemption:
+    """A redemption through the real confirm service (a staff member scans the member's code).
+
+    Codes are single use: a member's second and third redemption in a test use the codes shown 31 and
+    62 seconds ago (still valid: a code lives about 90 seconds)."""
+    merchant = merchant_by_public_id(public_id=merchant.public_id)
+    counter = Counter(staff=staff or staff_of(merchant))
+    used = _codes_used.get(member.pk, 0)
+    _codes_used[member.pk] = used + 1
+    code = code_of(member, at=timezone.now() - timedelta(seconds=31 * used)).qr
+    return redemption_confirm(merchant=merchant, counter=counter, bill=bill_fen, code=code)
+
+
+def content_app(scopes: str = "notes:write touches:write") -> PartnerApplication:
+    return ContentAppFactory(allowed_scopes=scopes)
