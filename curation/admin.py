@@ -314,3 +314,6 @@ class AdmissionRuleAdmin(AuditHistoryMixin, admin.ModelAdmin):
             # A used version is history: change thresholds by adding a new version.
             return ["kind", "version", "parameters", "active_from", "audit_trail"]
         return ["audit_trail"]
+
+
+from . import standing_admin  # noqa: E402,F401  (complaints, findings, appeals, overview: issue 7)

@@ -14,3 +14,7 @@ urlpatterns = [
         name="api-application-withdraw",
     ),
 ]
+
+from .standing_api import urlpatterns as standing_urlpatterns  # noqa: E402  (issue 7: complaints, findings, ops)
+
+urlpatterns += standing_urlpatterns

@@ -25,3 +25,8 @@ PERMISSIONS = {
         "curation.view_decision",
     ],
 }
+
+from .standing_roles import PERMISSIONS as _STANDING  # noqa: E402  (issue 7)
+
+for _group, _perms in _STANDING.items():
+    PERMISSIONS.setdefault(_group, []).extend(_perms)

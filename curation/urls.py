@@ -11,3 +11,7 @@ urlpatterns = [
     path("apply/withdraw/", views.apply_withdraw, name="apply_withdraw"),
     path("apply/<slug:step>/", views.apply_step, name="apply_step"),
 ]
+
+from .standing_views import urlpatterns as standing_urlpatterns  # noqa: E402  (issue 7: complaints, findings)
+
+urlpatterns += standing_urlpatterns
