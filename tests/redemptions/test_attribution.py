@@ -99,7 +99,7 @@ def test_crediting_costs_one_query_and_one_insert(django_assert_num_queries):
         touch(NoteFactory(tags=[merchant]), member, ago=timedelta(days=days))
     redemption = redeem(merchant, member)
     AttributionCredit.objects.filter(redemption=redemption).delete()
-    redemption.merchant.city_id  # loaded with the redemption, as in confirm
+    assert redemption.merchant.city_id  # the merchant is loaded with the redemption, as in confirm
     with django_assert_num_queries(2):
         attribution.credit_redemption(redemption=redemption)
     assert AttributionCredit.objects.filter(redemption=redemption).count() == 5
