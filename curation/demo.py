@@ -15,7 +15,7 @@ from core.models import User
 from merchants.models import Category, City
 from merchants.validators import uscc_check_char
 
-from . import services
+from . import services, standing_demo
 from .models import Application
 
 APPLICANTS: list[dict[str, Any]] = [
@@ -143,3 +143,4 @@ def seed(out: list[tuple[str, str, str]]) -> None:
     # The demo applicants are not e-mailed (their in-app notices stay).
     del connection.run_on_commit[pending:]
     out.append(("merchant applicant (changes requested)", "applicant07@redcard.local", "redcard-demo"))
+    standing_demo.seed(out)  # complaints, findings, a removed shop (issue 7)

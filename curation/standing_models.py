@@ -341,8 +341,9 @@ class OpsDailyTotal(models.Model):
     computed_at = models.DateTimeField(_("computed"), default=timezone.now)
 
     class Meta:
-        verbose_name = _("daily redemption total")
-        verbose_name_plural = _("daily redemption totals")
+        # The admin lists the model under this name: its changelist is the operations overview page.
+        verbose_name = _("operations overview")
+        verbose_name_plural = _("operations overview")
         ordering = ["-local_date", "city"]
         constraints = [models.UniqueConstraint(fields=["city", "local_date"], name="opsdailytotal_city_day")]
 
