@@ -469,7 +469,7 @@ class FindingAdmin(AuditHistoryMixin, admin.ModelAdmin):
 
 @admin.register(Appeal)
 class AppealAdmin(AuditHistoryMixin, admin.ModelAdmin):
-    list_display = ["finding", "merchant", "state", "created_at", "decided_by"]
+    list_display = ["finding", "merchant", "excerpt", "state", "created_at", "decided_by"]
     list_filter = ["state"]
     search_fields = ["finding__merchant__name_zh", "text"]
     list_select_related = ["finding__merchant", "decided_by"]
@@ -496,6 +496,10 @@ class AppealAdmin(AuditHistoryMixin, admin.ModelAdmin):
     @admin.display(description=_("merchant"))
     def merchant(self, obj: Appeal) -> str:
         return str(obj.finding.merchant)
+
+    @admin.display(description=_("appeal"))
+    def excerpt(self, obj: Appeal) -> str:
+        return obj.text[:80]
 
     @admin.display(description=_("decide"))
     def decide_link(self, obj: Appeal) -> str:
