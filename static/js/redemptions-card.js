@@ -28,7 +28,8 @@
   function render() {
     const code = current();
     if (code && code.qr !== shown) {
-      const svg = new DOMParser().parseFromString(code.svg, "image/svg+xml").documentElement;
+      // Parsed as HTML so that the inline SVG (no xmlns) lands in the SVG namespace.
+      const svg = new DOMParser().parseFromString(code.svg, "text/html").body.firstElementChild;
       qr.replaceChildren(document.importNode(svg, true));
       qr.dataset.code = code.qr;
       numeric.textContent = code.numeric.replace(/(\d{4})(?=\d)/g, "$1 ");

@@ -53,6 +53,7 @@ def chromium_options(video: Path | None = None, *, language: str = "zh-CN"):
         f"--lang={language}",
     ):
         options.add_argument(arg)
+    options.add_experimental_option("prefs", {"intl.accept_languages": language})
     if video is not None:
         options.add_argument(f"--use-file-for-fake-video-capture={video}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
