@@ -184,10 +184,11 @@ class AttributionCredit(models.Model):
             models.CheckConstraint(condition=Q(revenue_fen__gte=0), name="credit_revenue_gte_0"),
         ]
         indexes = [
+            # The leaderboard reads only this index (shares and revenue are key columns rather than
+            # INCLUDE columns so that the embedded SQLite default builds the same index).
             models.Index(
-                fields=["merchant", "model", "local_date", "note"],
-                name="credit_dashboard_idx",
-                include=["share_ppm", "revenue_fen"],
+                fields=["merchant", "model", "local_date", "note", "share_ppm", "revenue_fen"],
+                name="credit_leaderboard_idx",
             ),
             models.Index(fields=["note"], name="credit_note_idx"),
         ]

@@ -102,3 +102,7 @@ def seed(out: list[tuple[str, str, str]]) -> None:
 
     out.append(("member: show /r/card/ on one screen", regular.email, DEMO_PASSWORD))
     out.append((f"staff: scan it at /r/scan/ ({surging.name_zh})", staff[surging.pk].email, DEMO_PASSWORD))
+
+    from .attribution_demo import seed as seed_attribution  # notes, touches, attribution: issue 6
+
+    seed_attribution(out)

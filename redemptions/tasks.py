@@ -28,3 +28,6 @@ def claims_expire() -> int:
     from .services import claims_expire as expire
 
     return expire()
+
+
+from .attribution_tasks import *  # noqa: E402,F403  (notes, touches, attribution: issue 6)
