@@ -10,20 +10,17 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .models import Category, City, Merchant
+from .models import Category, Merchant
 from .selectors import MAX_RADIUS_KM, filter_near, filter_open_now
 
 DEFAULT_RADIUS_KM = 5.0
 
 
 class CatalogueFilter(django_filters.FilterSet):
-    city = django_filters.ModelChoiceFilter(
-        field_name="city", to_field_name="code", queryset=City.objects.filter(is_active=True), label=_("City")
-    )
+    # Codes filter through the join the page already makes (no lookup query per request).
+    city = django_filters.CharFilter(field_name="city__code", label=_("City"))
     district = django_filters.CharFilter(field_name="district__code", label=_("District"))
-    category = django_filters.ModelChoiceFilter(
-        field_name="category", to_field_name="code", queryset=Category.objects.all(), label=_("Category")
-    )
+    category = django_filters.CharFilter(field_name="category__code", label=_("Category"))
     price_tier = django_filters.TypedChoiceFilter(
         field_name="category__price_tier", choices=Category.PriceTier.choices, coerce=int, label=_("Price tier")
     )

@@ -6,6 +6,7 @@ translated message) that callers put on the field in a ``validation_failed`` err
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -175,9 +176,14 @@ def opening_hours_text(hours: dict[str, list[str]]) -> str:
 
 def week_slots(hours: dict[str, list[str]]) -> list[tuple[int, int]]:
     """Normalised hours as half-open minute-of-week intervals (Monday 00:00 = 0), overnight split at week end."""
+    return list(_week_slots(tuple((day, tuple(hours.get(day, ()))) for day in WEEKDAYS)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _week_slots(hours: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[tuple[int, int], ...]:
     slots: list[tuple[int, int]] = []
-    for index, day in enumerate(WEEKDAYS):
-        for item in hours.get(day, []):
+    for index, (_day, items) in enumerate(hours):
+        for item in items:
             start, end = _parse_range(item)
             base = index * MINUTES_PER_DAY
             a, b = base + start, base + (end if end > start else end + MINUTES_PER_DAY)
@@ -186,7 +192,7 @@ def week_slots(hours: dict[str, list[str]]) -> list[tuple[int, int]]:
             else:
                 slots.append((a, MINUTES_PER_WEEK))
                 slots.append((0, b - MINUTES_PER_WEEK))
-    return slots
+    return tuple(slots)
 
 
 def minute_of_week(local: datetime) -> int:

@@ -74,7 +74,7 @@ def catalogue_page(request: HttpRequest) -> HttpResponse:
             "page": page,
             "rows": [_row(m, now) for m in page.object_list],
             "cities": City.objects.filter(is_active=True),
-            "districts": District.objects.filter(city=city) if city else District.objects.select_related("city"),
+            "districts": District.objects.filter(city__code=city) if city else District.objects.select_related("city"),
             "categories": Category.objects.all(),
             "tiers": Category.PriceTier.choices,
             "query": query.urlencode(),
