@@ -1,0 +1,338 @@
+"""Benchmark: redemption prepare + confirm under load, against gunicorn + PostgreSQL, next to pgbench.
+
+    .venv/bin/python bench/redemption/run.py [--clients 32] [--seconds 20] [--workers 4] [--threads 4]
+                                             [--shops 200] [--members 12000]
+
+1. Creates a scratch database ``redcard_bench_redemption`` (127.0.0.1:5432, dropped first), migrates it
+   and seeds ``--shops`` listed shops (capacity far above the run) and ``--members`` members with an
+   active card, one partner POS application (scope ``redemptions:write``) granted at every shop.
+2. Starts gunicorn (production settings, loopback only, ``--workers`` processes × ``--threads``
+   threads) and the Celery broker on the local Redis (database 14), as in production.
+3. Derives one fresh member code per member (each used once), then ``load.mjs`` (Node, keep-alive
+   HTTP/1.1) runs ``--clients`` closed loops of ``POST prepare`` → ``POST confirm`` for ``--seconds``
+   after a warm-up, and reports throughput and p50/p99 latency.
+4. Runs pgbench (same database, same number of clients, same duration, 2 threads) on the bare SQL a
+   confirm performs: the three reads (grant, member, entitlement) and the one write transaction
+   (redemption insert, member-limit upsert, capacity upsert, savings update, audit insert), plus the
+   attribution read that issue 6 added to the confirm transaction.
+
+Prints a JSON summary; the figures of the last run are in README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+DB_NAME = "redcard_bench_redemption"
+PORT = 8765
+ENV = {
+    **os.environ,
+    "DJANGO_SETTINGS_MODULE": "redcard.settings.production",
+    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
+    "DB_CONN_MAX_AGE": "600",
+    "REDIS_URL": "redis://127.0.0.1:6379/14",
+    "SECRET_KEY": "bench-" + secrets.token_urlsafe(40),
+    "REDCARD_CODE_KEYS": json.dumps({"bench": base64.b64encode(secrets.token_bytes(32)).decode()}),
+    "REDCARD_CODE_KEY_ID": "bench",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "SECURE_SSL_REDIRECT": "0",
+    "LOG_LEVEL": "WARNING",
+    "API_THROTTLE_RATE": "100000000/min",
+    "PYTHONPATH": str(ROOT),
+}
+PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q"]
+
+
+def sh(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, env=ENV, cwd=ROOT, **kwargs)  # type: ignore[call-overload]
+
+
+def setup_database() -> None:
+    sh([*PSQL, "-d", "postgres", "-c", f"DROP DATABASE IF EXISTS {DB_NAME}", "-c", f"CREATE DATABASE {DB_NAME}"])
+    sh([sys.executable, "manage.py", "migrate", "-v0"])
+    sh(["redis-cli", "-n", "14", "flushdb"], stdout=subprocess.DEVNULL)
+
+
+def django_setup() -> None:
+    os.environ.update(ENV)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def seed(shops: int, members: int) -> dict:
+    from django.contrib.auth.hashers import make_password
+    from django.db import connection
+    from django.utils import timezone
+
+    from core.models import User
+    from members.models import Plan, Subscription
+    from members.services import seed_default_plans
+    from merchants.models import Merchant, PartnerGrant
+    from tests.factories import PartnerApplicationFactory, access_token_for
+    from tests.factories.merchants import MerchantFactory
+
+    seed_default_plans()
+    plan = Plan.objects.get(code="annual")
+    merchants = [MerchantFactory(daily_capacity=10_000_000) for _ in range(shops)]
+    now = timezone.now()
+    password = make_password(None)
+    users = User.objects.bulk_create(
+        [User(email=f"bench{n}@redcard.local", display_name=f"会员{n}", password=password) for n in range(members)],
+        batch_size=2000,
+    )
+    Subscription.objects.bulk_create(
+        [
+            Subscription(
+                user=u,
+                plan=plan,
+                state="active",
+                period_start=now - timedelta(days=1),
+                period_end=now + timedelta(days=364),
+            )
+            for u in users
+        ],
+        batch_size=2000,
+    )
+    app = PartnerApplicationFactory(name="Bench POS", allowed_scopes="redemptions:write")
+    token = access_token_for(app, "redemptions:write", expires_in=3600 * 6)
+    PartnerGrant.objects.bulk_create(
+        [PartnerGrant(merchant=m, application=app, scopes="redemptions:write") for m in merchants]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return {
+        "token": token.token,  # the raw bearer value (stored hashed)
+        "app_id": app.pk,
+        "merchants": [str(m.public_id) for m in Merchant.objects.order_by("pk")],
+        "merchant_ids": (merchants[0].pk, merchants[-1].pk),
+        "user_ids": (users[0].pk, users[-1].pk),
+    }
+
+
+def work_items(shops: list[str]) -> list[dict]:
+    """One fresh code per member (derived now; valid for 90 s from its window), spread over the shops."""
+    from core.models import User
+    from redemptions.services import member_code
+
+    items = []
+    # The last member's codes were used to capture the statements of a confirm.
+    people = list(User.objects.filter(email__startswith="bench").only("pk", "public_id").order_by("pk"))[:-1]
+    for n, person in enumerate(people):
+        items.append({"merchant": shops[n % len(shops)], "code": member_code(member=person).qr, "bill_fen": 8650})
+    return items
+
+
+def captured_confirm_sql(shops: list[str]) -> list[str]:
+    """The statements one confirm performs (for the README and to check the pgbench script)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from core.models import PartnerApplication, User
+    from redemptions import services
+    from redemptions.selectors import merchant_by_public_id
+
+    merchant = merchant_by_public_id(public_id=shops[0])
+    person = User.objects.filter(email__startswith="bench").order_by("-pk").first()
+    counter = services.Counter(partner=PartnerApplication.objects.get(name="Bench POS"))
+    code = services.member_code(member=person).qr
+    warm_shop = merchant_by_public_id(public_id=shops[1])
+    services.redemption_confirm(merchant=warm_shop, counter=counter, bill=100, code=member_code_warm(person))
+    with CaptureQueriesContext(connection) as queries:
+        services.redemption_confirm(merchant=merchant, counter=counter, bill=8650, code=code)
+    return [q["sql"] for q in queries.captured_queries]
+
+
+def member_code_warm(person: object) -> str:
+    """A code for the previous window (still live) so that a warm-up confirm does not use the measured one."""
+    from django.utils import timezone
+
+    from redemptions.services import member_code
+
+    return member_code(member=person, at=timezone.now() - timedelta(seconds=31)).qr  # type: ignore[arg-type]
+
+
+PGBENCH_SQL = """\\set m random({ulo}, {uhi})
+\\set s random({slo}, {shi})
+SELECT scopes FROM merchants_partnergrant WHERE application_id = {app} AND merchant_id = :s LIMIT 1;
+SELECT id, public_id, email FROM core_user WHERE id = :m AND is_active LIMIT 1;
+SELECT id, state, period_start, period_end FROM members_subscription
+  WHERE user_id = :m AND state IN ('trialing', 'active', 'cancel_at_period_end') LIMIT 1;
+BEGIN;
+INSERT INTO redemptions_redemption (public_id, member_id, subscription_id, merchant_id, staff_id, partner_id,
+  channel, code_id, bill_fen, discount_fen, charge_fen, currency, rate_bp, cap_fen, funded_by, local_date,
+  confirmed_at, status, voided_at, voided_by_label, void_reason)
+  SELECT gen_random_uuid(), :m, id, :s, NULL, {app}, 'partner_pos', gen_random_uuid()::text, 8650, 1038, 7612,
+  'CNY', 1200, NULL, 'merchant', current_date, now(), 'confirmed', NULL, '', ''
+  FROM members_subscription WHERE user_id = :m LIMIT 1 RETURNING id;
+INSERT INTO redemptions_memberday (member_id, merchant_id, local_date, count) VALUES (:m, :s, current_date, 1)
+  ON CONFLICT (member_id, merchant_id, local_date) DO UPDATE SET count = redemptions_memberday.count + 1
+  WHERE redemptions_memberday.count < 1000000000 RETURNING count;
+INSERT INTO merchants_merchantday (merchant_id, local_date, redemptions_count) VALUES (:s, current_date, 1)
+  ON CONFLICT (merchant_id, local_date) DO UPDATE SET redemptions_count = merchants_merchantday.redemptions_count + 1
+  WHERE merchants_merchantday.redemptions_count < 1000000000 RETURNING redemptions_count;
+UPDATE members_subscription SET savings_fen = savings_fen + 1038 WHERE user_id = :m;
+{attribution}
+INSERT INTO core_auditentry (at, actor_id, actor_label, action, object_type_id, object_id, object_repr, reason,
+  before, after) VALUES (now(), NULL, 'partner:bench', 'redemptions.redemption_confirm', {ct}, '1', 'bench', '',
+  NULL, '{{"bill_fen": 8650, "discount_fen": 1038}}');
+COMMIT;
+"""
+
+
+def attribution_sql(statements: list[str]) -> str:
+    """The attribution read of the confirm transaction, if there is one (issue 6), made generic."""
+    for sql in statements:
+        if "redemptions_touch" in sql and sql.lstrip().upper().startswith("SELECT"):
+            return "SELECT 1 FROM redemptions_touch WHERE member_id = :m LIMIT 50;"
+    return ""
+
+
+def run_pgbench(seed_info: dict, clients: int, seconds: int, statements: list[str]) -> dict:
+    from django.contrib.contenttypes.models import ContentType
+
+    from redemptions.models import Redemption
+
+    script = PGBENCH_SQL.format(
+        ulo=seed_info["user_ids"][0],
+        uhi=seed_info["user_ids"][1],
+        slo=seed_info["merchant_ids"][0],
+        shi=seed_info["merchant_ids"][1],
+        app=seed_info["app_id"],
+        ct=ContentType.objects.get_for_model(Redemption).pk,
+        attribution=attribution_sql(statements),
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as handle:
+        handle.write(script)
+    out = subprocess.run(
+        [
+            "pgbench",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-n",
+            "-c",
+            str(clients),
+            "-j",
+            "2",
+            "-T",
+            str(seconds),
+            "-r",
+            "-f",
+            handle.name,
+            DB_NAME,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    tps = next(float(line.split("=")[1].split()[0]) for line in out.splitlines() if line.startswith("tps"))
+    latency = next(
+        (float(line.split("=")[1].split()[0]) for line in out.splitlines() if line.startswith("latency average")), None
+    )
+    return {"tps": tps, "latency_avg_ms": latency, "script": script}
+
+
+def wait_healthy(url: str, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback)
+                if response.status in (200, 503):
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("gunicorn did not come up")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--shops", type=int, default=200)
+    parser.add_argument("--members", type=int, default=12000)
+    parser.add_argument("--warmup", type=int, default=400)
+    args = parser.parse_args()
+
+    setup_database()
+    django_setup()
+    seed_info = seed(args.shops, args.members)
+    statements = captured_confirm_sql(seed_info["merchants"])
+
+    gunicorn = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "redcard.wsgi",
+            "-b",
+            f"127.0.0.1:{PORT}",
+            "-w",
+            str(args.workers),
+            "--threads",
+            str(args.threads),
+            "--keep-alive",
+            "30",
+            "--log-level",
+            "warning",
+        ],
+        env=ENV,
+        cwd=ROOT,
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{PORT}/healthz")
+        items = work_items(seed_info["merchants"])
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+            json.dump(items, handle)
+        load = subprocess.run(
+            [
+                "node",
+                str(HERE / "load.mjs"),
+                handle.name,
+                f"http://127.0.0.1:{PORT}",
+                seed_info["token"],
+                str(args.clients),
+                str(args.seconds),
+                str(args.warmup),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        http = json.loads(load.stdout.strip().splitlines()[-1])
+    finally:
+        gunicorn.terminate()
+        gunicorn.wait(timeout=30)
+
+    bare = run_pgbench(seed_info, args.clients, args.seconds, statements)
+    summary = {
+        "config": vars(args),
+        "http": http,
+        "pgbench": {"tps": bare["tps"], "latency_avg_ms": bare["latency_avg_ms"]},
+        "share_of_bare_sql": round(http["pairs_per_second"] / bare["tps"], 3),
+        "confirm_statements": len(statements),
+        "load_average_after": os.getloadavg(),
+        "cpus": os.cpu_count(),
+    }
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
+    print("\n-- pgbench script\n" + bare["script"])
+    print("-- statements of one confirm (captured)\n" + "\n".join(s[:160] for s in statements))
+
+
+if __name__ == "__main__":
+    main()
