@@ -209,7 +209,7 @@ class Offer(models.Model):
         PLATFORM = "platform", _("platform subsidy")
 
     merchant = models.OneToOneField(Merchant, on_delete=models.CASCADE, related_name="offer")
-    rate_bp = models.PositiveIntegerField(_("discount (basis points)"), help_text=_("1000 = 10% off."))
+    rate_bp = models.PositiveIntegerField(_("discount (basis points)"), help_text=_("1000 means 10 percent off."))
     cap_fen = models.BigIntegerField(_("cap per redemption (fen)"), null=True, blank=True)
     min_bill_fen = models.BigIntegerField(_("minimum bill (fen)"), null=True, blank=True)
     funded_by = models.CharField(_("funded by"), max_length=10, choices=FundedBy.choices, default=FundedBy.MERCHANT)
