@@ -6,3 +6,6 @@ class MembersConfig(AppConfig):
     name = "members"
     verbose_name = _("Members")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import lookups  # noqa: F401  (registers ``__any``)

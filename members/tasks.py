@@ -51,24 +51,28 @@ def sandbox_redeliver() -> int:
 
 
 @shared_task
-def send_notice_emails(notification_ids: list[int]) -> int:
-    """E-mail in-app notices written in bulk (the programme suspension), over one connection."""
+def send_notice_emails(notification_ids: list[str]) -> int:
+    """E-mail in-app notices written in bulk (the programme suspension): the template is loaded
+    once, people are grouped by language, and the mail goes out over one connection."""
     from django.conf import settings
-    from django.template.loader import render_to_string
+    from django.template.loader import get_template
     from django.utils import translation
 
     from core.models import Notification
 
+    template = get_template("core/email/notice.txt")
+    by_language: dict[str, list[Notification]] = {}
+    for notice in Notification.objects.filter(public_id__in=notification_ids).select_related("user"):
+        if notice.user.email:
+            by_language.setdefault(notice.user.language, []).append(notice)
     messages = []
-    for notice in Notification.objects.filter(pk__in=notification_ids).select_related("user").iterator():
-        if not notice.user.email:
-            continue
-        with translation.override(notice.user.language):
-            text = render_to_string(
-                "core/email/notice.txt",
-                {"title": notice.title, "body": notice.body, "url": settings.SITE_URL + notice.url},
-            )
-        messages.append((f"[RedCard 小红卡] {notice.title}", text, None, [notice.user.email]))
+    for language, notices in by_language.items():
+        with translation.override(language):
+            for notice in notices:
+                text = template.render(
+                    {"title": notice.title, "body": notice.body, "url": settings.SITE_URL + notice.url}
+                )
+                messages.append((f"[RedCard 小红卡] {notice.title}", text, None, [notice.user.email]))
     return send_mass_mail(messages, fail_silently=False, connection=get_connection()) if messages else 0
 
 

@@ -20,6 +20,7 @@ import json
 import secrets
 import time
 import urllib.request
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import partial
@@ -183,19 +184,24 @@ class SandboxProvider(PaymentProvider):
         return self.refund_many(requests=[request])[0]
 
     def refund_many(self, *, requests: Sequence[RefundRequest]) -> list[str]:
-        """One UPDATE per order; the gateway's own CHECK refuses refunding more than was paid."""
-        ids = []
+        """One guarded UPDATE per distinct amount (a batch of a suspension is one or a few):
+        only paid orders with enough left are refunded, else the whole call is refused."""
+        by_amount: dict[int, list[str]] = defaultdict(list)
         for request in requests:
-            order = SandboxOrder.objects.filter(out_trade_no=request.out_trade_no)
-            if not order.filter(status=SandboxOrder.Status.SUCCESS).exists():
-                raise DomainError("subscription_not_paid")
-            updated = order.filter(refunded_fen__lte=F("amount_fen") - request.amount_fen).update(
-                refunded_fen=F("refunded_fen") + request.amount_fen
-            )
-            if updated != 1:
-                raise DomainError("refund_exceeds_paid")
-            ids.append("SBR" + hashlib.sha256(request.out_refund_no.encode()).hexdigest()[:24])
-        return ids
+            by_amount[request.amount_fen].append(request.out_trade_no)
+        with transaction.atomic():
+            for amount, trade_nos in by_amount.items():
+                updated = SandboxOrder.objects.filter(
+                    out_trade_no__any=trade_nos,
+                    status=SandboxOrder.Status.SUCCESS,
+                    refunded_fen__lte=F("amount_fen") - amount,
+                ).update(refunded_fen=F("refunded_fen") + amount)
+                if updated != len(set(trade_nos)):
+                    paid = SandboxOrder.objects.filter(out_trade_no__in=trade_nos, status=SandboxOrder.Status.SUCCESS)
+                    raise DomainError(
+                        "refund_exceeds_paid" if paid.count() == len(set(trade_nos)) else "subscription_not_paid"
+                    )
+        return ["SBR" + hashlib.sha256(r.out_refund_no.encode()).hexdigest()[:24] for r in requests]
 
 
 # --- The payer's side (the hosted checkout page calls these) ------------------------------
