@@ -156,6 +156,7 @@ def dashboard(request: HttpRequest, merchant_id: UUID) -> HttpResponse:
             "error": error,
             "chart": chart(board.daily),
             "models": AttributionModel.choices,
+            "model_label": AttributionModel(board.model).label,
             "query": query,
             "csv_kinds": CSV_KINDS,
             "money": {

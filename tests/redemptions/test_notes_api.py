@@ -159,3 +159,11 @@ def test_the_member_page_invites_a_note(client):
     assert "#小红卡" in page.content.decode() and "visit_token=" in page.content.decode()
     client.force_login(member_with_card())
     assert client.get(reverse("redemptions:note_invite", args=[redemption.public_id])).status_code == 404
+
+
+def test_my_redemptions_page_links_each_visit_to_its_note_invitation(client):
+    member = member_with_card()
+    redemption = redeem(shop(), member)
+    client.force_login(member)
+    html = client.get(reverse("redemptions:mine")).content.decode()
+    assert reverse("redemptions:note_invite", args=[redemption.public_id]) in html
