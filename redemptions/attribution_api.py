@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from django.utils import timezone, translation
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -23,12 +23,13 @@ from rest_framework.response import Response
 
 from core.api.permissions import IsPerson, partner_application, request_person, scoped
 from core.api.views import APIView
-from core.errors import CODES, DomainError
+from core.errors import DomainError
 from core.models import PartnerApplication
 from merchants.models import Merchant
 from merchants.selectors import partner_granted, staff_membership
 
 from . import attribution, attribution_selectors
+from .api import refusal_examples
 from .attribution_errors import TOUCH_ROW_CODES
 from .models import Redemption
 
@@ -42,22 +43,6 @@ def content_app(request: Request) -> PartnerApplication:
     application = partner_application(request)
     assert isinstance(application, PartnerApplication)
     return application
-
-
-def problem_examples(*names: str) -> list[OpenApiExample]:
-    examples = []
-    with translation.override("en"):
-        for code in names:
-            status_code, message = CODES[code]
-            examples.append(
-                OpenApiExample(
-                    code,
-                    value={"code": code, "status": status_code, "detail": str(message) % {"limit": 1000}},
-                    response_only=True,
-                    status_codes=[str(status_code)],
-                )
-            )
-    return examples
 
 
 # --- Notes -----------------------------------------------------------------------------------------------
@@ -105,7 +90,7 @@ class NoteView(APIView):
         operation_id="notes_upsert",
         request=NoteInput,
         responses={200: NoteOutput, 201: NoteOutput},
-        examples=problem_examples("note_merchant_unknown", "note_author_unknown", "visit_token_invalid"),
+        examples=refusal_examples("note_merchant_unknown", "note_author_unknown", "visit_token_invalid"),
         description="Create or update a note by its external id at your content app (scope notes:write). "
         "A note answering a post-redemption invitation carries its visit_token and becomes a verified visit.",
     )
@@ -132,7 +117,7 @@ class NoteView(APIView):
         operation_id="notes_delete",
         request=None,
         responses={204: None},
-        examples=problem_examples("note_not_found"),
+        examples=refusal_examples("note_not_found"),
         description="The note was deleted in the content app: it is hidden (credits already given stay).",
     )
     def delete(self, request: Request, external_id: str) -> Response:
@@ -162,7 +147,7 @@ class TouchRow(serializers.Serializer):
     external_id = serializers.CharField(max_length=100)
     note = serializers.CharField(max_length=100, help_text="The note's external id at your content app.")
     member = serializers.UUIDField(help_text="The member's public id.")
-    kind = serializers.ChoiceField(choices=["view", "click", "save"])
+    kind = serializers.CharField(max_length=5, help_text="view, click or save.")
     at = serializers.DateTimeField(help_text="ISO 8601 with an offset.")
 
 
@@ -191,7 +176,7 @@ class TouchBatchView(APIView):
         operation_id="touches_batch",
         request=TouchBatchInput,
         responses={200: TouchBatchOutput},
-        examples=problem_examples("touch_batch_too_large", "touch_batch_empty"),
+        examples=refusal_examples("touch_batch_too_large", "touch_batch_empty"),
         description="Up to 1,000 touches (scope touches:write). Rows are validated in bulk; good rows are "
         "stored, bad rows reported with their index and code; an external id already stored changes nothing.",
     )
@@ -242,7 +227,7 @@ class InsightsView(APIView):
             OpenApiParameter("model", str, enum=["last", "first", "linear"], description="Attribution model."),
         ],
         responses={200: OpenApiTypes.OBJECT},
-        examples=problem_examples("insights_not_granted", "dashboard_not_owner", "period_invalid", "not_found"),
+        examples=refusal_examples("insights_not_granted", "dashboard_not_owner", "period_invalid", "not_found"),
         description="The dashboard figures of a merchant: totals, daily series, notes leaderboard under the "
         "chosen model, and audience insights (groups of at least 10 members; smaller ones merged into 'other').",
     )
@@ -275,7 +260,7 @@ class NoteInviteView(APIView):
     @extend_schema(
         operation_id="redemption_note_invite",
         responses={200: NoteInviteOutput},
-        examples=problem_examples("note_invite_unavailable", "not_found"),
+        examples=refusal_examples("note_invite_unavailable", "not_found"),
         description="After a redemption, the member is invited to write a note pre-tagged with the shop and "
         "#小红卡; the content app sends the visit_token with the note, which then shows as a verified visit.",
     )
