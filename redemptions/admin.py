@@ -84,7 +84,10 @@ class RedemptionAdmin(AuditHistoryMixin, admin.ModelAdmin):
             queryset,
             _("Void redemptions"),
             lambda obj, reason: services.redemption_void(
-                redemption=obj, actor=request.user, reason=reason, enforce_window=False
+                redemption=obj,
+                actor=request.user,  # type: ignore[arg-type]
+                reason=reason,
+                enforce_window=False,
             ),
         )
 
