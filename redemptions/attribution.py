@@ -553,7 +553,7 @@ def touches_purge(*, now: datetime | None = None, batch: int = 50_000) -> int:
         ids = list(Touch.objects.filter(touched_at__lt=cut).order_by().values_list("pk", flat=True)[:batch])
         if not ids:
             return deleted
-        deleted += Touch.objects.filter(pk__in=ids)._raw_delete(Touch.objects.db)
+        deleted += Touch.objects.filter(pk__in=ids).delete()[0]  # nothing refers to a touch: one DELETE
 
 
 def home_districts_refresh(*, now: datetime | None = None, days: int = 365) -> int:

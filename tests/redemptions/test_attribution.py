@@ -209,3 +209,47 @@ def test_the_same_batch_sent_twice_at_once_is_stored_once():
     assert Touch.objects.count() == 300
     assert sum(r.accepted for r in results) == 300
     assert sum(r.duplicates for r in results) == 900
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_void_racing_the_catch_up_job_leaves_no_credit():
+    """The catch-up job locks the redemption before recomputing and skips it once voided; the void locks
+    it and deletes the credits: whichever goes first, a voided redemption ends with no credit."""
+    merchant = shop()
+    pairs = []
+    for _ in range(6):
+        member = member_with_card()
+        touch(NoteFactory(tags=[merchant]), member, ago=timedelta(hours=3))
+        pairs.append(redeem(merchant, member))
+    errors = []
+
+    def void(redemption, barrier):
+        try:
+            barrier.wait()
+            redemption_void(redemption=redemption, actor="system:test", reason="race")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def recompute(redemption, barrier):
+        try:
+            barrier.wait()
+            attribution.recredit(redemption_id=redemption.pk)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    for redemption in pairs:
+        barrier = threading.Barrier(2)
+        threads = [
+            threading.Thread(target=void, args=(redemption, barrier)),
+            threading.Thread(target=recompute, args=(redemption, barrier)),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+    assert not AttributionCredit.objects.filter(redemption__in=pairs).exists()
