@@ -10,6 +10,7 @@ import pytest
 def test_a_real_celery_worker_runs_a_task_through_redis():
     """A worker thread consumes from the local Redis broker and returns the result through Redis."""
     import redis
+    from celery.backends.redis import RedisBackend
     from celery.contrib.testing.worker import start_worker
 
     from core.tasks import ping
@@ -24,7 +25,11 @@ def test_a_real_celery_worker_runs_a_task_through_redis():
         with start_worker(
             app, perform_ping_check=False, pool="solo", loglevel="WARNING", shutdown_timeout=10, queues=[queue]
         ):
-            result = ping.apply_async(args=["穿过 Redis"], queue=queue)
+            # Explicit connection and result backend: the app caches both per thread, and other tests
+            # in this process already created in-memory ones.
+            with app.connection_for_write(url) as connection:
+                sent = ping.apply_async(args=["穿过 Redis"], queue=queue, connection=connection)
+            result = app.AsyncResult(sent.id, backend=RedisBackend(app=app, url=url))
             assert result.get(timeout=20) == "穿过 Redis"
     finally:
         app.conf.update(saved)
