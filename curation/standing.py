@@ -31,8 +31,18 @@ from merchants.services import merchant_set_open_findings, merchant_transition
 from redemptions.models import Redemption
 
 from . import standing_errors as _errors  # noqa: F401  (registers the codes)
-from .standing_models import Appeal, Complaint, ComplaintMessage, EvaluationRun, Finding, OpsDailyTotal, RemovalRule
+from .standing_models import (
+    Appeal,
+    Complaint,
+    ComplaintMessage,
+    EvaluationRun,
+    Finding,
+    OpsDailyTotal,
+    OpsSnapshot,
+    RemovalRule,
+)
 from .standing_rules import DEFAULT_RULES, EVALUATED_STATES, EVALUATORS, programme_zone
+from .standing_selectors import member_kpis
 
 logger = logging.getLogger(__name__)
 
@@ -822,7 +832,7 @@ def ops_rollup(*, days: int = 3, today: date | None = None) -> int:
     (one GROUP BY over the redemptions of those days) and upsert them. Returns the rows written.
 
     The nightly job recomputes the last three days (voids inside the void window are caught);
-    ``days=400`` backfills a year.
+    ``days=400`` backfills a year. It also stores the slow-moving member figures (``OpsSnapshot``).
     """
     today = today or evaluation_day()
     first = today - timedelta(days=days)
@@ -849,7 +859,9 @@ def ops_rollup(*, days: int = 3, today: date | None = None) -> int:
         )
         for row in rows
     ]
+    kpis = member_kpis(now=now)
     with transaction.atomic():  # readers see the old totals or the new ones, never a gap
         OpsDailyTotal.objects.filter(local_date__gte=first, local_date__lt=today).delete()
         OpsDailyTotal.objects.bulk_create(totals, batch_size=1000)
+        OpsSnapshot.objects.update_or_create(day=today, defaults={"figures": kpis, "computed_at": now})
     return len(totals)

@@ -30,6 +30,7 @@ __all__ = [
     "Finding",
     "MerchantLicence",
     "OpsDailyTotal",
+    "OpsSnapshot",
     "RemovalRule",
 ]
 
@@ -349,3 +350,20 @@ class OpsDailyTotal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.city_id} {self.local_date}: {self.redemptions}"
+
+
+class OpsSnapshot(models.Model):
+    """The slow-moving member figures of the overview (90-day conversion and renewal, 12 months of fees),
+    computed by the nightly roll-up so that the overview page does not scan the members' tables."""
+
+    day = models.DateField(_("day"), unique=True)
+    figures = models.JSONField(_("figures"), default=dict)
+    computed_at = models.DateTimeField(_("computed"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("overview snapshot")
+        verbose_name_plural = _("overview snapshots")
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return str(self.day)

@@ -29,11 +29,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.models import User
-from members.models import ENTITLED_STATES, Payment, Subscription, SubscriptionPeriod
+from members.models import ENTITLED_STATES, Payment, Subscription, SubscriptionPeriod, SubscriptionState
 from merchants.models import City, District, Merchant
 from redemptions.models import Redemption, SurgeFlag
 
-from .standing_models import Appeal, Complaint, EvaluationRun, Finding, OpsDailyTotal, RemovalRule
+from .standing_models import Appeal, Complaint, EvaluationRun, Finding, OpsDailyTotal, OpsSnapshot, RemovalRule
 from .standing_rules import programme_zone
 
 # --- Complaints ------------------------------------------------------------------------------------------
@@ -204,6 +204,37 @@ def _fmt_pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}%"
 
 
+def member_kpis(*, now: datetime) -> dict[str, Any]:
+    """The slow-moving member figures: trials ended in the last 90 days and how many converted, paid years
+    ended in the last 90 days and how many renewed, fees paid in the last 365 days net of refunds.
+    Three aggregate queries over the members' tables; the nightly roll-up stores them in ``OpsSnapshot``."""
+    since = now - timedelta(days=90)
+    ended_trials = Subscription.objects.filter(is_trial=True, period_end__gte=since, period_end__lt=now)
+    # A non-trial card that got past payment (its first payment settled) is a paid card.
+    paid_later = Subscription.objects.filter(user_id=OuterRef("user_id"), is_trial=False).exclude(
+        state__in=[SubscriptionState.PENDING_PAYMENT, SubscriptionState.PAYMENT_FAILED]
+    )
+    conv = ended_trials.aggregate(n=Count("pk"), paid=Count("pk", filter=Exists(paid_later)))
+    ended_periods = SubscriptionPeriod.objects.filter(
+        kind__in=[SubscriptionPeriod.Kind.PAID, SubscriptionPeriod.Kind.RENEWAL], end__gte=since, end__lt=now
+    )
+    renewed = SubscriptionPeriod.objects.filter(
+        subscription_id=OuterRef("subscription_id"), kind=SubscriptionPeriod.Kind.RENEWAL, start=OuterRef("end")
+    )
+    ren = ended_periods.aggregate(n=Count("pk"), renewed=Count("pk", filter=Exists(renewed)))
+    fees = Payment.objects.filter(state=Payment.State.PAID, paid_at__gte=now - timedelta(days=365)).aggregate(
+        paid=Sum("amount_fen"), refunded=Sum("refunded_fen")
+    )
+    return {
+        "trials_ended": conv["n"] or 0,
+        "trials_converted": conv["paid"] or 0,
+        "years_ended": ren["n"] or 0,
+        "years_renewed": ren["renewed"] or 0,
+        "fees_net_fen": (fees["paid"] or 0) - (fees["refunded"] or 0),
+        "computed_at": now.isoformat(),
+    }
+
+
 def ops_figures(*, now: datetime | None = None) -> Overview:
     """Every figure of the operations overview. About a dozen aggregate queries; no query per row."""
     now = now or timezone.now()
@@ -211,7 +242,8 @@ def ops_figures(*, now: datetime | None = None) -> Overview:
     figures: list[Figure] = []
 
     live = Subscription.objects.filter(state__in=ENTITLED_STATES, period_start__lte=now, period_end__gt=now)
-    members = live.aggregate(total=Count("user_id", distinct=True), trials=Count("pk", filter=Q(is_trial=True)))
+    # A person holds at most one current subscription (members' database constraint): rows are people.
+    members = live.aggregate(total=Count("pk"), trials=Count("pk", filter=Q(is_trial=True)))
     active_members, trials = members["total"] or 0, members["trials"] or 0
     figures.append(
         Figure(
@@ -232,13 +264,10 @@ def ops_figures(*, now: datetime | None = None) -> Overview:
         )
     )
 
-    since = now - timedelta(days=90)
-    ended_trials = Subscription.objects.filter(is_trial=True, period_end__gte=since, period_end__lt=now)
-    paid_later = Subscription.objects.filter(
-        user_id=OuterRef("user_id"), is_trial=False, payments__state=Payment.State.PAID
-    )
-    conv = ended_trials.aggregate(n=Count("pk"), paid=Count("pk", filter=Exists(paid_later)))
-    conversion = _pct(conv["paid"] or 0, conv["n"] or 0)
+    snapshot = OpsSnapshot.objects.order_by("-day").values_list("figures", flat=True).first()
+    kpis = snapshot or member_kpis(now=now)
+    as_of = str(_("Computed nightly (last: %(at)s UTC).") % {"at": str(kpis["computed_at"])[:16].replace("T", " ")})
+    conversion = _pct(kpis["trials_converted"], kpis["trials_ended"])
     figures.append(
         Figure(
             "trial_conversion",
@@ -249,20 +278,14 @@ def ops_figures(*, now: datetime | None = None) -> Overview:
                     "Of the free trials that ended in the last 90 days (%(n)s), the share whose member has a paid "
                     "card (%(paid)s)."
                 )
-                % {"n": conv["n"] or 0, "paid": conv["paid"] or 0}
-            ),
+                % {"n": kpis["trials_ended"], "paid": kpis["trials_converted"]}
+            )
+            + " "
+            + as_of,
             conversion,
         )
     )
-
-    ended_periods = SubscriptionPeriod.objects.filter(
-        kind__in=[SubscriptionPeriod.Kind.PAID, SubscriptionPeriod.Kind.RENEWAL], end__gte=since, end__lt=now
-    )
-    renewed = SubscriptionPeriod.objects.filter(
-        subscription_id=OuterRef("subscription_id"), kind=SubscriptionPeriod.Kind.RENEWAL, start=OuterRef("end")
-    )
-    ren = ended_periods.aggregate(n=Count("pk"), renewed=Count("pk", filter=Exists(renewed)))
-    renewal = _pct(ren["renewed"] or 0, ren["n"] or 0)
+    renewal = _pct(kpis["years_renewed"], kpis["years_ended"])
     figures.append(
         Figure(
             "renewal_rate",
@@ -273,8 +296,10 @@ def ops_figures(*, now: datetime | None = None) -> Overview:
                     "Of the paid card years that ended in the last 90 days (%(n)s), the share followed back-to-back "
                     "by a renewal (%(renewed)s)."
                 )
-                % {"n": ren["n"] or 0, "renewed": ren["renewed"] or 0}
-            ),
+                % {"n": kpis["years_ended"], "renewed": kpis["years_renewed"]}
+            )
+            + " "
+            + as_of,
             renewal,
         )
     )
@@ -300,10 +325,7 @@ def ops_figures(*, now: datetime | None = None) -> Overview:
     saved = OpsDailyTotal.objects.filter(local_date__gte=year_start, local_date__lt=today).aggregate(
         s=Sum("discount_fen")
     )["s"]
-    fees = Payment.objects.filter(state=Payment.State.PAID, paid_at__gte=now - timedelta(days=365)).aggregate(
-        paid=Sum("amount_fen"), refunded=Sum("refunded_fen")
-    )
-    net_fees = (fees["paid"] or 0) - (fees["refunded"] or 0)
+    net_fees = int(kpis["fees_net_fen"])
     ratio = round((saved or 0) / net_fees, 2) if net_fees > 0 else None
     figures.append(
         Figure(
@@ -316,7 +338,9 @@ def ops_figures(*, now: datetime | None = None) -> Overview:
                     "paid in that time net of refunds (¥%(fees)s). Above 1 means the card paid for itself."
                 )
                 % {"saved": f"{(saved or 0) / 100:,.2f}", "fees": f"{net_fees / 100:,.2f}"}
-            ),
+            )
+            + " "
+            + as_of,
             ratio,
         )
     )
@@ -396,18 +420,15 @@ def ops_figures(*, now: datetime | None = None) -> Overview:
     )
 
     charts: list[Chart] = []
-    seated = dict(
+    seated: dict[int, int] = {}
+    listed: dict[int, int] = {}
+    for city_id, n_seated, n_listed in (
         Merchant.objects.filter(state__in=Merchant.SEATED_STATES)
         .values("city_id")
-        .annotate(n=Count("pk"))
-        .values_list("city_id", "n")
-    )
-    listed = dict(
-        Merchant.objects.filter(state__in=Merchant.VISIBLE_STATES)
-        .values("city_id")
-        .annotate(n=Count("pk"))
-        .values_list("city_id", "n")
-    )
+        .annotate(seated=Count("pk"), listed=Count("pk", filter=Q(state__in=Merchant.VISIBLE_STATES)))
+        .values_list("city_id", "seated", "listed")
+    ):
+        seated[city_id], listed[city_id] = n_seated, n_listed
     cities = list(City.objects.filter(is_active=True).order_by("code"))
     charts.append(
         Chart(
