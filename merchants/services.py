@@ -67,7 +67,7 @@ def merchant_admit(
     average_spend_fen: int,
     external_rating: Decimal | None,
     dine_in: bool,
-    opening_hours: dict[str, list[str]],
+    opening_hours: dict[str, list[str]] | str,
     daily_capacity: int,
     rate_bp: int,
     cap_fen: int | None,
