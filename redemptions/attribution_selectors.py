@@ -304,6 +304,7 @@ def audience(*, merchant: Merchant, period: Period, today: date | None = None, k
         rounded = [(key, n - n % COUNT_ROUNDING) for key, n in shown]
         whole = sum(n for _key, n in rounded)
         order = {key: i for i, key in enumerate(_dimension_order(dimension))}
+        order["other"] = len(order) + 99  # "Other" always comes last
         rounded.sort(key=lambda item: (order.get(item[0], 50), -item[1], item[0]))
         groups = [
             AudienceGroup(
@@ -320,10 +321,10 @@ def audience(*, merchant: Merchant, period: Period, today: date | None = None, k
 
 def _dimension_order(dimension: str) -> list[str]:
     if dimension == "age":
-        return [b[0] for b in AGE_BANDS] + ["unknown", "other"]
+        return [b[0] for b in AGE_BANDS] + ["unknown"]
     if dimension == "frequency":
-        return [b[0] for b in FREQUENCY_BANDS] + ["unknown", "other"]
-    return []  # districts: by size, then "other" last through the default rank
+        return [b[0] for b in FREQUENCY_BANDS] + ["unknown"]
+    return []  # districts: by size
 
 
 def _group_label(dimension: str, key: str, district_names: dict[str, tuple[str, str]]) -> str:

@@ -66,10 +66,10 @@ class Tick:
 
 
 def _nice_max(value: int) -> int:
-    if value <= 5:
-        return 5
+    if value <= 4:
+        return 4
     magnitude = 10 ** (len(str(value)) - 1)
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 2, 4, 6, 8, 10):  # even, so that the middle tick is a whole number
         top = int(step * magnitude)
         if top >= value:
             return top
