@@ -32,6 +32,7 @@ from django.utils.translation import gettext_lazy as _
 from core.errors import DomainError
 from core.models import PartnerApplication, User
 from core.services import Actor, audit_record, notify
+from core.webhooks import emit
 from members.selectors import entitlement
 from members.services import subscription_savings_add
 from merchants.models import Merchant
@@ -395,12 +396,35 @@ def _write_redemption(
                 obj=redemption,
                 after={"bill_fen": bill_fen, "discount_fen": discount, "channel": channel, "merchant": merchant.pk},
             )
+            _emit_redemption("redemption.confirmed", redemption, merchant)
             transaction.on_commit(lambda: _after_confirm(redemption.pk))
     except IntegrityError as exc:
         if "code_id" in str(exc):
             raise DomainError("code_already_used") from exc
         raise
     return redemption
+
+
+def _emit_redemption(event: str, redemption: Redemption, merchant: Merchant) -> None:
+    """The webhook to partner apps the shop granted access to (its POS, its booking platform); sent on
+    commit by ``core.webhooks``. Two reads (endpoints, granted apps) when nobody listens."""
+    emit(
+        event,
+        {
+            "redemption": str(redemption.public_id),
+            "merchant": str(merchant.public_id),
+            "channel": redemption.channel,
+            "status": redemption.status,
+            "bill_fen": redemption.bill_fen,
+            "discount_fen": redemption.discount_fen,
+            "charge_fen": redemption.charge_fen,
+            "currency": redemption.currency,
+            "local_date": redemption.local_date,
+            "confirmed_at": redemption.confirmed_at,
+            "voided_at": redemption.voided_at,
+        },
+        applications=PartnerApplication.objects.filter(merchant_grants__merchant=merchant),
+    )
 
 
 def _after_confirm(redemption_pk: int) -> None:
@@ -486,7 +510,7 @@ def redemption_void(
 
         raise field_error("reason", "reason_required", _("Please give a reason."))
     with transaction.atomic():
-        locked = Redemption.objects.select_for_update().get(pk=redemption.pk)
+        locked = Redemption.objects.select_for_update(of=("self",)).select_related("merchant").get(pk=redemption.pk)
         if locked.status == Redemption.Status.VOIDED:
             raise DomainError("already_voided")
         if enforce_window and at - locked.confirmed_at > void_window():
@@ -500,6 +524,7 @@ def redemption_void(
         capacity_release(merchant_id=locked.merchant_id, local_date=locked.local_date)
         subscription_savings_add(subscription_id=locked.subscription_id, amount_fen=-locked.discount_fen)
         reverse_credit(redemption=locked)  # issue 6
+        _emit_redemption("redemption.voided", locked, locked.merchant)
         audit_record(
             actor=actor,
             action="redemptions.redemption_void",

@@ -151,3 +151,27 @@ def test_openapi_has_an_example_for_every_refusal_code(api_client, settings):
     text = str({p: v for p, v in schema["paths"].items() if p.startswith("/api/v1/redemptions/")})
     missing = [code for code in REFUSAL_CODES if f"'code': '{code}'" not in text]
     assert not missing
+
+
+def test_partner_granted_at_the_shop_gets_the_redemption_webhooks(
+    partner_client, member, django_capture_on_commit_callbacks
+):
+    from core.models import WebhookDelivery, WebhookEndpoint
+    from redemptions import services
+    from redemptions.selectors import merchant_by_public_id
+    from tests.factories import PartnerApplicationFactory
+
+    merchant = merchant_by_public_id(public_id=shop().public_id)
+    _client, pos = partner_client("redemptions:write")
+    PartnerGrant.objects.create(merchant=merchant, application=pos, scopes="redemptions:write")
+    listening = WebhookEndpoint.objects.create(application=pos, url="https://pos.example/hooks")
+    stranger = WebhookEndpoint.objects.create(application=PartnerApplicationFactory(), url="https://other.example/h")
+    counter = services.Counter(partner=pos)
+    with django_capture_on_commit_callbacks(execute=False):
+        redemption = services.redemption_confirm(merchant=merchant, counter=counter, bill=5000, code=code_of(member).qr)
+        services.redemption_void(redemption=redemption, actor=counter.actor, reason="test")
+    events = list(
+        WebhookDelivery.objects.filter(endpoint=listening).order_by("pk").values_list("event__type", flat=True)
+    )
+    assert events == ["redemption.confirmed", "redemption.voided"]
+    assert not WebhookDelivery.objects.filter(endpoint=stranger).exists()
