@@ -958,7 +958,8 @@ def _insert_rows(model: type[models.Model], columns: Sequence[str], rows: Sequen
     if not rows:
         return
     if connection.vendor != "postgresql":
-        model._default_manager.bulk_create([model(**dict(zip(columns, row, strict=True))) for row in rows], 500)
+        attnames = [model._meta.get_field(c).attname for c in columns]  # type: ignore[union-attr]
+        model._default_manager.bulk_create([model(**dict(zip(attnames, row, strict=True))) for row in rows], 500)
         return
     meta = model._meta
     names = ", ".join(connection.ops.quote_name(str(meta.get_field(c).column)) for c in columns)  # type: ignore[union-attr]
@@ -998,14 +999,17 @@ def suspension_batch(
             return report
         subscription_ids = [row[0] for row in subscriptions]
         payments_of: dict[int, list[tuple[int, uuid.UUID, int, int, str]]] = defaultdict(list)
+        # Only the subscription index in the WHERE clause (state is checked here): the plan
+        # must not depend on fresh statistics of the payment states during a mass update.
         payments = (
             Payment.objects.select_for_update()
-            .filter(subscription__pk__any=subscription_ids, state=Payment.State.PAID, refunded_fen__lt=F("amount_fen"))
+            .filter(subscription__pk__any=subscription_ids)
             .order_by("pk")
-            .values_list("pk", "public_id", "subscription_id", "amount_fen", "refunded_fen", "currency")
+            .values_list("pk", "public_id", "subscription_id", "amount_fen", "refunded_fen", "currency", "state")
         )
-        for pk, public_id, subscription_id, amount, refunded, currency in payments:
-            payments_of[subscription_id].append((pk, public_id, amount, refunded, currency))
+        for pk, public_id, subscription_id, amount, refunded, currency, payment_state in payments:
+            if payment_state == Payment.State.PAID and refunded < amount:
+                payments_of[subscription_id].append((pk, public_id, amount, refunded, currency))
         periods = dict(
             (payment_id, (start, end))
             for payment_id, start, end in SubscriptionPeriod.objects.filter(
@@ -1135,7 +1139,9 @@ def suspension_run(
     after = 0
     batches = 0
     while True:
-        ids = list(suspension_remaining().filter(pk__gt=after)[:batch_size])
+        # Keyset over the primary key alone (the batch itself filters the states), so the scan
+        # stays an index range scan however the state statistics drift during the run.
+        ids = list(Subscription.objects.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[:batch_size])
         if not ids:
             break
         after = ids[-1]

@@ -113,6 +113,10 @@ def seed(count: int) -> None:
         )
         print(f"seeded {offset + n:,}", file=sys.stderr, end="\r")
     print(file=sys.stderr)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # as autovacuum would have done on a live database
 
 
 def sample_rss(pid: int, samples: list[tuple[float, int]], started: float) -> None:

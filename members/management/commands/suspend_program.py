@@ -20,8 +20,8 @@ class Progress:
         self.total, self.done, self.stream, self.width = total, 0, stream, width
         self.started = time.monotonic()
 
-    def __call__(self, count: int, report: Any) -> None:
-        self.done += count
+    def __call__(self, scanned: int, report: Any) -> None:
+        self.done = report.processed + len(report.failures)
         self.draw()
 
     def draw(self, end: str = "") -> None:
