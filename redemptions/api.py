@@ -26,7 +26,7 @@ from members.selectors import member_savings
 
 from . import codes, selectors, services
 from .errors import REFUSAL_CODES
-from .models import Claim, Redemption
+from .models import Claim, NfcTag, Redemption
 
 PARTNER = scoped(services.PARTNER_SCOPE)
 
@@ -517,6 +517,68 @@ class ClaimDecideView(APIView):
             )
         found.refresh_from_db()
         return Response(ClaimOutput(found).data)
+
+
+# --- NFC tags and the QR stand ---------------------------------------------------------------------
+
+
+class TagInput(serializers.Serializer):
+    merchant = serializers.UUIDField()
+    label = serializers.CharField(max_length=60)  # type: ignore[assignment]
+    kind = serializers.ChoiceField(choices=NfcTag.Kind.choices, default=NfcTag.Kind.PLAIN)
+    meta_read_key = serializers.CharField(max_length=32, required=False, allow_blank=True, write_only=True)
+    file_read_key = serializers.CharField(max_length=32, required=False, allow_blank=True, write_only=True)
+
+
+class TagOutput(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="public_id")
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = NfcTag
+        fields = ["id", "label", "kind", "uid", "last_counter", "last_tap_at", "is_active", "url"]
+
+    def get_url(self, obj: NfcTag) -> str:
+        from django.urls import reverse
+
+        from .views import SUN_MIRROR
+
+        path = reverse("redemptions:claim", kwargs={"merchant_id": obj.merchant.public_id})
+        request = self.context.get("request")
+        base = request.build_absolute_uri(path) if request is not None else path
+        return f"{base}?t={obj.public_id}" + (SUN_MIRROR if obj.kind == NfcTag.Kind.SUN else "")
+
+
+class TagsView(APIView):
+    """A shop's NFC tags and QR stands (GET ?merchant=), and registering one (POST): each holds the URL of
+    the shop's claim page; NTAG 424 DNA tags carry their SUN keys (write-only)."""
+
+    permission_classes = [IsPerson]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("merchant", OpenApiTypes.UUID, required=True)],
+        **documented({200: TagOutput(many=True)}, "staff_not_authorized"),
+    )
+    def get(self, request: Request) -> Response:
+        merchant = _merchant_param(request)
+        services.counter_authorize(merchant=merchant, counter=services.Counter(staff=request_person(request)))
+        tags = selectors.tags_of_merchant(merchant=merchant).select_related("merchant")
+        return Response({"results": TagOutput(tags, many=True, context={"request": request}).data})
+
+    @extend_schema(request=TagInput, **documented({201: TagOutput}, "staff_not_authorized", "validation_failed"))
+    def post(self, request: Request) -> Response:
+        data = TagInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        tag = services.tag_register(
+            merchant=_merchant(values["merchant"]),
+            actor=request_person(request),
+            label=values["label"],
+            kind=values["kind"],
+            meta_read_key=values.get("meta_read_key", ""),
+            file_read_key=values.get("file_read_key", ""),
+        )
+        return Response(TagOutput(tag, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
 
 __all__ = ["REFUSAL_CODES"]

@@ -12,6 +12,7 @@ urlpatterns = [
     path("redemptions/day/", api.MerchantDayView.as_view(), name="api-redemption-day"),
     path("redemptions/mine/", api.MyRedemptionsView.as_view(), name="api-redemption-mine"),
     path("redemptions/<uuid:public_id>/void/", api.VoidView.as_view(), name="api-redemption-void"),
+    path("redemptions/tags/", api.TagsView.as_view(), name="api-redemption-tags"),
     path("redemptions/claims/", api.ClaimCreateView.as_view(), name="api-claim-create"),
     path("redemptions/claims/pending/", api.PendingClaimsView.as_view(), name="api-claim-pending"),
     path("redemptions/claims/<uuid:public_id>/", api.ClaimStatusView.as_view(), name="api-claim-status"),

@@ -175,3 +175,31 @@ def test_partner_granted_at_the_shop_gets_the_redemption_webhooks(
     )
     assert events == ["redemption.confirmed", "redemption.voided"]
     assert not WebhookDelivery.objects.filter(endpoint=stranger).exists()
+
+
+def test_staff_register_tags_through_the_api(staff_client, merchant, member):
+    from rest_framework.test import APIClient
+
+    url = reverse("api-redemption-tags")
+    zero = "0" * 32
+    made = staff_client.post(
+        url,
+        {
+            "merchant": str(merchant.public_id),
+            "label": "till 1",
+            "kind": "sun",
+            "meta_read_key": zero,
+            "file_read_key": zero,
+        },
+    )
+    assert made.status_code == 201, made.content
+    assert "meta_read_key" not in made.json() and "&picc=" in made.json()["url"]
+    bad = staff_client.post(
+        url, {"merchant": str(merchant.public_id), "label": "x", "kind": "sun", "meta_read_key": "zz"}
+    )
+    assert bad.status_code == 400 and bad.json()["code"] == "validation_failed"
+    listed = staff_client.get(url, {"merchant": str(merchant.public_id)}).json()["results"]
+    assert [t["label"] for t in listed] == ["till 1"]
+    outsider = APIClient()
+    outsider.force_login(member)
+    assert outsider.get(url, {"merchant": str(merchant.public_id)}).json()["code"] == "staff_not_authorized"
