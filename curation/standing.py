@@ -84,6 +84,21 @@ def _owners(merchant: Merchant) -> list[User]:
     ]
 
 
+def _tell_owners(
+    merchant: Merchant, *, kind: str, title: Any, body: Any, context: dict[str, Any] | None = None
+) -> None:
+    """Notify every owner of ``merchant`` (e-mail + in-app), linking to the shop's standing page."""
+    for owner in _owners(merchant):
+        notify(
+            user=owner,
+            kind=kind,
+            title=title,
+            body=body,
+            url=f"/curation/standing/shop/{merchant.public_id}/",
+            context={"shop": merchant.name_zh, **(context or {})},
+        )
+
+
 def _require_owner(*, merchant: Merchant, actor: User) -> None:
     if not MerchantStaff.objects.filter(merchant=merchant, user=actor, role=MerchantStaff.Role.OWNER).exists():
         raise DomainError("owner_required")
@@ -222,15 +237,13 @@ def complaint_file(
                 obj=complaint,
                 after={"category": category, "merchant": str(merchant.public_id), "photo": bool(stored)},
             )
-            for owner in _owners(merchant):
-                notify(
-                    user=owner,
-                    kind="curation.complaint_filed",
-                    title=_("A member complained about %(shop)s"),
-                    body=_("Category: %(category)s. You can read it and answer in your shop's standing page."),
-                    url=f"/curation/standing/shop/{merchant.public_id}/",
-                    context={"shop": merchant.name_zh, "category": complaint.get_category_display()},
-                )
+            _tell_owners(
+                merchant,
+                kind="curation.complaint_filed",
+                title=_("A member complained about %(shop)s"),
+                body=_("Category: %(category)s. You can read it and answer in your shop's standing page."),
+                context={"category": complaint.get_category_display()},
+            )
             _emit_complaint("complaint.filed", complaint)
     except BaseException:
         if stored:
@@ -521,24 +534,21 @@ def finding_open(
             merchant_transition(merchant=locked, target=State.WARNED, actor=actor, reason=reason)
         merchant_set_open_findings(merchant=locked, value=True, actor=actor, reason=reason)
         audit_record(actor=actor, action="curation.finding_open", obj=finding, reason=reason, after=evidence)
-        for owner in _owners(locked):
-            notify(
-                user=owner,
-                kind="curation.finding",
-                title=_("Warning for %(shop)s: %(rule)s"),
-                body=_(
-                    "%(summary)s\nWhat to do: %(advice)s\nFix by %(fix_by)s, "
-                    "or a curator may suspend or remove the shop. You may appeal once."
-                ),
-                url=f"/curation/standing/shop/{locked.public_id}/",
-                context={
-                    "shop": locked.name_zh,
-                    "rule": rule.get_kind_display(),
-                    "summary": summary,
-                    "advice": FINDING_ADVICE.get(rule.kind, ""),
-                    "fix_by": finding.fix_by.isoformat(),
-                },
-            )
+        _tell_owners(
+            locked,
+            kind="curation.finding",
+            title=_("Warning for %(shop)s: %(rule)s"),
+            body=_(
+                "%(summary)s\nWhat to do: %(advice)s\nFix by %(fix_by)s, "
+                "or a curator may suspend or remove the shop. You may appeal once."
+            ),
+            context={
+                "rule": rule.get_kind_display(),
+                "summary": summary,
+                "advice": FINDING_ADVICE.get(rule.kind, ""),
+                "fix_by": finding.fix_by.isoformat(),
+            },
+        )
     merchant.state = locked.state
     merchant.has_open_findings = True
     return finding
@@ -588,15 +598,9 @@ def finding_clear(*, finding: Finding, actor: Actor, reason: str, automatic: boo
             after={"state": locked.state},
         )
         _after_close(merchant=merchant, actor=actor, reason=reason)
-        for owner in _owners(merchant):
-            notify(
-                user=owner,
-                kind="curation.finding_cleared",
-                title=_("The warning for %(shop)s is cleared"),
-                body=reason,
-                url=f"/curation/standing/shop/{merchant.public_id}/",
-                context={"shop": merchant.name_zh},
-            )
+        _tell_owners(
+            merchant, kind="curation.finding_cleared", title=_("The warning for %(shop)s is cleared"), body=reason
+        )
     finding.state, finding.decided_at = locked.state, locked.decided_at
     return finding
 
@@ -615,15 +619,12 @@ def finding_suspend(*, finding: Finding, actor: User, reason: str) -> Finding:
         if merchant.state != State.SUSPENDED:
             merchant_transition(merchant=merchant, target=State.SUSPENDED, actor=actor, reason=reason)
         audit_record(actor=actor, action="curation.finding_suspend", obj=locked, reason=reason)
-        for owner in _owners(merchant):
-            notify(
-                user=owner,
-                kind="curation.merchant_suspended",
-                title=_("%(shop)s is suspended from RedCard"),
-                body=reason,
-                url=f"/curation/standing/shop/{merchant.public_id}/",
-                context={"shop": merchant.name_zh},
-            )
+        _tell_owners(
+            merchant,
+            kind="curation.merchant_suspended",
+            title=_("%(shop)s is suspended from RedCard"),
+            body=reason,
+        )
     finding.state = locked.state
     return finding
 
@@ -648,15 +649,13 @@ def finding_remove(*, finding: Finding, actor: User, reason: str, now: datetime 
             _close(other, state=Finding.State.REMOVED, actor=actor, reason=reason)
         merchant_set_open_findings(merchant=merchant, value=False, actor=actor, reason=reason)
         audit_record(actor=actor, action="curation.finding_remove", obj=locked, reason=reason)
-        for owner in _owners(merchant):
-            notify(
-                user=owner,
-                kind="curation.merchant_removed",
-                title=_("%(shop)s was removed from RedCard"),
-                body=_("%(reason)s\nYou may apply again after the cool-down period."),
-                url=f"/curation/standing/shop/{merchant.public_id}/",
-                context={"shop": merchant.name_zh, "reason": reason},
-            )
+        _tell_owners(
+            merchant,
+            kind="curation.merchant_removed",
+            title=_("%(shop)s was removed from RedCard"),
+            body=_("%(reason)s\nYou may apply again after the cool-down period."),
+            context={"reason": reason},
+        )
         since = (now - timedelta(days=REMOVAL_NOTICE_DAYS)).date()
         member_ids = (
             Redemption.objects.filter(merchant=merchant, status=Redemption.Status.CONFIRMED, local_date__gte=since)
@@ -721,15 +720,12 @@ def appeal_decide(*, appeal: Appeal, actor: User, accept: bool, note: str) -> Ap
         if accept:
             finding_clear(finding=locked.finding, actor=actor, reason=note)
         else:
-            for owner in _owners(locked.finding.merchant):
-                notify(
-                    user=owner,
-                    kind="curation.appeal_rejected",
-                    title=_("Your appeal for %(shop)s was not accepted"),
-                    body=note,
-                    url=f"/curation/standing/shop/{locked.finding.merchant.public_id}/",
-                    context={"shop": locked.finding.merchant.name_zh},
-                )
+            _tell_owners(
+                locked.finding.merchant,
+                kind="curation.appeal_rejected",
+                title=_("Your appeal for %(shop)s was not accepted"),
+                body=note,
+            )
     return locked
 
 
