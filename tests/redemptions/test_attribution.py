@@ -253,3 +253,23 @@ def test_a_void_racing_the_catch_up_job_leaves_no_credit():
             t.join()
     assert errors == []
     assert not AttributionCredit.objects.filter(redemption__in=pairs).exists()
+
+
+def test_the_attribution_jobs_are_on_the_beat_and_registered_with_the_workers(settings):
+    from redcard.celery import app
+
+    app.loader.import_default_modules()
+    names = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    for task in ("credits_catch_up", "touches_purge", "home_districts_refresh"):
+        assert f"redemptions.attribution_tasks.{task}" in names
+        assert f"redemptions.attribution_tasks.{task}" in app.tasks
+
+
+def test_the_catch_up_task_runs_the_job():
+    from redemptions.attribution_tasks import credits_catch_up
+
+    merchant, member = shop(), member_with_card()
+    redemption = redeem(merchant, member)
+    touch(NoteFactory(tags=[merchant]), member, at=redemption.confirmed_at - timedelta(minutes=10))
+    assert credits_catch_up.delay().get() == 1
+    assert AttributionCredit.objects.filter(redemption=redemption).count() == 3
