@@ -22,6 +22,7 @@ from core.errors import DomainError
 from core.models import User
 from merchants.models import Merchant
 from merchants.selectors import merchant_for_staff
+from redemptions.selectors import redemptions_of_member
 
 from . import standing
 from .standing_models import Complaint
@@ -119,6 +120,7 @@ def complaint_new(request: HttpRequest) -> HttpResponse:
             "redemption": redemption,
             "merchant": merchant,
             "visited": [] if merchant else list(merchants_visited(member=member)[:50]),
+            "history": [] if merchant else list(redemptions_of_member(member=member)[:30]),
         },
         status=400 if error else 200,
     )

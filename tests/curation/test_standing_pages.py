@@ -176,3 +176,11 @@ def test_appeal_decided_in_admin_clears_the_finding():
     client.post(f"/admin/curation/appeal/{appeal.pk}/decide/", {"accept": "1", "note": "核实无误，撤销"})
     finding.refresh_from_db()
     assert finding.state == "cleared"
+
+
+def test_complaint_form_without_target_offers_the_redemption_history():
+    member = member_with_card()
+    shop = MerchantFactory()
+    redemption = history(member, shop)
+    html = browser(member).get("/curation/standing/complaints/new/").content.decode()
+    assert f"?redemption={redemption.public_id}" in html and f"?merchant={shop.public_id}" in html
