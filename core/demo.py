@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+
 from allauth.account.models import EmailAddress
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 
 from .models import User
@@ -11,12 +14,17 @@ from .roles import CURATOR, OPERATOR
 DEMO_PASSWORD = "redcard-demo"
 
 
+@functools.cache
+def _hashed(password: str) -> str:
+    # One slow hash for all demo logins (each one would cost about a second of PBKDF2).
+    return make_password(password)
+
+
 def demo_user(email: str, *, display_name: str = "", password: str = DEMO_PASSWORD, **extra: object) -> User:
     """Create (or find) a demo login with a verified e-mail address. Idempotent."""
-    user, created = User.objects.get_or_create(email=email, defaults={"display_name": display_name, **extra})
-    if created:
-        user.set_password(password)
-        user.save(update_fields=["password"])
+    user, _ = User.objects.get_or_create(
+        email=email, defaults={"display_name": display_name, "password": _hashed(password), **extra}
+    )
     EmailAddress.objects.get_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
     return user
 
