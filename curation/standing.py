@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -756,7 +756,7 @@ def removal_rules_evaluate(*, day: date | None = None, now: datetime | None = No
     day = day or evaluation_day(now=now)
     run, created = EvaluationRun.objects.get_or_create(evaluated_on=day, defaults={"started_at": now})
     if not created:
-        EvaluationRun.objects.filter(pk=run.pk).update(attempts=run.attempts + 1, started_at=now, finished_at=None)
+        EvaluationRun.objects.filter(pk=run.pk).update(attempts=F("attempts") + 1, started_at=now, finished_at=None)
     rules = active_removal_rules(at=now)
     breaches: dict[tuple[int, str], tuple[RemovalRule, dict[str, Any]]] = {}
     per_rule: dict[str, int] = {}

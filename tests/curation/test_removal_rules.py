@@ -277,3 +277,35 @@ def test_seeded_rule_versions_are_data():
 
 def test_day_start_is_programme_midnight(day):
     assert day_start(day).utcoffset() == timedelta(hours=8)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_the_same_time_open_each_finding_once():
+    import threading
+
+    from django.db import connection
+
+    standing.removal_rules_install_defaults()
+    day = standing.evaluation_day()
+    shops = [MerchantFactory(external_rating=Decimal("3.5")) for _ in range(6)]
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run():
+        try:
+            barrier.wait()
+            standing.removal_rules_evaluate(day=day)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert Finding.objects.count() == 6
+    assert Merchant.objects.filter(pk__in=[s.pk for s in shops], state=Merchant.State.WARNED).count() == 6
+    assert EvaluationRun.objects.get().attempts == 2
