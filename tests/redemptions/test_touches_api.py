@@ -122,3 +122,22 @@ def test_a_batch_of_a_thousand_costs_a_fixed_number_of_queries(sender, django_as
     rows = [row(note, member, n) for n in range(TOUCH_BATCH_LIMIT)]
     with django_assert_max_num_queries(8):  # token, application, notes, members, one INSERT, transaction
         assert send(client, rows).json()["accepted"] == TOUCH_BATCH_LIMIT
+
+
+def test_touch_times_are_stored_to_the_microsecond_whatever_the_offset(sender):
+    client, _app, note, member = sender
+    base = (timezone.now() - timedelta(days=1)).replace(microsecond=123456)
+    shanghai = timezone.get_fixed_timezone(480)
+    rows = [
+        row(note, member, 1, at=base.astimezone(shanghai).isoformat()),
+        row(note, member, 2, at=(base + timedelta(microseconds=1)).isoformat()),
+    ]
+    assert send(client, rows).json()["accepted"] == 2
+    assert Touch.objects.get(external_id="t-1").touched_at == base
+    assert Touch.objects.get(external_id="t-2").touched_at == base + timedelta(microseconds=1)
+
+
+def test_member_ids_are_matched_in_any_case(sender):
+    client, _app, note, member = sender
+    body = send(client, [row(note, member, 1, member=str(member.public_id).upper())]).json()
+    assert body["accepted"] == 1 and body["rejected"] == []
