@@ -42,6 +42,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core import webhooks
 from core.errors import DomainError, InvalidTransition
 from core.models import AuditEntry, Notification, User
 from core.services import Actor, actor_label, audit_record, notify, transition_check
@@ -114,6 +115,15 @@ def _transition(subscription: Subscription, target: str, *, actor: Actor, reason
         reason=reason,
         before=before,
         after={"state": target, **changes},
+    )
+    webhooks.emit(
+        f"subscription.{target}",
+        {
+            "subscription": subscription.public_id,
+            "member": subscription.user.public_id,
+            "state": target,
+            "period_end": subscription.period_end,
+        },
     )
     return subscription
 
@@ -895,6 +905,10 @@ def programme_suspend(*, effective_date: date, refund_mode: str, reason: str, ac
         programme.refund_mode = refund_mode
         programme.reason = reason
         programme.save()
+        webhooks.emit(
+            "programme.suspended",
+            {"effective_date": effective_date, "effective_at": programme.effective_at, "refund_mode": refund_mode},
+        )
         audit_record(
             actor=actor,
             action="members.programme_suspended",

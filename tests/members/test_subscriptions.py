@@ -229,3 +229,19 @@ def test_sandbox_close_prevents_paying_an_abandoned_order(plans):
     # and the member can start again
     again = services.checkout_start(user=payment.subscription.user, plan_code="annual")
     assert again.subscription_id != payment.subscription_id
+
+
+def test_subscription_changes_are_sent_to_partner_webhooks(plans):
+    from core.models import WebhookEndpoint, WebhookEvent
+    from tests.factories import PartnerApplicationFactory
+
+    WebhookEndpoint.objects.create(
+        application=PartnerApplicationFactory(), url="https://partner.example/hooks", event_types=[]
+    )
+    subscription = paid_subscription()
+    services.subscription_cancel(user=subscription.user)
+    types = list(WebhookEvent.objects.order_by("pk").values_list("type", flat=True))
+    assert types == ["subscription.active", "subscription.cancel_at_period_end"]
+    payload = WebhookEvent.objects.last().payload["data"]
+    assert payload["subscription"] == str(subscription.public_id)
+    assert payload["member"] == str(subscription.user.public_id)
