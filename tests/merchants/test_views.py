@@ -23,7 +23,7 @@ def test_catalogue_page_lists_visible_shops_with_badge_and_filters(client):
     page = client.get(reverse("merchants:catalogue")).content.decode()
     assert "可见小店" in page and "被暂停店" not in page and "redcard-badge" in page
     near = client.get(reverse("merchants:catalogue"), {"lat": "31.2304", "lng": "121.4737", "city": "shanghai"})
-    assert near.status_code == 200 and "km" in near.content.decode()
+    assert near.status_code == 200 and 'class="distance">0.0 公里' in near.content.decode()
     bad = client.get(reverse("merchants:catalogue"), {"city": "nowhere"})
     assert bad.status_code == 200 and "可见小店" not in bad.content.decode()
 
