@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from django.conf import settings
 
 from core.errors import DomainError
@@ -10,7 +12,9 @@ from .base import PaymentProvider
 
 
 def default_provider_code() -> str:
-    return str(getattr(settings, "MEMBERS_PAYMENT_PROVIDER", "sandbox"))
+    return str(
+        getattr(settings, "MEMBERS_PAYMENT_PROVIDER", "") or os.environ.get("MEMBERS_PAYMENT_PROVIDER", "sandbox")
+    )
 
 
 def get_provider(code: str | None = None) -> PaymentProvider:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import time
 import urllib.request
@@ -58,7 +59,8 @@ _STATE = {
 
 
 def signing_key() -> bytes:
-    configured = getattr(settings, "MEMBERS_SANDBOX_KEY", "")
+    """``MEMBERS_SANDBOX_KEY`` from the settings or the environment; a development key otherwise."""
+    configured = getattr(settings, "MEMBERS_SANDBOX_KEY", "") or os.environ.get("MEMBERS_SANDBOX_KEY", "")
     if configured:
         return configured.encode()
     return hmac.new(settings.SECRET_KEY.encode(), b"redcard-members-sandbox-gateway", hashlib.sha256).digest()
@@ -272,7 +274,9 @@ def deliver(event_id: int) -> str:
 
 
 def _send(headers: dict[str, str], body: bytes) -> str:
-    transport = getattr(settings, "MEMBERS_SANDBOX_TRANSPORT", "direct")
+    transport = getattr(settings, "MEMBERS_SANDBOX_TRANSPORT", "") or os.environ.get(
+        "MEMBERS_SANDBOX_TRANSPORT", "direct"
+    )
     if transport == "http":
         url = settings.SITE_URL + reverse("api-members-payment-notify", args=[CODE])
         request = urllib.request.Request(  # noqa: S310 - our own SITE_URL

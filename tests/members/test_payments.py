@@ -207,3 +207,18 @@ def test_ledger_is_consistent_after_the_notification_faults(plans):
     test_amount_mismatch_is_flagged_never_activated(plans)
     test_out_of_order_decline_after_success_changes_nothing(plans)
     assert selectors.ledger_discrepancies() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sandbox_delivers_over_http_to_the_notify_endpoint(live_server, settings):
+    from tests.factories.members import PlanFactory
+
+    PlanFactory()
+    settings.SITE_URL = live_server.url
+    settings.MEMBERS_SANDBOX_TRANSPORT = "http"
+    payment = pending_subscription()
+    events = sandbox.pay(sandbox_order(payment), hold=True, duplicates=2)
+    assert sandbox.release(events) == ["ok", "ok"]
+    payment.refresh_from_db()
+    assert payment.state == "paid" and payment.subscription.state == "active"
+    assert sorted(PaymentNotification.objects.values_list("outcome", flat=True)) == ["activated", "already_paid"]
