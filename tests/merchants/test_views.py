@@ -111,3 +111,35 @@ def test_console_needs_sign_in(client):
     assert response.status_code == 302 and "login" in response["Location"]
     client.force_login(UserFactory())
     assert client.get(reverse("merchants:console_shop", args=[shop.public_id])).status_code == 404
+
+
+def test_catalogue_page_costs_the_same_queries_for_few_or_many_shops(client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count():
+        with CaptureQueriesContext(connection) as ctx:
+            assert (
+                client.get(
+                    reverse("merchants:catalogue"), {"city": "shanghai", "lat": "31.23", "lng": "121.47"}
+                ).status_code
+                == 200
+            )
+        return len(ctx.captured_queries)
+
+    MerchantFactory()
+    few = count()
+    for i in range(30):
+        MerchantFactory(lat=31.23 + i * 0.0004)
+    assert count() == few
+
+
+def test_promote_task_lists_merchants_past_probation():
+    from datetime import timedelta
+
+    from merchants.tasks import promote_due
+
+    shop = MerchantFactory(state="probation", probation_until=timezone.now() - timedelta(minutes=1))
+    assert promote_due.delay().get() == 1
+    shop.refresh_from_db()
+    assert shop.state == "listed"
