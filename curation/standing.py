@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 State = Merchant.State
 JOB_ACTOR = "system:removal_rules"
+#: New findings committed per transaction by the daily job.
+FINDING_BATCH = 200
 
 MAX_TEXT = 2000
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
@@ -748,9 +750,9 @@ def removal_rules_evaluate(*, day: date | None = None, now: datetime | None = No
     zone), open a finding for each new breach, refresh the evidence of open findings still breached, and
     clear automatically the open findings whose fix-by date has come while their rule is no longer breached.
 
-    Safe to run twice or to re-run after a crash: findings already written stay (the constraints make a
-    second copy impossible) and missing ones are added. Every finding is its own transaction, so a crash
-    loses nothing that was committed.
+    Safe to run twice, at once or after a crash: findings already written stay (the constraints make a
+    second copy impossible) and missing ones are added. New findings commit in batches of ``FINDING_BATCH``
+    (each in its own savepoint), so a crash loses only the batch in flight and the re-run writes it.
     """
     now = now or timezone.now()
     day = day or evaluation_day(now=now)
@@ -775,6 +777,7 @@ def removal_rules_evaluate(*, day: date | None = None, now: datetime | None = No
     created_n = skipped = 0
     refresh: list[Finding] = []
     merchants = {m.pk: m for m in Merchant.objects.filter(pk__in={k[0] for k in breaches if k not in active})}
+    to_open = []
     for key, (rule, evidence) in sorted(breaches.items()):
         if key in active:
             finding = active[key]
@@ -782,16 +785,22 @@ def removal_rules_evaluate(*, day: date | None = None, now: datetime | None = No
                 finding.last_breached_on = day
                 finding.latest_evidence = evidence
                 refresh.append(finding)
-            continue
-        if key in today_done:
+        elif key in today_done:
             skipped += 1
-            continue
-        try:
-            finding_open(merchant=merchants[key[0]], rule=rule, evidence=evidence, day=day)
-            created_n += 1
-        except DomainError as exc:  # removed or already opened by a concurrent run
-            logger.info("finding for merchant %s rule %s not opened: %s", key[0], key[1], exc.code)
-            skipped += 1
+        else:
+            to_open.append((key, rule, evidence))
+    # New findings are committed in batches (each finding in its own savepoint): a crash loses at most the
+    # batch in flight, which the re-run opens again; a refusal (removed merchant, a concurrent run that
+    # was first) rolls back only that finding.
+    for start in range(0, len(to_open), FINDING_BATCH):
+        with transaction.atomic():
+            for key, rule, evidence in to_open[start : start + FINDING_BATCH]:
+                try:
+                    finding_open(merchant=merchants[key[0]], rule=rule, evidence=evidence, day=day)
+                    created_n += 1
+                except DomainError as exc:
+                    logger.info("finding for merchant %s rule %s not opened: %s", key[0], key[1], exc.code)
+                    skipped += 1
     Finding.objects.bulk_update(refresh, ["last_breached_on", "latest_evidence"], batch_size=1000)
     cleared = 0
     evaluated_kinds = {rule.kind for rule in rules}

@@ -420,15 +420,19 @@ def ops_figures(*, now: datetime | None = None) -> Overview:
     )
 
     charts: list[Chart] = []
+    # One scan of the merchants for both charts: seated and visible shops per (city, district).
     seated: dict[int, int] = {}
     listed: dict[int, int] = {}
-    for city_id, n_seated, n_listed in (
+    per_district: dict[int, int] = {}
+    for city_id, district_id, n_seated, n_listed in (
         Merchant.objects.filter(state__in=Merchant.SEATED_STATES)
-        .values("city_id")
+        .values("city_id", "district_id")
         .annotate(seated=Count("pk"), listed=Count("pk", filter=Q(state__in=Merchant.VISIBLE_STATES)))
-        .values_list("city_id", "seated", "listed")
+        .values_list("city_id", "district_id", "seated", "listed")
     ):
-        seated[city_id], listed[city_id] = n_seated, n_listed
+        seated[city_id] = seated.get(city_id, 0) + n_seated
+        listed[city_id] = listed.get(city_id, 0) + n_listed
+        per_district[district_id] = n_listed
     cities = list(City.objects.filter(is_active=True).order_by("code"))
     charts.append(
         Chart(
@@ -453,12 +457,6 @@ def ops_figures(*, now: datetime | None = None) -> Overview:
                 for c in cities
             ],
         )
-    )
-    per_district = dict(
-        Merchant.objects.filter(state__in=Merchant.VISIBLE_STATES)
-        .values("district_id")
-        .annotate(n=Count("pk"))
-        .values_list("district_id", "n")
     )
     districts = list(District.objects.select_related("city").order_by("city__code", "code"))
     coverage = sorted(

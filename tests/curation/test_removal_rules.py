@@ -216,7 +216,9 @@ def test_next_day_refreshes_the_open_finding_instead_of_adding_one(day):
     assert finding.last_breached_on == day + timedelta(days=1)
 
 
-def test_killed_run_loses_nothing_and_rerun_adds_the_rest(day, monkeypatch):
+@pytest.mark.parametrize("batch", [1, 200])
+def test_killed_run_loses_nothing_and_rerun_adds_the_rest(day, monkeypatch, batch):
+    monkeypatch.setattr(standing, "FINDING_BATCH", batch)
     shops = [MerchantFactory(external_rating=Decimal("3.5")) for _ in range(4)]
     real = standing.merchant_set_open_findings
     calls = {"n": 0}
@@ -230,11 +232,12 @@ def test_killed_run_loses_nothing_and_rerun_adds_the_rest(day, monkeypatch):
     monkeypatch.setattr(standing, "merchant_set_open_findings", dies_on_third)
     with pytest.raises(SystemExit):
         standing.removal_rules_evaluate(day=day)
-    assert Finding.objects.count() == 2  # the third rolled back with its transaction; the first two stand
-    assert Merchant.objects.filter(state=Merchant.State.WARNED).count() == 2
+    # the batch in flight rolled back as a whole: no warned merchant without its finding
+    assert Merchant.objects.filter(state=Merchant.State.WARNED).count() == Finding.objects.count() < 4
     monkeypatch.setattr(standing, "merchant_set_open_findings", real)
+    before = Finding.objects.count()
     run = standing.removal_rules_evaluate(day=day)
-    assert run.findings_created == 2
+    assert run.findings_created == 4 - before
     assert run.finished_at is not None and run.attempts == 2
     assert sorted(Finding.objects.values_list("merchant_id", flat=True)) == sorted(s.pk for s in shops)
     assert Merchant.objects.filter(pk__in=[s.pk for s in shops], state=Merchant.State.WARNED).count() == 4
