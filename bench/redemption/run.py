@@ -1,7 +1,7 @@
 """Benchmark: redemption prepare + confirm under load, against gunicorn + PostgreSQL, next to pgbench.
 
     .venv/bin/python bench/redemption/run.py [--clients 32] [--seconds 20] [--workers 4] [--threads 4]
-                                             [--shops 200] [--members 12000]
+                                             [--shops 200] [--members 12000] [--reuse]
 
 1. Creates a scratch database ``redcard_bench_redemption`` (127.0.0.1:5432, dropped first), migrates it
    and seeds ``--shops`` listed shops (capacity far above the run) and ``--members`` members with an
@@ -13,8 +13,8 @@
    after a warm-up, and reports throughput and p50/p99 latency.
 4. Runs pgbench (same database, same number of clients, same duration, 2 threads) on the bare SQL a
    confirm performs: the three reads (grant, member, entitlement) and the one write transaction
-   (redemption insert, member-limit upsert, capacity upsert, savings update, audit insert), plus the
-   attribution read that issue 6 added to the confirm transaction.
+   (redemption insert, member-limit upsert, capacity upsert, savings update, attribution read (issue 6),
+   audit insert, webhook endpoint and granted-app reads), as captured from a real confirm.
 
 Prints a JSON summary; the figures of the last run are in README.md.
 """
@@ -33,6 +33,7 @@ import time
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
+from uuid import UUID
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -47,7 +48,7 @@ ENV = {
     "SECRET_KEY": "bench-" + secrets.token_urlsafe(40),
     "REDCARD_CODE_KEYS": json.dumps({"bench": base64.b64encode(secrets.token_bytes(32)).decode()}),
     "REDCARD_CODE_KEY_ID": "bench",
-    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
     "SECURE_SSL_REDIRECT": "0",
     "LOG_LEVEL": "WARNING",
     "API_THROTTLE_RATE": "100000000/min",
@@ -124,46 +125,101 @@ def seed(shops: int, members: int) -> dict:
     }
 
 
-def work_items(shops: list[str]) -> list[dict]:
-    """One fresh code per member (derived now; valid for 90 s from its window), spread over the shops."""
+def work_items(shops: list[str], shift: int) -> list[dict]:
+    """One fresh code per member (derived now; valid for 90 s from its window), spread over the shops
+    (member n at shop n + shift, so that a re-run with ``--reuse`` meets no daily limit)."""
     from core.models import User
     from redemptions.services import member_code
 
     items = []
-    # The last member's codes were used to capture the statements of a confirm.
-    people = list(User.objects.filter(email__startswith="bench").only("pk", "public_id").order_by("pk"))[:-1]
+    # The last members are kept for capturing a confirm's statements and for the in-process cost.
+    people = list(User.objects.filter(email__startswith="bench").only("pk", "public_id").order_by("pk"))[:-50]
     for n, person in enumerate(people):
-        items.append({"merchant": shops[n % len(shops)], "code": member_code(member=person).qr, "bill_fen": 8650})
+        shop = shops[(n + shift) % len(shops)]
+        items.append({"merchant": shop, "code": member_code(member=person).qr, "bill_fen": 8650})
     return items
 
 
-def captured_confirm_sql(shops: list[str]) -> list[str]:
+def reuse_seed() -> dict:
+    """The seeded database of an earlier run, with a new partner token."""
+    from core.models import PartnerApplication, User
+    from merchants.models import Merchant
+    from tests.factories import access_token_for
+
+    app = PartnerApplication.objects.get(name="Bench POS")
+    users = User.objects.filter(email__startswith="bench").order_by("pk")
+    merchants = Merchant.objects.order_by("pk")
+    return {
+        "token": access_token_for(app, "redemptions:write", expires_in=3600 * 6).token,
+        "app_id": app.pk,
+        "merchants": [str(m) for m in merchants.values_list("public_id", flat=True)],
+        "merchant_ids": (merchants.first().pk, merchants.last().pk),  # type: ignore[union-attr]
+        "user_ids": (users.first().pk, users.last().pk),  # type: ignore[union-attr]
+    }
+
+
+def captured_confirm_sql(shops: list[str], shift: int) -> list[str]:
     """The statements one confirm performs (for the README and to check the pgbench script)."""
+    from django.contrib.contenttypes.models import ContentType
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from core.models import PartnerApplication, User
     from redemptions import services
+    from redemptions.models import Redemption
     from redemptions.selectors import merchant_by_public_id
 
-    merchant = merchant_by_public_id(public_id=shops[0])
+    merchant = merchant_by_public_id(public_id=shops[(2 * shift) % len(shops)])
     person = User.objects.filter(email__startswith="bench").order_by("-pk").first()
     counter = services.Counter(partner=PartnerApplication.objects.get(name="Bench POS"))
     code = services.member_code(member=person).qr
-    warm_shop = merchant_by_public_id(public_id=shops[1])
-    services.redemption_confirm(merchant=warm_shop, counter=counter, bill=100, code=member_code_warm(person))
+    ContentType.objects.get_for_model(Redemption)  # warm, as in a running server
     with CaptureQueriesContext(connection) as queries:
         services.redemption_confirm(merchant=merchant, counter=counter, bill=8650, code=code)
     return [q["sql"] for q in queries.captured_queries]
 
 
-def member_code_warm(person: object) -> str:
-    """A code for the previous window (still live) so that a warm-up confirm does not use the measured one."""
+def in_process_cost(seed_info: dict, shift: int, pairs: int = 40) -> dict:
+    """Python CPU and SQL statements per prepare + confirm through the whole stack (Django's test client,
+    same middleware, OAuth, DRF, services): a figure that machine load hardly moves, unlike latency."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
+    from rest_framework.test import APIClient
 
+    from core.models import PartnerApplication, User
+    from redemptions.models import MemberDay
     from redemptions.services import member_code
+    from tests.factories import access_token_for
 
-    return member_code(member=person, at=timezone.now() - timedelta(seconds=31)).qr  # type: ignore[arg-type]
+    client = APIClient()
+    token = access_token_for(PartnerApplication.objects.get(name="Bench POS"), "redemptions:write")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.token}", HTTP_HOST="127.0.0.1")
+    people = list(User.objects.filter(email__startswith="bench").order_by("-pk")[2 : pairs + 3])
+    later = timezone.now() - timedelta(seconds=35)  # a window the load run does not use
+    plan = []
+    for person in people:  # a shop where this member has not redeemed today (re-runs with --reuse)
+        used = set(MemberDay.objects.filter(member=person).values_list("merchant__public_id", flat=True))
+        shop = next(shop for shop in seed_info["merchants"][shift % 7 :: 7] if UUID(shop) not in used)
+        plan.append((person, shop, member_code(member=person, at=later).qr))
+
+    def pair(person: User, shop: str, code: str) -> None:
+        prepared = client.post("/api/v1/redemptions/prepare/", {"merchant": shop, "code": code}, format="json")
+        assert prepared.status_code == 200, prepared.content
+        body = {"merchant": shop, "token": prepared.json()["token"], "bill_fen": 8650}
+        assert client.post("/api/v1/redemptions/confirm/", body, format="json").status_code == 201
+
+    pair(*plan[0])  # warm caches
+    started, cpu = time.perf_counter(), time.process_time()
+    with CaptureQueriesContext(connection) as queries:
+        for item in plan[1 : pairs + 1]:
+            pair(*item)
+    return {
+        "pairs": pairs,
+        "python_cpu_ms_per_pair": round((time.process_time() - cpu) / pairs * 1000, 1),
+        "wall_ms_per_pair": round((time.perf_counter() - started) / pairs * 1000, 1),
+        "sql_statements_per_pair": round(len(queries.captured_queries) / pairs, 1),
+    }
 
 
 PGBENCH_SQL = """\\set m random({ulo}, {uhi})
@@ -187,6 +243,9 @@ INSERT INTO merchants_merchantday (merchant_id, local_date, redemptions_count) V
   WHERE merchants_merchantday.redemptions_count < 1000000000 RETURNING redemptions_count;
 UPDATE members_subscription SET savings_fen = savings_fen + 1038 WHERE user_id = :m;
 {attribution}
+SELECT id, application_id, url, event_types FROM core_webhookendpoint WHERE is_active;
+SELECT a.id FROM core_partnerapplication a JOIN merchants_partnergrant g ON g.application_id = a.id
+  WHERE g.merchant_id = :s;
 INSERT INTO core_auditentry (at, actor_id, actor_label, action, object_type_id, object_id, object_repr, reason,
   before, after) VALUES (now(), NULL, 'partner:bench', 'redemptions.redemption_confirm', {ct}, '1', 'bench', '',
   NULL, '{{"bill_fen": 8650, "discount_fen": 1038}}');
@@ -269,12 +328,19 @@ def main() -> None:
     parser.add_argument("--shops", type=int, default=200)
     parser.add_argument("--members", type=int, default=12000)
     parser.add_argument("--warmup", type=int, default=400)
+    parser.add_argument("--reuse", action="store_true", help="keep the database of the last run (no re-seeding)")
     args = parser.parse_args()
 
-    setup_database()
+    if not args.reuse:
+        setup_database()
     django_setup()
-    seed_info = seed(args.shops, args.members)
-    statements = captured_confirm_sql(seed_info["merchants"])
+    seed_info = reuse_seed() if args.reuse else seed(args.shops, args.members)
+    from redemptions.models import Redemption
+
+    # Each run captures one confirm of the last member: their count numbers the runs.
+    shift = 1 + Redemption.objects.filter(member_id=seed_info["user_ids"][1]).count()
+    statements = captured_confirm_sql(seed_info["merchants"], shift)
+    cost = in_process_cost(seed_info, shift)
 
     gunicorn = subprocess.Popen(
         [
@@ -296,7 +362,7 @@ def main() -> None:
     )
     try:
         wait_healthy(f"http://127.0.0.1:{PORT}/healthz")
-        items = work_items(seed_info["merchants"])
+        items = work_items(seed_info["merchants"], shift)
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
             json.dump(items, handle)
         load = subprocess.run(
@@ -326,6 +392,7 @@ def main() -> None:
         "pgbench": {"tps": bare["tps"], "latency_avg_ms": bare["latency_avg_ms"]},
         "share_of_bare_sql": round(http["pairs_per_second"] / bare["tps"], 3),
         "confirm_statements": len(statements),
+        "in_process": cost,
         "load_average_after": os.getloadavg(),
         "cpus": os.cpu_count(),
     }
