@@ -138,3 +138,15 @@ def test_embedded_default_generates_one_key_file_outside_the_repository(tmp_path
         first = codes.key_ring()
         assert path.exists() and oct(path.stat().st_mode & 0o777) == "0o600"
         assert codes._parse_keys(path.read_text(), "", "again").current == first.current
+
+
+def test_code_key_command_prints_a_ring_that_rotates(keys, capsys):
+    from django.core.management import call_command
+
+    call_command("code_key", "--id", "k2")
+    out = capsys.readouterr().out
+    ring = json.loads(out.split("REDCARD_CODE_KEYS='")[1].split("'")[0])
+    assert set(ring) == {"k1", "k2"} and ring["k1"] == keys["k1"]
+    with override_settings(REDCARD_CODE_KEYS=json.dumps(ring), REDCARD_CODE_KEY_ID="k2"):
+        assert codes.key_ring().current == "k2"
+        assert f"public key k2: {codes.public_keys()['k2']}" in out
