@@ -11,8 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api.permissions import IsPerson, request_person
+from core.api.schema import problem_example
 from core.api.views import APIView, ListAPIView
-from merchants.api import problem_example
 from merchants.models import Category, City, District
 
 from . import selectors, services
@@ -116,11 +116,7 @@ def _out(app: Application) -> dict[str, Any]:
     return ApplicationOutSerializer(fresh).data
 
 
-READ_ONLY = problem_example(
-    "application_read_only",
-    "This application was submitted and cannot be changed until the curators decide or ask for changes.",
-    409,
-)
+READ_ONLY = problem_example("application_read_only")
 
 
 @extend_schema(tags=["applications"])
@@ -142,8 +138,8 @@ class ApplicationListView(ListAPIView):
         request=ApplicationInSerializer,
         responses={201: ApplicationOutSerializer},
         examples=[
-            problem_example("application_already_open", "You already have an open application.", 409),
-            problem_example("validation_failed", "Some fields are not valid.", 400),
+            problem_example("application_already_open"),
+            problem_example("validation_failed"),
         ],
     )
     def post(self, request: Request) -> Response:
@@ -175,9 +171,9 @@ class ApplicationDetailView(APIView):
     request=None,
     responses={200: ApplicationOutSerializer},
     examples=[
-        problem_example("application_incomplete", "Some required information is missing.", 400),
-        problem_example("licence_duplicate", "Another shop already holds this food business licence.", 409),
-        problem_example("invalid_transition", "Cannot change application from “submitted” to “submitted”.", 409),
+        problem_example("application_incomplete"),
+        problem_example("licence_duplicate"),
+        problem_example("invalid_transition"),
     ],
 )
 class ApplicationSubmitView(APIView):
@@ -192,7 +188,7 @@ class ApplicationSubmitView(APIView):
     tags=["applications"],
     request=None,
     responses={200: ApplicationOutSerializer},
-    examples=[problem_example("invalid_transition", "Cannot change application from “approved” to “withdrawn”.", 409)],
+    examples=[problem_example("invalid_transition")],
 )
 class ApplicationWithdrawView(APIView):
     permission_classes = [IsPerson]

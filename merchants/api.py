@@ -7,7 +7,7 @@ from typing import Any
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from core.api.pagination import CursorPagination
 from core.api.permissions import IsPerson, request_person
+from core.api.schema import problem_example
 from core.api.views import APIView, ListAPIView, RetrieveAPIView
 from core.i18n import localized
 
@@ -22,20 +23,6 @@ from . import services
 from .filters import CatalogueFilter
 from .models import Category, City, Merchant, MerchantStaff
 from .selectors import capacity_status, catalogue, merchant_for_staff, merchant_is_open, today_used
-
-
-def problem_example(code: str, detail: str, status_code: int = 409) -> OpenApiExample:
-    return OpenApiExample(
-        code,
-        value={
-            "type": f"https://redcard.example/problems/{code}",
-            "status": status_code,
-            "code": code,
-            "detail": detail,
-        },
-        response_only=True,
-        status_codes=[str(status_code)],
-    )
 
 
 class OfferSerializer(serializers.Serializer):
@@ -266,8 +253,8 @@ class OfferChangeOutSerializer(serializers.Serializer):
     request=OfferInSerializer,
     responses={200: OfferChangeOutSerializer},
     examples=[
-        problem_example("staff_not_owner", "Only the shop's owner can do this.", 403),
-        problem_example("offer_change_pending", "An offer change is already waiting for review."),
+        problem_example("staff_not_owner"),
+        problem_example("offer_change_pending"),
     ],
     description="Raising the offer applies at once (state `applied`); lowering it waits for a curator (`pending`).",
 )
@@ -294,7 +281,7 @@ class CapacityInSerializer(serializers.Serializer):
     tags=["merchant console"],
     request=CapacityInSerializer,
     responses={200: CapacityInSerializer},
-    examples=[problem_example("staff_not_owner", "Only the shop's owner can do this.", 403)],
+    examples=[problem_example("staff_not_owner")],
 )
 class ConsoleCapacityView(ConsoleAPIView):
     def post(self, request: Request, public_id: Any) -> Response:
@@ -349,8 +336,8 @@ class ConsoleStaffView(ConsoleAPIView):
         request=StaffInSerializer,
         responses={201: StaffOutSerializer},
         examples=[
-            problem_example("staff_not_owner", "Only the shop's owner can do this.", 403),
-            problem_example("staff_already_member", "This person is already on the shop's staff."),
+            problem_example("staff_not_owner"),
+            problem_example("staff_already_member"),
         ],
     )
     def post(self, request: Request, public_id: Any) -> Response:
@@ -369,7 +356,7 @@ class ConsoleStaffView(ConsoleAPIView):
 @extend_schema(
     tags=["merchant console"],
     responses={204: None},
-    examples=[problem_example("staff_last_owner", "A shop must keep at least one owner.")],
+    examples=[problem_example("staff_last_owner")],
 )
 class ConsoleStaffRemoveView(ConsoleAPIView):
     def delete(self, request: Request, public_id: Any, staff_id: int) -> Response:

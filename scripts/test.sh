@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 WANT_BROWSER=1 bash scripts/setup.sh
 PY=.venv/bin/python
-export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/redcard}
+export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 export REDIS_URL_FOR_TESTS=${REDIS_URL_FOR_TESTS:-redis://127.0.0.1:6379/15}
 
 step() { echo; echo "==> $*"; }

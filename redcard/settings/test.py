@@ -6,7 +6,7 @@ from .base import *  # noqa: F403
 from .base import env
 
 DATABASES = {
-    "default": dj_database_url.parse(env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/redcard"), conn_max_age=0)
+    "default": dj_database_url.parse(env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"), conn_max_age=0)
 }
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", "test_redcard")}  # one per parallel worker tree
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "redcard-test"}}
