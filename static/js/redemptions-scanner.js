@@ -296,7 +296,8 @@ function renderClaims(claims) {
   list.replaceChildren();
   if (!claims.length) list.append(item(empty));
   for (const c of claims) {
-    const li = item(`#${c.short_number} · ${c.member} · ¥${yuan(c.bill_fen)} → ¥${yuan(c.charge_fen)}`);
+    const verified = c.tag_verified ? ` · ${data.labelTagVerified}` : "";
+    const li = item(`#${c.short_number} · ${c.member} · ¥${yuan(c.bill_fen)} → ¥${yuan(c.charge_fen)}${verified}`);
     li.classList.add("rc-claim");
     li.dataset.claim = c.id;
     const ok = document.createElement("button");
