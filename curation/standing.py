@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Sum
+from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -497,7 +497,7 @@ def evidence_summary(*, kind: str, evidence: dict[str, Any]) -> str:
 
 
 def _lock_merchant(merchant_id: int) -> Merchant:
-    return Merchant.objects.select_for_update().select_related("city").get(pk=merchant_id)
+    return Merchant.objects.select_for_update().get(pk=merchant_id)
 
 
 def finding_open(
@@ -515,21 +515,24 @@ def finding_open(
         locked = _lock_merchant(merchant.pk)
         if locked.state == State.REMOVED:
             raise DomainError("finding_merchant_removed")
-        try:
-            with transaction.atomic():
-                finding = Finding.objects.create(
-                    merchant=locked,
-                    rule=rule,
-                    rule_kind=rule.kind,
-                    rule_version=rule.version,
-                    evaluated_on=day,
-                    evidence=evidence,
-                    latest_evidence=evidence,
-                    last_breached_on=day,
-                    fix_by=day + timedelta(days=rule.fix_days),
-                )
-        except IntegrityError as exc:
-            raise DomainError("conflict") from exc
+        # Every writer of findings holds the merchant's row lock here, so this check cannot race; the two
+        # unique constraints on Finding remain the backstop.
+        exists = Finding.objects.filter(merchant=locked, rule_kind=rule.kind).filter(
+            Q(state__in=Finding.ACTIVE_STATES) | Q(evaluated_on=day)
+        )
+        if exists.exists():
+            raise DomainError("conflict")
+        finding = Finding.objects.create(
+            merchant=locked,
+            rule=rule,
+            rule_kind=rule.kind,
+            rule_version=rule.version,
+            evaluated_on=day,
+            evidence=evidence,
+            latest_evidence=evidence,
+            last_breached_on=day,
+            fix_by=day + timedelta(days=rule.fix_days),
+        )
         summary = evidence_summary(kind=rule.kind, evidence=evidence)
         reason = f"{rule.kind} v{rule.version}: {summary}"
         if locked.state == State.LISTED:
