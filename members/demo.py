@@ -25,7 +25,7 @@ def _paid_member(email: str, name: str) -> Subscription:
 
 
 def seed(out: list[tuple[str, str, str]]) -> None:
-    services.seed_default_plans()
+    services.seed_default_plans()  # a flushed test database lacks the migration's rows
     if not services.programme_get().sales_open:
         return  # a suspended programme sells nothing, not even to the demo
     active = _paid_member("member@redcard.local", "会员 Wang")

@@ -28,7 +28,7 @@ import math
 import uuid
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -1203,30 +1203,15 @@ def programme_suspend_and_refund(
     return suspension_run(programme=programme, actor=actor, batch_size=batch_size, progress=progress)
 
 
-def seed_default_plans() -> Iterable[Plan]:
-    """The two default plans (idempotent; admin edits are kept)."""
-    annual, _c1 = Plan.objects.get_or_create(
-        code="annual",
-        defaults={
-            "name_zh": "年卡",
-            "name_en": "Annual card",
-            "price_fen": 16800,
-            "duration_days": 365,
-            "sort_order": 1,
-        },
-    )
-    trial, _c2 = Plan.objects.get_or_create(
-        code="trial",
-        defaults={
-            "name_zh": "90天体验卡",
-            "name_en": "90-day trial",
-            "price_fen": 0,
-            "duration_days": 90,
-            "is_trial": True,
-            "sort_order": 2,
-        },
-    )
-    return [annual, trial]
+def seed_default_plans() -> list[Plan]:
+    """The default plans (annual ¥168 / 365 days, 90-day trial) as the data migration writes
+    them; idempotent, admin edits are kept. Returns ``[annual, trial]``."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    import_module("members.migrations.0002_default_plans").seed(apps, None)
+    return [Plan.objects.get(code="annual"), Plan.objects.get(code="trial")]
 
 
 def payment_refund_flagged(*, payment_id: int, reason: str, actor: Actor) -> Refund:
