@@ -171,7 +171,7 @@ async function handleCode(text) {
   toEntry("bill");
   $("rc-member-name").textContent = prepared.member;
   const limits = [data.labelOffer];
-  if (prepared.capacity_remaining !== undefined) limits.push(`${prepared.capacity - prepared.capacity_remaining} / ${prepared.capacity}`);
+  limits.push(data.labelPlacesLeft.replace("%(n)s", String(prepared.capacity_remaining)));
   $("rc-member-offer").textContent = limits.join(" · ");
 }
 
