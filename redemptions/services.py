@@ -29,9 +29,9 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.errors import DomainError
+from core.errors import DomainError, field_error
 from core.models import PartnerApplication, User
-from core.services import Actor, audit_record, notify
+from core.services import Actor, actor_label, audit_record, notify
 from core.webhooks import emit
 from members.selectors import entitlement
 from members.services import subscription_savings_add
@@ -506,8 +506,6 @@ def redemption_void(
     at = at or timezone.now()
     reason = (reason or "").strip()
     if not reason:
-        from core.errors import field_error
-
         raise field_error("reason", "reason_required", _("Please give a reason."))
     with transaction.atomic():
         locked = Redemption.objects.select_for_update(of=("self",)).select_related("merchant").get(pk=redemption.pk)
@@ -517,7 +515,7 @@ def redemption_void(
             raise DomainError("void_window_passed")
         locked.status = Redemption.Status.VOIDED
         locked.voided_at = at
-        locked.voided_by_label = str(actor if isinstance(actor, str) else f"user:{actor.pk}" if actor else "system")
+        locked.voided_by_label = actor_label(actor)[:120]
         locked.void_reason = reason
         locked.save(update_fields=["status", "voided_at", "voided_by_label", "void_reason"])
         _member_limit_release(member_id=locked.member_id, merchant_id=locked.merchant_id, day=locked.local_date)
@@ -553,8 +551,6 @@ def tag_register(
     """A shop's owner or staff registers a tag or QR stand (SUN tags with their two AES keys, hex)."""
     if staff_membership(user=actor, merchant=merchant) is None:
         raise DomainError("staff_not_authorized")
-    from core.errors import field_error
-
     label = (label or "").strip()[:60]
     if not label:
         raise field_error("label", "label_required", _("Give the tag a name, e.g. 'till 1'."))
