@@ -118,3 +118,20 @@ def test_tap_claim_from_member_page_to_staff_confirmation(browser, live_server, 
     assert "77.44" in visible(till, "#rc-result.rc-ok").text
     visible(phone, ".rc-live-confirmed")
     assert Redemption.objects.get().channel == "member_claim"
+
+
+def test_staff_types_the_number_under_the_qr_and_confirms(browser, live_server, counter_setup):
+    merchant, staff, member = counter_setup
+    number = code_of(member).numeric
+    driver = browser()  # the default fake camera shows no QR code
+    sign_in(driver, live_server, staff)
+    driver.get(f"{live_server.url}/r/scan/{merchant.public_id}/")
+    visible(driver, "#rc-type-code").click()
+    press(driver, number)
+    driver.find_element(By.ID, "rc-go").click()
+    visible(driver, "#rc-entry-view #rc-member")
+    assert "个小红卡名额" in driver.find_element(By.ID, "rc-member-offer").text
+    press(driver, "120")
+    driver.find_element(By.ID, "rc-go").click()
+    assert "¥105.60" in visible(driver, "#rc-result.rc-ok").text
+    assert Redemption.objects.get().channel == "staff_typed"
