@@ -13,22 +13,13 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.api.errors import problem_body
 from core.api.permissions import IsOperator, IsPerson, partner_application, request_person, scoped
+from core.api.schema import problem_example
 from core.api.views import APIView, ListAPIView
 from core.models import User
 
 from . import selectors, services
 from .models import Payment, Plan, Refund, Subscription
-
-
-def problem_example(code: str, status_code: int, detail: str) -> OpenApiExample:
-    return OpenApiExample(
-        code,
-        value=problem_body(status=status_code, code=code, detail=detail),
-        response_only=True,
-        status_codes=[str(status_code)],
-    )
 
 
 class PlanSerializer(serializers.ModelSerializer):
