@@ -330,6 +330,24 @@ def _measure_overview(runs: int, Client) -> None:
         print(f"  {figure.key}: {figure.value}")
 
 
+def measure_rules(day) -> None:
+    """Each rule's evaluator alone: time, queries and breaches."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from curation import standing
+    from curation.standing_rules import EVALUATORS
+
+    for rule in standing.active_removal_rules():
+        with CaptureQueriesContext(connection) as ctx:
+            start = time.perf_counter()
+            found = EVALUATORS[rule.kind](rule, day)
+            elapsed = time.perf_counter() - start
+        print(
+            f"  rule {rule.kind}: {elapsed * 1000:.0f} ms, {len(ctx.captured_queries)} queries, {len(found)} breaches"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--merchants", type=int, default=100_000)
@@ -360,6 +378,7 @@ def main() -> None:
     print(f"  findings created {run.findings_created}, attempts {run.attempts}")
     run, _ = timed("evaluation, next day (refresh)", standing.removal_rules_evaluate, day=day + timedelta(days=1))
     print(f"  findings created {run.findings_created}, refreshed {run.report['refreshed']}")
+    measure_rules(day)
     measure_overview()
 
 
