@@ -26,7 +26,6 @@ from merchants.selectors import merchant_for_staff
 from . import standing
 from .standing_models import Complaint, Finding
 from .standing_selectors import (
-    complaint_messages,
     complaint_of_member,
     complaint_sla,
     complaints_of_member,
@@ -122,7 +121,10 @@ class ComplaintDetailOutput(ComplaintOutput):
 
     @extend_schema_field(MessageOutput(many=True))
     def get_messages(self, obj: Complaint) -> list[dict[str, Any]]:
-        return MessageOutput(complaint_messages(complaint=obj), many=True).data  # type: ignore[return-value]
+        # From the prefetched messages (lists prefetch them): internal notes never leave the console.
+        shown = [m for m in obj.messages.all() if m.author_role != "internal"]
+        shown.sort(key=lambda m: (m.created_at, m.pk))
+        return MessageOutput(shown, many=True).data  # type: ignore[return-value]
 
 
 class ComplaintInput(serializers.Serializer):

@@ -91,7 +91,11 @@ def complaints_of_member(*, member: User) -> QuerySet[Complaint]:
 
 
 def complaints_of_merchant(*, merchant: Merchant) -> QuerySet[Complaint]:
-    return Complaint.objects.filter(merchant=merchant).select_related("redemption", "member").order_by("-created_at")
+    return (
+        Complaint.objects.filter(merchant=merchant)
+        .select_related("merchant", "redemption", "member")
+        .order_by("-created_at")
+    )
 
 
 def complaint_of_member(*, member: User, public_id: Any) -> Complaint | None:

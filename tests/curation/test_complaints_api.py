@@ -13,7 +13,7 @@ from curation import standing
 from curation.standing_models import Appeal, Complaint, Finding
 from tests.factories import MerchantFactory, UserFactory
 from tests.factories.redemptions import member_with_card
-from tests.factories.standing import PNG_1PX, ComplaintFactory, history, owner_of
+from tests.factories.standing import PNG_1PX, ComplaintFactory, curator_user, history, owner_of
 
 pytestmark = pytest.mark.django_db
 
@@ -197,3 +197,21 @@ def test_ops_figures_for_operators_and_the_ops_read_scope(partner_client):
     wrong, _ = partner_client("complaints:write")
     assert wrong.get("/api/v1/ops/overview/").status_code == 403
     assert client_for(UserFactory()).get("/api/v1/ops/overview/").status_code == 403
+
+
+def test_complaint_lists_cost_the_same_queries_for_many_rows(django_assert_max_num_queries):
+    member = member_with_card()
+    shop = MerchantFactory()
+    owner = owner_of(shop)
+    curator = curator_user()
+    for n in range(6):
+        complaint = standing.complaint_file(
+            member=member, redemption=history(member, shop), category="service", text=f"第{n}次"
+        )
+        standing.complaint_reply(complaint=complaint, actor=curator, body="收到")
+    member_client, owner_client = client_for(member), client_for(owner)
+    with django_assert_max_num_queries(8):
+        assert len(member_client.get("/api/v1/complaints/").json()["results"]) == 6
+    with django_assert_max_num_queries(10):
+        rows = owner_client.get(f"/api/v1/console/merchants/{shop.public_id}/complaints/").json()["results"]
+    assert len(rows) == 6 and all(len(r["messages"]) == 1 for r in rows)
