@@ -256,6 +256,14 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
+    # Choice sets that share a field name across apps get their own enum names (no W001 collisions).
+    "ENUM_NAME_OVERRIDES": {
+        "RedemptionStatusEnum": "redemptions.models.Redemption.Status",
+        "RedemptionChannelEnum": "redemptions.models.Channel",
+        "ClaimStatusEnum": "redemptions.models.Claim.Status",
+        "NfcTagKindEnum": "redemptions.models.NfcTag.Kind",
+        "RefundKindEnum": "members.models.Refund.Kind",
+    },
 }
 
 # --- OAuth 2 for partner apps ---------------------------------------------------
