@@ -10,8 +10,9 @@ PY=.venv/bin/python
 areas=(core members merchants curation redemptions)
 ignore=(--ignore=.venv --ignore=static --ignore=staticfiles --ignore=node_modules --ignore=tests --ignore=bench --ignore=var)
 if [ $# -gt 0 ]; then
-  # (site templates/ is always refreshed: an ignore pattern "templates" would also skip <app>/templates)
-  for area in "${areas[@]}" redcard; do
+  # The site catalogue (./locale: templates/ and redcard/) is always refreshed with it: an ignore pattern
+  # "templates" would also skip <app>/templates.
+  for area in "${areas[@]}"; do
     keep=0; for want in "$@"; do [ "$want" = "$area" ] && keep=1; done
     [ $keep = 1 ] || ignore+=(--ignore="$area")
   done
