@@ -30,7 +30,7 @@ def section(request: HttpRequest) -> dict[str, Any] | None:
             "order": 10,
             "title": _("Your RedCard"),
             "text": _("Your card is active."),
-            "links": [{"label": _("Open my card"), "url": reverse("members:membership"), "primary": True}],
+            "links": [{"label": _("My membership"), "url": reverse("members:membership"), "primary": False}],
         }
     return {
         "order": 10,

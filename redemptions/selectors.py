@@ -12,7 +12,7 @@ from core.models import User
 from merchants.models import Merchant
 from merchants.selectors import local_date
 
-from .models import Claim, NfcTag, Redemption, RefusedScan
+from .models import Claim, NfcTag, Redemption, RefusedScan, SurgeFlag
 
 
 def merchant_by_public_id(*, public_id: Any) -> Merchant | None:
@@ -82,3 +82,8 @@ def merchant_redemption_stats(*, merchant: Merchant, since: date) -> dict[str, i
         Q(merchant=merchant, local_date__gte=since), status=Redemption.Status.CONFIRMED
     ).aggregate(n=Count("id"), bills=Sum("bill_fen"), discounts=Sum("discount_fen"))
     return {"redemptions": row["n"] or 0, "bill_fen": row["bills"] or 0, "discount_fen": row["discounts"] or 0}
+
+
+def surging_merchant_ids() -> set[int]:
+    """Merchants with an open surge flag (not promoted until a curator clears it)."""
+    return set(SurgeFlag.objects.filter(cleared_at__isnull=True).values_list("merchant_id", flat=True))
