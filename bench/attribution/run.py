@@ -301,6 +301,7 @@ def ingestion(meta: dict, seconds: int, clients: int, workers: int, members: int
     connection.close()
 
     counter = iter(range(10**9))
+    run = uuid.uuid4().hex[:8]  # distinct external ids on every run
     lock = threading.Lock()
 
     def body() -> bytes:
@@ -309,7 +310,7 @@ def ingestion(meta: dict, seconds: int, clients: int, workers: int, members: int
         now = time.time()
         rows = [
             {
-                "external_id": f"b{batch}-{i}",
+                "external_id": f"{run}-b{batch}-{i}",
                 "note": note_ids[(batch * 7 + i * 13) % len(note_ids)],
                 "member": member_ids[(batch * 1000 + i) % len(member_ids)],
                 "kind": ("view", "click", "save")[i % 3],
@@ -462,6 +463,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--skip-seed", action="store_true", help="reuse the database of the last run")
+    parser.add_argument("--phases", default="attribution_in_confirm,dashboard,ingestion")
     args = parser.parse_args()
     meta_file = ROOT / "var" / "bench_attribution.json"
     if not args.skip_seed:
@@ -498,6 +500,8 @@ def main() -> None:
         ("dashboard", lambda: dashboard(meta)),
         ("ingestion", lambda: ingestion(meta, args.seconds, args.clients, args.workers, args.members)),
     ):
+        if name not in args.phases.split(","):
+            continue
         summary[name] = step()
         print(json.dumps({name: summary[name]}, ensure_ascii=False), flush=True)
     summary["load_average_after"] = os.getloadavg()
