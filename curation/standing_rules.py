@@ -62,7 +62,7 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
 
 
 def programme_zone() -> ZoneInfo:
-    return ZoneInfo(getattr(settings, "PROGRAMME_TIME_ZONE", "Asia/Shanghai"))
+    return ZoneInfo(settings.REDCARD_DEFAULT_TIMEZONE)
 
 
 def day_start(day: date) -> datetime:

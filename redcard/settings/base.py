@@ -196,7 +196,15 @@ USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "UTC"
 # The programme's default local timezone (a city may override it).
-REDCARD_DEFAULT_TIMEZONE = "Asia/Shanghai"
+REDCARD_DEFAULT_TIMEZONE = env("REDCARD_DEFAULT_TIMEZONE", "Asia/Shanghai")
+
+# --- Programme rules that operators tune (each app reads them with these defaults) ----
+REDCARD_VOID_WINDOW_SECONDS = env_int("REDCARD_VOID_WINDOW_SECONDS", 3600)
+REDCARD_CLAIM_SECONDS = env_int("REDCARD_CLAIM_SECONDS", 180)
+REDCARD_ATTRIBUTION_WINDOW_DAYS = env_int("REDCARD_ATTRIBUTION_WINDOW_DAYS", 7)
+REDCARD_TOUCH_RETENTION_DAYS = env_int("REDCARD_TOUCH_RETENTION_DAYS", 180)
+COMPLAINT_FIRST_RESPONSE_HOURS = env_int("COMPLAINT_FIRST_RESPONSE_HOURS", 24)
+COMPLAINT_RESOLUTION_HOURS = env_int("COMPLAINT_RESOLUTION_HOURS", 72)
 
 # --- Static files -------------------------------------------------------------
 STATIC_URL = "/static/"
