@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404
-from django.utils import timezone, translation
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -20,8 +20,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api.permissions import IsPerson, partner_application, request_person, scoped
+from core.api.schema import documented
 from core.api.views import APIView, ListAPIView
-from core.errors import CODES, DomainError
+from core.errors import DomainError
 from members.selectors import member_savings
 
 from . import codes, selectors, services
@@ -29,48 +30,6 @@ from .errors import REFUSAL_CODES
 from .models import Claim, NfcTag, Redemption
 
 PARTNER = scoped(services.PARTNER_SCOPE)
-
-
-def refusal_examples(*names: str) -> list[OpenApiExample]:
-    """problem+json examples (in English) for refusal codes."""
-    examples = []
-    with translation.override("en"):
-        for code in names:
-            status_code, message = CODES[code]
-            examples.append(
-                OpenApiExample(
-                    code,
-                    value={
-                        "type": f"https://redcard.example/problems/{code}",
-                        "title": code.replace("_", " "),
-                        "status": status_code,
-                        "code": code,
-                        "detail": str(message),
-                    },
-                    response_only=True,
-                    status_codes=[str(status_code)],
-                )
-            )
-    return examples
-
-
-class ProblemOutput(serializers.Serializer):
-    """application/problem+json (RFC 9457) with a stable ``code``."""
-
-    type = serializers.URLField()
-    title = serializers.CharField()
-    status = serializers.IntegerField()
-    code = serializers.CharField()
-    detail = serializers.CharField()
-
-
-def documented(ok: dict[int, Any], *names: str, extra: tuple[OpenApiExample, ...] = ()) -> dict[str, Any]:
-    """``extend_schema`` arguments: the success response, a problem response for each status the
-    refusal ``names`` use, and one example per refusal code."""
-    responses: dict[int, Any] = dict(ok)
-    for code in names:
-        responses.setdefault(CODES[code][0], ProblemOutput)
-    return {"responses": responses, "examples": [*extra, *refusal_examples(*names)]}
 
 
 CODE_REFUSALS = ("code_invalid", "code_expired", "code_already_used", "code_attempts_exceeded")

@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api.permissions import IsPerson, partner_application, request_person, scoped
+from core.api.schema import problem_examples
 from core.api.views import APIView
 from core.errors import DomainError
 from core.models import PartnerApplication
@@ -29,7 +30,6 @@ from merchants.models import Merchant
 from merchants.selectors import partner_granted, staff_membership
 
 from . import attribution, attribution_selectors
-from .api import refusal_examples
 from .attribution_errors import TOUCH_ROW_CODES
 from .models import Redemption
 
@@ -90,7 +90,7 @@ class NoteView(APIView):
         operation_id="notes_upsert",
         request=NoteInput,
         responses={200: NoteOutput, 201: NoteOutput},
-        examples=refusal_examples("note_merchant_unknown", "note_author_unknown", "visit_token_invalid"),
+        examples=problem_examples("note_merchant_unknown", "note_author_unknown", "visit_token_invalid"),
         description="Create or update a note by its external id at your content app (scope notes:write). "
         "A note answering a post-redemption invitation carries its visit_token and becomes a verified visit.",
     )
@@ -117,7 +117,7 @@ class NoteView(APIView):
         operation_id="notes_delete",
         request=None,
         responses={204: None},
-        examples=refusal_examples("note_not_found"),
+        examples=problem_examples("note_not_found"),
         description="The note was deleted in the content app: it is hidden (credits already given stay).",
     )
     def delete(self, request: Request, external_id: str) -> Response:
@@ -176,7 +176,7 @@ class TouchBatchView(APIView):
         operation_id="touches_batch",
         request=TouchBatchInput,
         responses={200: TouchBatchOutput},
-        examples=refusal_examples("touch_batch_too_large", "touch_batch_empty"),
+        examples=problem_examples("touch_batch_too_large", "touch_batch_empty"),
         description="Up to 1,000 touches (scope touches:write). Rows are validated in bulk; good rows are "
         "stored, bad rows reported with their index and code; an external id already stored changes nothing.",
     )
@@ -227,7 +227,7 @@ class InsightsView(APIView):
             OpenApiParameter("model", str, enum=["last", "first", "linear"], description="Attribution model."),
         ],
         responses={200: OpenApiTypes.OBJECT},
-        examples=refusal_examples("insights_not_granted", "dashboard_not_owner", "period_invalid", "not_found"),
+        examples=problem_examples("insights_not_granted", "dashboard_not_owner", "period_invalid", "not_found"),
         description="The dashboard figures of a merchant: totals, daily series, notes leaderboard under the "
         "chosen model, and audience insights (groups of at least 10 members; smaller ones merged into 'other').",
     )
@@ -260,7 +260,7 @@ class NoteInviteView(APIView):
     @extend_schema(
         operation_id="redemption_note_invite",
         responses={200: NoteInviteOutput},
-        examples=refusal_examples("note_invite_unavailable", "not_found"),
+        examples=problem_examples("note_invite_unavailable", "not_found"),
         description="After a redemption, the member is invited to write a note pre-tagged with the shop and "
         "#小红卡; the content app sends the visit_token with the note, which then shows as a verified visit.",
     )
