@@ -4,6 +4,8 @@ undo, then an operator refunds in admin and the member sees it."""
 import pytest
 from django.contrib.auth.models import Group
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 from members.models import Subscription
 from tests.e2e.conftest import browser, console_errors, sign_in  # noqa: F401  (fixture)
@@ -17,6 +19,13 @@ def click(driver, selector):
     driver.find_element(By.CSS_SELECTOR, selector).click()
 
 
+def submit(driver, selector):
+    """Click a button that loads a new page and wait until the new page has replaced the old one."""
+    old_page = driver.find_element(By.TAG_NAME, "html")
+    click(driver, selector)
+    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(old_page))
+
+
 def test_join_pay_cancel_undo_refund_in_the_browser(live_server, browser):  # noqa: F811
     PlanFactory()
     TrialPlanFactory()
@@ -25,22 +34,22 @@ def test_join_pay_cancel_undo_refund_in_the_browser(live_server, browser):  # no
     sign_in(driver, live_server, member)
 
     driver.get(live_server.url + "/membership/join/")
-    click(driver, "button[value=annual]")
+    submit(driver, "button[value=annual]")
     assert "/membership/sandbox/checkout/" in driver.current_url
     assert "¥168" in driver.page_source
-    click(driver, "button[value=pay]")
+    submit(driver, "button[value=pay]")
     assert driver.current_url.endswith("/membership/")
     assert driver.find_element(By.CSS_SELECTOR, ".member-state").get_attribute("data-state") == "active"
     assert "本年已省 ¥0 / 年费 ¥168" in driver.page_source
 
-    click(driver, "form[action='/membership/cancel/'] button")
+    submit(driver, "form[action='/membership/cancel/'] button")
     assert driver.find_element(By.CSS_SELECTOR, ".member-state").get_attribute("data-state") == "cancel_at_period_end"
-    click(driver, "form[action='/membership/undo-cancel/'] button")
+    submit(driver, "form[action='/membership/undo-cancel/'] button")
     assert driver.find_element(By.CSS_SELECTOR, ".member-state").get_attribute("data-state") == "active"
 
     # the auto-renew switch saves itself (members.js), no button needed
     click(driver, "input[name=auto_renew]")
-    driver.find_element(By.CSS_SELECTOR, ".messages")
+    WebDriverWait(driver, 20).until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".messages")))
     assert Subscription.objects.get(user=member).auto_renew is False
     assert [e for e in console_errors(driver) if "favicon.ico" not in e] == []
 
@@ -51,9 +60,9 @@ def test_join_pay_cancel_undo_refund_in_the_browser(live_server, browser):  # no
     ops.get(live_server.url + "/admin/members/subscription/")
     click(ops, "input[name=_selected_action]")
     ops.find_element(By.CSS_SELECTOR, "select[name=action] option[value=refund_prorated]").click()
-    click(ops, "button[name=index]")
+    submit(ops, "button[name=index]")
     ops.find_element(By.NAME, "reason").send_keys("会员申请退款")
-    click(ops, "input[type=submit]")
+    submit(ops, "input[type=submit]")
     assert Subscription.objects.get(user=member).state == "refunded"
 
     driver.get(live_server.url + "/membership/")
