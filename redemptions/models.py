@@ -84,7 +84,11 @@ class Redemption(models.Model):
         verbose_name_plural = _("redemptions")
         ordering = ["-confirmed_at", "-id"]
         indexes = [
-            models.Index(fields=["merchant", "local_date"], name="redemption_merchant_day_idx"),
+            # Covers the dashboard's aggregates (daily series, new/returning, audience) as index-only scans.
+            models.Index(
+                fields=["merchant", "local_date", "status", "member", "bill_fen", "discount_fen"],
+                name="redemption_merchant_day_cover",
+            ),
             models.Index(fields=["merchant", "confirmed_at"], name="redemption_merchant_at_idx"),
             models.Index(fields=["member", "-confirmed_at"], name="redemption_member_idx"),
         ]
