@@ -29,6 +29,7 @@ from core.webhooks import emit
 from merchants.models import Merchant, MerchantStaff
 from merchants.services import merchant_set_open_findings, merchant_transition
 from redemptions.models import Redemption
+from redemptions.selectors import members_attached_to_merchant
 
 from . import standing_errors as _errors  # noqa: F401  (registers the codes)
 from .standing_models import (
@@ -638,8 +639,8 @@ def finding_remove(*, finding: Finding, actor: User, reason: str, now: datetime 
     """A curator removes the merchant (淘汰) on this finding, with a reason.
 
     The merchant leaves the catalogue and can no longer redeem at once (its state is ``removed``); its
-    other active findings close with it; the owners are told, and so are the members who redeemed there in
-    the last 90 days (RedCard has no "saved shops" yet). It may reapply after the admission cool-down.
+    other active findings close with it; the owners are told, and so are the members who redeemed there or
+    saved a note about it in the last 90 days. It may reapply after the admission cool-down.
     Raises ``finding_reason_required``, ``finding_closed``, ``curator_required``.
     """
     _require_curator(actor)
@@ -662,11 +663,7 @@ def finding_remove(*, finding: Finding, actor: User, reason: str, now: datetime 
             context={"reason": reason},
         )
         since = (now - timedelta(days=REMOVAL_NOTICE_DAYS)).date()
-        member_ids = (
-            Redemption.objects.filter(merchant=merchant, status=Redemption.Status.CONFIRMED, local_date__gte=since)
-            .values_list("member_id", flat=True)
-            .distinct()
-        )
+        member_ids = members_attached_to_merchant(merchant=merchant, since=since)
         for member in User.objects.filter(pk__in=member_ids, is_active=True):
             notify(
                 user=member,

@@ -87,3 +87,18 @@ def merchant_redemption_stats(*, merchant: Merchant, since: date) -> dict[str, i
 def surging_merchant_ids() -> set[int]:
     """Merchants with an open surge flag (not promoted until a curator clears it)."""
     return set(SurgeFlag.objects.filter(cleared_at__isnull=True).values_list("merchant_id", flat=True))
+
+
+def members_attached_to_merchant(*, merchant: Merchant, since: date) -> set[int]:
+    """Members who redeemed at ``merchant`` or saved a note about it since ``since``: the people to tell
+    when the shop leaves RedCard. Two index-backed queries."""
+    from .attribution_models import NoteMerchant, Touch
+
+    redeemed = Redemption.objects.filter(
+        merchant=merchant, status=Redemption.Status.CONFIRMED, local_date__gte=since
+    ).values_list("member_id", flat=True)
+    notes = NoteMerchant.objects.filter(merchant=merchant).values_list("note_id", flat=True)
+    saved = Touch.objects.filter(note_id__in=notes, kind=Touch.Kind.SAVE, touched_at__date__gte=since).values_list(
+        "member_id", flat=True
+    )
+    return set(redeemed.distinct()) | set(saved.distinct())

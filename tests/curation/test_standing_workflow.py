@@ -191,3 +191,19 @@ def standing_queue():
     from curation.standing_selectors import appeals_queue
 
     return appeals_queue()
+
+
+def test_members_who_saved_a_note_about_a_removed_shop_are_told(day, curator):
+    from redemptions.attribution_models import Touch
+    from tests.factories.attribution import NoteFactory, touch
+
+    shop, _owner, finding = warned_shop(day)
+    note = NoteFactory(tags=[shop])
+    saver, viewer, stale_saver = UserFactory(), UserFactory(), UserFactory()
+    touch(note, saver, kind=Touch.Kind.SAVE, ago=timedelta(days=5))
+    touch(note, viewer, kind=Touch.Kind.VIEW, ago=timedelta(days=5))
+    touch(note, stale_saver, kind=Touch.Kind.SAVE, ago=timedelta(days=200))
+    standing.finding_remove(finding=finding, actor=curator, reason="卫生问题，整改无效")
+    assert saver.notifications.filter(kind="curation.merchant_removed_member").exists()
+    assert not viewer.notifications.filter(kind="curation.merchant_removed_member").exists()
+    assert not stale_saver.notifications.filter(kind="curation.merchant_removed_member").exists()
