@@ -2,9 +2,14 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from oauth2_provider import views as oauth2_views
 
 from core import views as core_views
+
+admin.site.site_header = _("RedCard console")
+admin.site.site_title = _("RedCard console")
+admin.site.index_title = _("Curation and operations")
 
 handler400 = "core.views.handler400"
 handler403 = "core.views.handler403"
