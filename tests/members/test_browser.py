@@ -4,7 +4,6 @@ undo, then an operator refunds in admin and the member sees it."""
 import pytest
 from django.contrib.auth.models import Group
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from members.models import Subscription
@@ -21,9 +20,11 @@ def click(driver, selector):
 
 def submit(driver, selector):
     """Click a button that loads a new page and wait until the new page has replaced the old one."""
-    old_page = driver.find_element(By.TAG_NAME, "html")
+    driver.execute_script("window.__previousPage = true;")  # a new document has no such variable
     click(driver, selector)
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(old_page))
+    WebDriverWait(driver, 20).until(
+        lambda d: d.execute_script("return window.__previousPage === undefined && document.readyState === 'complete'")
+    )
 
 
 def test_join_pay_cancel_undo_refund_in_the_browser(live_server, browser):  # noqa: F811
@@ -48,8 +49,7 @@ def test_join_pay_cancel_undo_refund_in_the_browser(live_server, browser):  # no
     assert driver.find_element(By.CSS_SELECTOR, ".member-state").get_attribute("data-state") == "active"
 
     # the auto-renew switch saves itself (members.js), no button needed
-    click(driver, "input[name=auto_renew]")
-    WebDriverWait(driver, 20).until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".messages")))
+    submit(driver, "input[name=auto_renew]")  # members.js submits the form on change: a new page loads
     assert Subscription.objects.get(user=member).auto_renew is False
     assert [e for e in console_errors(driver) if "favicon.ico" not in e] == []
 
