@@ -117,9 +117,26 @@ class Application(models.Model):
         return (timezone.now() - self.submitted_at).days
 
 
-class AdmissionRule(models.Model):
-    """One written admission rule; thresholds are its parameters. A new version supersedes the old one
-    from its ``active_from``."""
+class VersionedRule(models.Model):
+    """A written rule kept as data (admission rules here, removal rules in ``standing_models``): its
+    thresholds are ``parameters``; a new ``version`` supersedes the old one from its ``active_from``, and
+    every result or finding names the rule and version that produced it. Subclasses define ``kind``."""
+
+    parameters = models.JSONField(_("parameters"), default=dict, blank=True)
+    version = models.PositiveIntegerField(_("version"), default=1)
+    active_from = models.DateTimeField(_("active from"), default=timezone.now)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["kind", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} v{self.version}"  # type: ignore[attr-defined]
+
+
+class AdmissionRule(VersionedRule):
+    """One written admission rule; thresholds are its parameters."""
 
     class Kind(models.TextChoices):
         SEATS_LEFT = "seats_left", _("seats left in the city")
@@ -133,20 +150,12 @@ class AdmissionRule(models.Model):
         NOT_RECENTLY_REMOVED = "not_recently_removed", _("not removed recently")
 
     kind = models.CharField(_("type"), max_length=30, choices=Kind.choices)
-    parameters = models.JSONField(_("parameters"), default=dict, blank=True)
-    version = models.PositiveIntegerField(_("version"), default=1)
-    active_from = models.DateTimeField(_("active from"), default=timezone.now)
-    is_active = models.BooleanField(_("active"), default=True)
     description = models.CharField(_("description"), max_length=200, blank=True)
 
-    class Meta:
+    class Meta(VersionedRule.Meta):
         verbose_name = _("admission rule")
         verbose_name_plural = _("admission rules")
-        ordering = ["kind", "-version"]
         constraints = [models.UniqueConstraint(fields=["kind", "version"], name="admissionrule_kind_version")]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} v{self.version}"
 
 
 class RuleResult(models.Model):

@@ -22,6 +22,8 @@ from django.utils.translation import gettext_lazy as _
 
 from merchants.models import City, Merchant
 
+from .models import VersionedRule
+
 __all__ = [
     "Appeal",
     "Complaint",
@@ -161,9 +163,8 @@ class ComplaintMessage(models.Model):
         return f"{self.get_author_role_display()} {self.created_at:%Y-%m-%d %H:%M}"
 
 
-class RemovalRule(models.Model):
-    """One written removal rule (淘汰机制). Its thresholds are ``parameters``; a new version supersedes
-    the old one from its ``active_from``. Every finding names the rule and version that produced it."""
+class RemovalRule(VersionedRule):
+    """One written removal rule (淘汰机制); every finding names the rule and version that produced it."""
 
     class Kind(models.TextChoices):
         COMPLAINT_RATE = "complaint_rate", _("upheld complaint rate above a threshold")
@@ -174,24 +175,16 @@ class RemovalRule(models.Model):
         SURGE_UNADDRESSED = "surge_unaddressed", _("repeated surge flags left unaddressed")
 
     kind = models.CharField(_("type"), max_length=24, choices=Kind.choices)
-    parameters = models.JSONField(_("parameters"), default=dict, blank=True)
-    version = models.PositiveIntegerField(_("version"), default=1)
-    active_from = models.DateTimeField(_("active from"), default=timezone.now)
-    is_active = models.BooleanField(_("active"), default=True)
     fix_days = models.PositiveSmallIntegerField(
         _("days to fix"), default=14, help_text=_("The fix-by date of a warning is this many days after the finding.")
     )
     description = models.CharField(_("description"), max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    class Meta:
+    class Meta(VersionedRule.Meta):
         verbose_name = _("removal rule")
         verbose_name_plural = _("removal rules")
-        ordering = ["kind", "-version"]
         constraints = [models.UniqueConstraint(fields=["kind", "version"], name="removalrule_kind_version")]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} v{self.version}"
 
 
 class MerchantLicence(models.Model):

@@ -4,22 +4,14 @@ the shop appears in the catalogue (near me), and the owner runs offer, capacity 
 import pytest
 from django.contrib.auth.models import Group
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from curation.models import Application
 from merchants.models import MerchantStaff
-from tests.e2e.conftest import browser, console_errors, sign_in  # noqa: F401  (fixtures)
+from tests.e2e.conftest import browser, console_errors, sign_in, submit  # noqa: F401  (fixtures)
 from tests.factories import CategoryFactory, CityCategoryFactory, CityFactory, DistrictFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _submit(driver, css):
-    """Click a submit button and wait until the next page has replaced this one."""
-    page = driver.find_element(By.TAG_NAME, "html")
-    driver.find_element(By.CSS_SELECTOR, css).click()
-    WebDriverWait(driver, 15).until(staleness_of(page))
 
 
 def _fill(driver, values):
@@ -67,8 +59,8 @@ def test_owner_applies_curator_approves_shop_is_listed_and_managed(live_server, 
     for index, values in enumerate(steps):
         _fill(driver, values)
         button = "next" if index < len(steps) - 1 else "save"
-        _submit(driver, f"button[name={button}]")
-    _submit(driver, "form[action$='/apply/submit/'] button")
+        submit(driver, f"button[name={button}]")
+    submit(driver, "form[action$='/apply/submit/'] button")
     app = Application.objects.get(owner=owner)
     assert app.state == "submitted"
     assert "阿明咖啡" in driver.page_source
@@ -78,10 +70,10 @@ def test_owner_applies_curator_approves_shop_is_listed_and_managed(live_server, 
     driver.get(f"{live_server.url}/admin/curation/application/{app.pk}/change/")
     assert "rule-checklist" in driver.page_source
     driver.get(f"{live_server.url}/admin/curation/application/{app.pk}/assign/")
-    _submit(driver, "input[type=submit]")
+    submit(driver, "input[type=submit]")
     driver.get(f"{live_server.url}/admin/curation/application/{app.pk}/decide/approve/")
     _fill(driver, {"message": "欢迎加入小红卡"})
-    _submit(driver, "input[type=submit]")
+    submit(driver, "input[type=submit]")
     app.refresh_from_db()
     assert app.state == "approved" and app.merchant is not None
     shop = app.merchant
@@ -92,7 +84,7 @@ def test_owner_applies_curator_approves_shop_is_listed_and_managed(live_server, 
         "Emulation.setGeolocationOverride", {"latitude": 31.2300, "longitude": 121.4470, "accuracy": 10}
     )
     driver.get(live_server.url + "/merchants/?city=shanghai")
-    _submit(driver, "#near-me")  # the script reads the location and submits the filters
+    submit(driver, "#near-me")  # the script reads the location and submits the filters
     assert "lat=31.23" in driver.current_url
     assert "阿明咖啡" in driver.page_source and "公里" in driver.page_source
 
@@ -100,12 +92,12 @@ def test_owner_applies_curator_approves_shop_is_listed_and_managed(live_server, 
     sign_in(driver, live_server, owner)
     driver.get(f"{live_server.url}/merchants/console/{shop.public_id}/")
     _fill(driver, {"percent": "15"})
-    _submit(driver, "form[action$='/offer/'] button")
+    submit(driver, "form[action$='/offer/'] button")
     _fill(driver, {"daily_capacity": "30"})
-    _submit(driver, "form[action$='/capacity/'] button")
+    submit(driver, "form[action$='/capacity/'] button")
     driver.get(f"{live_server.url}/merchants/console/{shop.public_id}/staff/")
     _fill(driver, {"email": "barista@example.com", "role": "staff"})
-    _submit(driver, "form button.primary")
+    submit(driver, "form button.primary")
     shop.refresh_from_db()
     shop.offer.refresh_from_db()
     assert (shop.offer.rate_bp, shop.daily_capacity) == (1500, 30)

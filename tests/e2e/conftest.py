@@ -92,3 +92,17 @@ def sign_in(driver, live_server, user) -> None:
 
 def console_errors(driver) -> list[str]:
     return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def submit(driver, css: str, *, timeout: float = 20) -> None:
+    """Click what ``css`` selects (a submit button, an auto-submitting switch) and wait until a new
+    document has replaced the page. A marker variable, not a stale element: on a replaced page
+    chromedriver may answer an inspector error instead of a stale-element exception."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.execute_script("window.__previousPage = true;")
+    driver.find_element(By.CSS_SELECTOR, css).click()
+    WebDriverWait(driver, timeout).until(
+        lambda d: d.execute_script("return window.__previousPage === undefined && document.readyState === 'complete'")
+    )

@@ -4,10 +4,9 @@ undo, then an operator refunds in admin and the member sees it."""
 import pytest
 from django.contrib.auth.models import Group
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 from members.models import Subscription
-from tests.e2e.conftest import browser, console_errors, sign_in  # noqa: F401  (fixture)
+from tests.e2e.conftest import browser, console_errors, sign_in, submit  # noqa: F401  (fixture)
 from tests.factories import UserFactory
 from tests.factories.members import PlanFactory, TrialPlanFactory
 
@@ -16,15 +15,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def click(driver, selector):
     driver.find_element(By.CSS_SELECTOR, selector).click()
-
-
-def submit(driver, selector):
-    """Click a button that loads a new page and wait until the new page has replaced the old one."""
-    driver.execute_script("window.__previousPage = true;")  # a new document has no such variable
-    click(driver, selector)
-    WebDriverWait(driver, 20).until(
-        lambda d: d.execute_script("return window.__previousPage === undefined && document.readyState === 'complete'")
-    )
 
 
 def test_join_pay_cancel_undo_refund_in_the_browser(live_server, browser):  # noqa: F811
