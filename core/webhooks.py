@@ -52,6 +52,8 @@ def emit(
         for endpoint in WebhookEndpoint.objects.filter(is_active=True).select_related("application")
         if endpoint.wants(event_type)
     ]
+    if not endpoints:
+        return None  # nobody listens: do not evaluate the caller's application filter either
     if applications is not None:
         wanted = {app.pk for app in applications}
         endpoints = [endpoint for endpoint in endpoints if endpoint.application_id in wanted]

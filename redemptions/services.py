@@ -407,7 +407,7 @@ def _write_redemption(
 
 def _emit_redemption(event: str, redemption: Redemption, merchant: Merchant) -> None:
     """The webhook to partner apps the shop granted access to (its POS, its booking platform); sent on
-    commit by ``core.webhooks``. Two reads (endpoints, granted apps) when nobody listens."""
+    commit by ``core.webhooks``. One read (endpoints) when nobody listens."""
     emit(
         event,
         {

@@ -173,3 +173,10 @@ def test_admin_replay_sends_a_dead_delivery_again(receiver, admin_client, django
     delivery.refresh_from_db()
     assert delivery.state == "succeeded"
     assert json.loads(r.requests[-1][1])["data"] == {"n": 1}
+
+
+def test_with_no_endpoint_the_application_filter_is_never_read(django_assert_num_queries):
+    from core.models import PartnerApplication
+
+    with django_assert_num_queries(1):  # the endpoints; the lazy application queryset stays unevaluated
+        assert webhooks.emit("redemption.confirmed", {}, applications=PartnerApplication.objects.all()) is None

@@ -52,13 +52,13 @@ def test_confirm_uses_a_fixed_number_of_queries(merchant, counter, member, djang
     """Outside any caller's transaction (as in a request), with the content type cache warm:
     staff membership, user by code, entitlement (3 reads), BEGIN, INSERT redemption, member-limit
     upsert, capacity upsert, savings UPDATE, the member's touches for attribution (issue 6; an INSERT
-    of credits only when some note led here), audit INSERT, webhook endpoints and the shop's granted
-    partner apps (2 SELECTs when nobody listens), COMMIT (11 statements in 1 transaction), then the
-    after-commit notice (2, inline here; a Celery worker in production) = 15. The merchant and its
-    offer are loaded by the caller."""
+    of credits only when some note led here), audit INSERT, webhook endpoints (1 SELECT when nobody
+    listens; the shop's granted partner apps are read only when someone does), COMMIT (10 statements in
+    1 transaction), then the after-commit notice (2, inline here; a Celery worker in production) = 14.
+    The merchant and its offer are loaded by the caller."""
     code = code_of(member).qr
     ContentType.objects.get_for_model(Redemption)
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(14):
         services.redemption_confirm(merchant=merchant, counter=counter, bill=8650, code=code)
 
 
