@@ -74,8 +74,8 @@ def partner_granted(*, application: Any, merchant: Merchant, scope: str) -> bool
     """Whether a partner application may act for ``merchant`` within ``scope``."""
     if application is None:
         return False
-    grant = PartnerGrant.objects.filter(application=application, merchant=merchant).only("scopes").first()
-    return grant is not None and scope in grant.scope_set
+    granted = PartnerGrant.objects.filter(application=application, merchant=merchant).values_list("scopes", flat=True)
+    return any(scope in scopes.split() for scopes in granted.order_by())  # one row at most (unique pair)
 
 
 def seats_taken(*, city: City) -> int:

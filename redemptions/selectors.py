@@ -17,7 +17,10 @@ from .models import Claim, NfcTag, Redemption, RefusedScan, SurgeFlag
 
 def merchant_by_public_id(*, public_id: Any) -> Merchant | None:
     """A merchant in any state, with what the redemption path reads (city for the local day, offer)."""
-    return Merchant.objects.select_related("city", "offer").filter(public_id=public_id).first()
+    try:
+        return Merchant.objects.select_related("city", "offer").get(public_id=public_id)
+    except Merchant.DoesNotExist:
+        return None
 
 
 def redemptions_of_member(*, member: User) -> QuerySet[Redemption]:

@@ -198,12 +198,13 @@ def code_read(*, text: str, merchant: Merchant, at: datetime) -> ScannedCode:
     if codes.looks_numeric(text):
         _typed_attempts_check(merchant=merchant, at=at)
     verified = codes.verify(text, at=at)
-    if verified.member_public_id is not None:
-        member = User.objects.filter(public_id=verified.member_public_id, is_active=True).first()
-    else:
-        member = User.objects.filter(pk=verified.member_number or 0, is_active=True).first()
-    if member is None:
-        raise DomainError("code_invalid")
+    lookup: dict[str, Any] = (
+        {"public_id": verified.member_public_id} if verified.member_public_id else {"pk": verified.member_number}
+    )
+    try:
+        member = User.objects.get(is_active=True, **lookup)
+    except User.DoesNotExist as exc:
+        raise DomainError("code_invalid") from exc
     return ScannedCode(
         text=text,
         verified=verified,
@@ -387,7 +388,7 @@ def _write_redemption(
             # 2. The member's limit at this shop today, 3. the shop's capacity today.
             _member_limit_take(member_id=member.pk, merchant_id=merchant.pk, day=day, limit=merchant.member_daily_limit)
             capacity_take(merchant_id=merchant.pk, local_date=day, capacity=merchant.daily_capacity)
-            # 4. The member's savings meter, 5. the audit trail, 6. side effects after commit.
+            # 4. The member's savings meter, 5. the audit trail, 6. the webhook and the member's notice.
             subscription_savings_add(subscription_id=subscription_id, amount_fen=discount)
             credit_redemption(redemption=redemption)  # notes that led here (issue 6)
             audit_record(
@@ -397,7 +398,9 @@ def _write_redemption(
                 after={"bill_fen": bill_fen, "discount_fen": discount, "channel": channel, "merchant": merchant.pk},
             )
             _emit_redemption("redemption.confirmed", redemption, merchant)
-            transaction.on_commit(lambda: _after_confirm(redemption.pk))
+            # The member's notice is written with the redemption: it cannot be lost between the commit
+            # and a queue, and one INSERT costs less than publishing a task.
+            member_notice_redeemed(redemption=redemption)
     except IntegrityError as exc:
         if "code_id" in str(exc):
             raise DomainError("code_already_used") from exc
@@ -425,12 +428,6 @@ def _emit_redemption(event: str, redemption: Redemption, merchant: Merchant) -> 
         },
         applications=PartnerApplication.objects.filter(merchant_grants__merchant=merchant),
     )
-
-
-def _after_confirm(redemption_pk: int) -> None:
-    from .tasks import redemption_confirmed
-
-    redemption_confirmed.delay(redemption_pk)
 
 
 def redemption_confirm(

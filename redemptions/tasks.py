@@ -6,17 +6,6 @@ from celery import shared_task
 
 
 @shared_task
-def redemption_confirmed(redemption_pk: int) -> None:
-    """After a confirmation commits: tell the member what they saved."""
-    from .models import Redemption
-    from .services import member_notice_redeemed
-
-    redemption = Redemption.objects.select_related("member", "merchant").filter(pk=redemption_pk).first()
-    if redemption is not None:
-        member_notice_redeemed(redemption=redemption)
-
-
-@shared_task
 def surge_detect() -> int:
     from .services import surge_detect as detect
 

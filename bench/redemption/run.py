@@ -321,29 +321,8 @@ def wait_healthy(url: str, timeout: float = 30) -> None:
     raise RuntimeError("gunicorn did not come up")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--shops", type=int, default=200)
-    parser.add_argument("--members", type=int, default=12000)
-    parser.add_argument("--warmup", type=int, default=100)
-    parser.add_argument("--reuse", action="store_true", help="keep the database of the last run (no re-seeding)")
-    args = parser.parse_args()
-
-    if not args.reuse:
-        setup_database()
-    django_setup()
-    seed_info = reuse_seed() if args.reuse else seed(args.shops, args.members)
-    from redemptions.models import Redemption
-
-    # Each run captures one confirm of the last member: their count numbers the runs.
-    shift = 1 + Redemption.objects.filter(member_id=seed_info["user_ids"][1]).count()
-    statements = captured_confirm_sql(seed_info["merchants"], shift)
-    cost = in_process_cost(seed_info, shift)
-
+def serve_and_load(args: argparse.Namespace, seed_info: dict, items: list[dict], env: dict | None = None) -> dict:
+    """gunicorn on loopback with ``env`` over the bench settings, then the load client; its summary."""
     gunicorn = subprocess.Popen(
         [
             str(ROOT / ".venv/bin/gunicorn"),
@@ -359,12 +338,11 @@ def main() -> None:
             "--log-level",
             "warning",
         ],
-        env=ENV,
+        env={**ENV, **(env or {})},
         cwd=ROOT,
     )
     try:
         wait_healthy(f"http://127.0.0.1:{PORT}/healthz")
-        items = work_items(seed_info["merchants"], shift)
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
             json.dump(items, handle)
         load = subprocess.run(
@@ -382,10 +360,48 @@ def main() -> None:
             capture_output=True,
             text=True,
         )
-        http = json.loads(load.stdout.strip().splitlines()[-1])
+        return json.loads(load.stdout.strip().splitlines()[-1])
     finally:
         gunicorn.terminate()
         gunicorn.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--shops", type=int, default=200)
+    parser.add_argument("--members", type=int, default=12000)
+    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--reuse", action="store_true", help="keep the database of the last run (no re-seeding)")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also load two no-op endpoints on the same URLs (DRF + OAuth + throttle; plain Django): the stack's floor",
+    )
+    args = parser.parse_args()
+
+    if not args.reuse:
+        setup_database()
+    django_setup()
+    seed_info = reuse_seed() if args.reuse else seed(args.shops, args.members)
+    from redemptions.models import Redemption
+
+    # Each run captures one confirm of the last member: their count numbers the runs.
+    shift = 1 + Redemption.objects.filter(member_id=seed_info["user_ids"][1]).count()
+    statements = captured_confirm_sql(seed_info["merchants"], shift)
+    cost = in_process_cost(seed_info, shift)
+
+    items = work_items(seed_info["merchants"], shift)
+    http = serve_and_load(args, seed_info, items)
+    floors = {}
+    if args.floor:
+        for floor in ("drf", "django"):
+            floors[floor] = serve_and_load(
+                args, seed_info, items, {"DJANGO_SETTINGS_MODULE": "bench.redemption.floor_settings", "FLOOR": floor}
+            )
 
     bare = run_pgbench(seed_info, args.clients, args.seconds, statements)
     summary = {
@@ -395,6 +411,15 @@ def main() -> None:
         "share_of_bare_sql": round(http["pairs_per_second"] / bare["tps"], 3),
         "confirm_statements": len(statements),
         "in_process": cost,
+        "floor": {
+            name: {
+                "pairs_per_second": f["pairs_per_second"],
+                "share_of_bare_sql": round(f["pairs_per_second"] / bare["tps"], 3),
+                "pair_ms": f["pair_ms"],
+                "errors": f["errors"],
+            }
+            for name, f in floors.items()
+        },
         "load_average_after": os.getloadavg(),
         "cpus": os.cpu_count(),
     }

@@ -292,6 +292,7 @@ OAUTH2_PROVIDER = {
         "ops:read": "Read operations figures",
     },
     "SCOPES_BACKEND_CLASS": "core.oauth.PartnerScopes",
+    "OAUTH2_VALIDATOR_CLASS": "core.oauth.PartnerValidator",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env_int("OAUTH_TOKEN_SECONDS", 3600),
     "APPLICATION_ADMIN_CLASS": "core.oauth_admin.PartnerApplicationAdmin",
     # RFC 9700 (OAuth 2.0 Security BCP): tokens hashed at rest, no implicit or password grants, no tokens in

@@ -93,3 +93,28 @@ def test_expired_or_invalid_token_is_401(kind):
     assert response.status_code == 401
     assert response["Content-Type"].startswith("application/problem+json")
     assert response.json()["code"] == "not_authenticated"
+
+
+def test_a_partner_call_loads_its_token_and_application_in_one_query(django_assert_num_queries):
+    """The validator reads the token joined to its application (no ORM compile per request); the
+    application is the one the token belongs to, with its granted scopes."""
+    from core.oauth import PartnerValidator
+
+    app = PartnerApplicationFactory(allowed_scopes="members:read", name="收银台")
+    token = access_token_for(app, "members:read")
+    with django_assert_num_queries(1):
+        loaded = PartnerValidator()._load_access_token(token.token)
+        assert loaded.application.name == "收银台" and loaded.application.allowed_scopes == "members:read"
+        assert loaded.pk == token.pk and loaded.is_valid(["members:read"]) and not loaded.is_valid(["ops:read"])
+        assert loaded.user is None  # client credentials: no person behind the token
+    assert PartnerValidator()._load_access_token("not-a-token") is None
+
+
+def test_a_revoked_token_stops_working_on_the_next_call():
+    app = PartnerApplicationFactory(allowed_scopes="members:read")
+    token = access_token_for(app, "members:read")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.token}")
+    assert client.get("/api/v1/partner/").status_code == 200
+    token.revoke()
+    assert client.get("/api/v1/partner/").status_code == 401

@@ -70,7 +70,16 @@ def test_csrf_failure_for_a_session_call_is_a_problem(user):
     assert_problem(response, 403, "csrf_failed")
 
 
+def away_from_a_window_boundary(duration=60):
+    """Throttle windows are aligned to the clock: start a test's calls well inside one."""
+    import time
+
+    if time.time() % duration > duration - 3:
+        time.sleep(3.5)
+
+
 def test_throttled_call_answers_429_with_retry_after(settings, person_client):
+    away_from_a_window_boundary()
     rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "client": "2/min"}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
     assert person_client.get("/api/v1/me/").status_code == 200
@@ -104,3 +113,32 @@ def test_domain_errors_have_registered_codes():
 
     with pytest.raises(ValueError):
         DomainError("no_such_code_anywhere")
+
+
+@pytest.mark.redis
+def test_throttle_counts_in_redis_with_one_key_per_client_and_window(settings, user, person_client, monkeypatch):
+    """With the Redis cache (production), the count is one integer per client and window, incremented
+    in place and expiring with the window; the 3rd call of a 2/min client gets 429 until the window ends."""
+    import os
+
+    import redis
+
+    from core.api import throttling
+
+    url = os.environ.get("REDIS_URL_FOR_TESTS", "redis://127.0.0.1:6379/15")
+    client = redis.Redis.from_url(url)
+    client.ping()
+    monkeypatch.setattr(throttling, "_redis_client", lambda: client)
+    away_from_a_window_boundary()
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "client": "2/min"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    assert person_client.get("/api/v1/me/").status_code == 200
+    assert person_client.get("/api/v1/me/").status_code == 200
+    response = person_client.get("/api/v1/me/")
+    assert_problem(response, 429, "throttled")
+    assert 0 < int(response["Retry-After"]) <= 60
+    mine = [k.decode() for k in client.scan_iter(f"redcard:throttle:client:user:{user.pk}:60:*")]
+    assert len(mine) == 1, mine
+    assert int(client.get(mine[0])) == 3
+    assert 0 < client.ttl(mine[0]) <= 61
+    client.delete(*mine)

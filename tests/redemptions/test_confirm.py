@@ -44,7 +44,7 @@ def test_confirm_writes_the_redemption_and_feeds_every_counter(
     assert MemberDay.objects.get(member=member, merchant=merchant).count == 1
     assert MerchantDay.objects.get(merchant=merchant).redemptions_count == 1
     assert AuditEntry.objects.filter(action="redemptions.redemption_confirm", object_id=str(redemption.pk)).exists()
-    assert member.notifications.filter(kind="redemptions.confirmed").exists()  # side effect after commit
+    assert member.notifications.filter(kind="redemptions.confirmed").exists()  # written with the redemption
 
 
 @pytest.mark.django_db(transaction=True)
@@ -53,12 +53,12 @@ def test_confirm_uses_a_fixed_number_of_queries(merchant, counter, member, djang
     staff membership, user by code, entitlement (3 reads), BEGIN, INSERT redemption, member-limit
     upsert, capacity upsert, savings UPDATE, the member's touches for attribution (issue 6; an INSERT
     of credits only when some note led here), audit INSERT, webhook endpoints (1 SELECT when nobody
-    listens; the shop's granted partner apps are read only when someone does), COMMIT (10 statements in
-    1 transaction), then the after-commit notice (2, inline here; a Celery worker in production) = 14.
-    The merchant and its offer are loaded by the caller."""
+    listens; the shop's granted partner apps are read only when someone does), the member's notice
+    INSERT, COMMIT (11 statements in 1 transaction) = 13. The merchant and its offer are loaded by the
+    caller."""
     code = code_of(member).qr
     ContentType.objects.get_for_model(Redemption)
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(13):
         services.redemption_confirm(merchant=merchant, counter=counter, bill=8650, code=code)
 
 
