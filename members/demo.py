@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.db.models import F
 from django.utils import timezone
 
 from core.demo import DEMO_PASSWORD, demo_user
@@ -29,6 +30,16 @@ def seed(out: list[tuple[str, str, str]]) -> None:
     if not services.programme_get().sales_open:
         return  # a suspended programme sells nothing, not even to the demo
     active = _paid_member("member@redcard.local", "会员 Wang")
+    if active.period_start and active.period_start > timezone.now() - timedelta(days=1):
+        # A member of six weeks: the demo visits of the last weeks fall inside the paid period.
+        shift = timedelta(days=42)
+        Subscription.objects.filter(pk=active.pk).update(
+            period_start=active.period_start - shift, period_end=active.period_end - shift
+        )
+        SubscriptionPeriod.objects.filter(subscription=active).update(start=F("start") - shift, end=F("end") - shift)
+        Payment.objects.filter(subscription=active).update(
+            created_at=F("created_at") - shift, paid_at=F("paid_at") - shift, period_start=F("period_start") - shift
+        )
 
     cancelling = _paid_member("cancelling@redcard.local", "会员 Zhao")
     if cancelling.state == Subscription.State.ACTIVE:

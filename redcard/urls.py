@@ -19,6 +19,7 @@ handler500 = "core.views.handler500"
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
+    path("favicon.ico", core_views.favicon, name="favicon"),
     path("notices/", core_views.notices, name="notices"),
     path("notices/read/", core_views.notices_mark_read, name="notices_mark_read"),
     path("i18n/", include("django.conf.urls.i18n")),
