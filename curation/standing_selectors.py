@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.models import User
-from members.models import ENTITLED_STATES, Payment, Subscription, SubscriptionPeriod, SubscriptionState
+from members.selectors import live_member_counts, member_kpis
 from merchants.models import City, District, Merchant
 from redemptions.models import Redemption, SurgeFlag
 
@@ -208,47 +208,13 @@ def _fmt_pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}%"
 
 
-def member_kpis(*, now: datetime) -> dict[str, Any]:
-    """The slow-moving member figures: trials ended in the last 90 days and how many converted, paid years
-    ended in the last 90 days and how many renewed, fees paid in the last 365 days net of refunds.
-    Three aggregate queries over the members' tables; the nightly roll-up stores them in ``OpsSnapshot``."""
-    since = now - timedelta(days=90)
-    ended_trials = Subscription.objects.filter(is_trial=True, period_end__gte=since, period_end__lt=now)
-    # A non-trial card that got past payment (its first payment settled) is a paid card.
-    paid_later = Subscription.objects.filter(user_id=OuterRef("user_id"), is_trial=False).exclude(
-        state__in=[SubscriptionState.PENDING_PAYMENT, SubscriptionState.PAYMENT_FAILED]
-    )
-    conv = ended_trials.aggregate(n=Count("pk"), paid=Count("pk", filter=Exists(paid_later)))
-    ended_periods = SubscriptionPeriod.objects.filter(
-        kind__in=[SubscriptionPeriod.Kind.PAID, SubscriptionPeriod.Kind.RENEWAL], end__gte=since, end__lt=now
-    )
-    renewed = SubscriptionPeriod.objects.filter(
-        subscription_id=OuterRef("subscription_id"), kind=SubscriptionPeriod.Kind.RENEWAL, start=OuterRef("end")
-    )
-    ren = ended_periods.aggregate(n=Count("pk"), renewed=Count("pk", filter=Exists(renewed)))
-    fees = Payment.objects.filter(state=Payment.State.PAID, paid_at__gte=now - timedelta(days=365)).aggregate(
-        paid=Sum("amount_fen"), refunded=Sum("refunded_fen")
-    )
-    return {
-        "trials_ended": conv["n"] or 0,
-        "trials_converted": conv["paid"] or 0,
-        "years_ended": ren["n"] or 0,
-        "years_renewed": ren["renewed"] or 0,
-        "fees_net_fen": (fees["paid"] or 0) - (fees["refunded"] or 0),
-        "computed_at": now.isoformat(),
-    }
-
-
 def ops_figures(*, now: datetime | None = None) -> Overview:
     """Every figure of the operations overview. About a dozen aggregate queries; no query per row."""
     now = now or timezone.now()
     today = now.astimezone(programme_zone()).date()
     figures: list[Figure] = []
 
-    live = Subscription.objects.filter(state__in=ENTITLED_STATES, period_start__lte=now, period_end__gt=now)
-    # A person holds at most one current subscription (members' database constraint): rows are people.
-    members = live.aggregate(total=Count("pk"), trials=Count("pk", filter=Q(is_trial=True)))
-    active_members, trials = members["total"] or 0, members["trials"] or 0
+    active_members, trials = live_member_counts(now=now)
     figures.append(
         Figure(
             "active_members",

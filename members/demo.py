@@ -34,7 +34,7 @@ def seed(out: list[tuple[str, str, str]]) -> None:
         # A member of six weeks: the demo visits of the last weeks fall inside the paid period.
         shift = timedelta(days=42)
         Subscription.objects.filter(pk=active.pk).update(
-            period_start=active.period_start - shift, period_end=active.period_end - shift
+            period_start=F("period_start") - shift, period_end=F("period_end") - shift
         )
         SubscriptionPeriod.objects.filter(subscription=active).update(start=F("start") - shift, end=F("end") - shift)
         Payment.objects.filter(subscription=active).update(

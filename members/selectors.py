@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from core.models import User
@@ -19,6 +19,7 @@ from .models import (
     Refund,
     SandboxOrder,
     Subscription,
+    SubscriptionPeriod,
     SubscriptionState,
 )
 
@@ -172,4 +173,46 @@ def schema_example_subscription() -> dict[str, Any]:
         "auto_renew": True,
         "entitled": True,
         "savings": {"saved_fen": 21240, "fee_fen": 16800, "currency": "CNY"},
+    }
+
+
+# --- Operations figures (read by curation's overview) ----------------------------------------------
+
+
+def live_member_counts(*, now: datetime) -> tuple[int, int]:
+    """(People whose card works at ``now``, of which on a free trial): one aggregate query. A person holds
+    at most one current subscription (database constraint), so rows are people."""
+    live = Subscription.objects.filter(state__in=ENTITLED_STATES, period_start__lte=now, period_end__gt=now)
+    counts = live.aggregate(total=Count("pk"), trials=Count("pk", filter=Q(is_trial=True)))
+    return counts["total"] or 0, counts["trials"] or 0
+
+
+def member_kpis(*, now: datetime) -> dict[str, Any]:
+    """The slow-moving member figures: trials ended in the last 90 days and how many converted, paid years
+    ended in the last 90 days and how many renewed, fees paid in the last 365 days net of refunds.
+    Three aggregate queries; the operations roll-up (curation) stores them nightly."""
+    since = now - timedelta(days=90)
+    ended_trials = Subscription.objects.filter(is_trial=True, period_end__gte=since, period_end__lt=now)
+    # A non-trial card that got past payment (its first payment settled) is a paid card.
+    paid_later = Subscription.objects.filter(user_id=OuterRef("user_id"), is_trial=False).exclude(
+        state__in=[SubscriptionState.PENDING_PAYMENT, SubscriptionState.PAYMENT_FAILED]
+    )
+    conv = ended_trials.aggregate(n=Count("pk"), paid=Count("pk", filter=Exists(paid_later)))
+    ended_periods = SubscriptionPeriod.objects.filter(
+        kind__in=[SubscriptionPeriod.Kind.PAID, SubscriptionPeriod.Kind.RENEWAL], end__gte=since, end__lt=now
+    )
+    renewed = SubscriptionPeriod.objects.filter(
+        subscription_id=OuterRef("subscription_id"), kind=SubscriptionPeriod.Kind.RENEWAL, start=OuterRef("end")
+    )
+    ren = ended_periods.aggregate(n=Count("pk"), renewed=Count("pk", filter=Exists(renewed)))
+    fees = Payment.objects.filter(state=Payment.State.PAID, paid_at__gte=now - timedelta(days=365)).aggregate(
+        paid=Sum("amount_fen"), refunded=Sum("refunded_fen")
+    )
+    return {
+        "trials_ended": conv["n"] or 0,
+        "trials_converted": conv["paid"] or 0,
+        "years_ended": ren["n"] or 0,
+        "years_renewed": ren["renewed"] or 0,
+        "fees_net_fen": (fees["paid"] or 0) - (fees["refunded"] or 0),
+        "computed_at": now.isoformat(),
     }
