@@ -333,11 +333,23 @@ class MerchantStaff(models.Model):
 
 
 class MerchantDay(models.Model):
-    """Today's RedCard redemptions of one merchant (its city's calendar day): the capacity breaker."""
+    """One merchant's RedCard day (its city's calendar day).
+
+    ``redemptions_count`` is the capacity breaker: what the day has used of ``daily_capacity``.
+    ``confirmed_count``, ``gmv_fen`` and ``discount_fen`` roll up the day's confirmed redemptions for the
+    owner's dashboard (daily chart and totals). The capacity take and release in ``services`` keep both exact
+    in the statement that already counts capacity at confirm and void; ``merchant_days_rebuild`` recomputes the
+    roll-up from the redemptions (never the capacity counter) after writes that bypass the services. The
+    roll-up columns carry no check constraint: a void never fails over a derived figure.
+    """
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="days")
     local_date = models.DateField(_("local date"))
     redemptions_count = models.PositiveIntegerField(_("redemptions"), default=0)
+    # db_default as well: raw SQL that writes only the capacity counter (benchmarks) still inserts a row.
+    confirmed_count = models.IntegerField(_("confirmed redemptions"), default=0, db_default=0)
+    gmv_fen = models.BigIntegerField(_("bill total (fen)"), default=0, db_default=0)
+    discount_fen = models.BigIntegerField(_("discount (fen)"), default=0, db_default=0)
 
     class Meta:
         verbose_name = _("merchant day")

@@ -116,6 +116,17 @@ def today_used(*, merchant: Merchant, at: datetime) -> int:
     return day.redemptions_count if day else 0
 
 
+def day_totals(*, merchant: Merchant, first: date, last: date) -> dict[date, tuple[int, int, int]]:
+    """The shop's confirmed redemptions, bill total and discount (fen) per local day from ``first`` to
+    ``last``, from its per-day roll-up (days without redemptions are absent): one query."""
+    rows = (
+        MerchantDay.objects.filter(merchant_id=merchant.pk, local_date__gte=first, local_date__lte=last)
+        .order_by()
+        .values_list("local_date", "confirmed_count", "gmv_fen", "discount_fen")
+    )
+    return {day: (n, gmv, discount) for day, n, gmv, discount in rows}
+
+
 def merchant_is_open(*, merchant: Merchant, at: datetime) -> bool:
     return is_open_at(merchant.opening_hours or {}, at.astimezone(city_zone(merchant.city)))
 

@@ -6,13 +6,13 @@ audit entry. Errors are ``DomainError`` with the codes of ``merchants.errors``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -225,19 +225,38 @@ def merchant_set_promotion_hold(*, merchant: Merchant, hold: bool, actor: Actor,
 
 
 # --- Capacity ----------------------------------------------------------------------------------
+#
+# A MerchantDay row counts the day's capacity (``redemptions_count``) and rolls up its confirmed redemptions
+# for the owner's dashboard (``confirmed_count``, ``gmv_fen``, ``discount_fen``), both in the one statement
+# that confirm and void already run.
+
+_DAY = MerchantDay._meta.db_table
 
 _TAKE_SQL = f"""
-INSERT INTO {MerchantDay._meta.db_table} (merchant_id, local_date, redemptions_count)
-VALUES (%s, %s, 1)
+INSERT INTO {_DAY} (merchant_id, local_date, redemptions_count, confirmed_count, gmv_fen, discount_fen)
+VALUES (%s, %s, 1, 1, %s, %s)
 ON CONFLICT (merchant_id, local_date) DO UPDATE
-SET redemptions_count = {MerchantDay._meta.db_table}.redemptions_count + 1
-WHERE {MerchantDay._meta.db_table}.redemptions_count < %s
+SET redemptions_count = {_DAY}.redemptions_count + 1,
+    confirmed_count = {_DAY}.confirmed_count + 1,
+    gmv_fen = {_DAY}.gmv_fen + EXCLUDED.gmv_fen,
+    discount_fen = {_DAY}.discount_fen + EXCLUDED.discount_fen
+WHERE {_DAY}.redemptions_count < %s
 RETURNING redemptions_count
 """  # noqa: S608 (table name from the model, values bound)
 
+_RELEASE_SQL = f"""
+UPDATE {_DAY}
+SET redemptions_count = CASE WHEN redemptions_count > 0 THEN redemptions_count - 1 ELSE 0 END,
+    confirmed_count = confirmed_count - 1,
+    gmv_fen = gmv_fen - %s,
+    discount_fen = discount_fen - %s
+WHERE merchant_id = %s AND local_date = %s
+"""  # noqa: S608 (table name from the model, values bound)
 
-def capacity_take(*, merchant_id: int, local_date: date, capacity: int) -> int:
-    """Count one redemption against the merchant's capacity for ``local_date`` and return the new count.
+
+def capacity_take(*, merchant_id: int, local_date: date, capacity: int, bill_fen: int, discount_fen: int) -> int:
+    """Count one confirmed redemption (bill and discount in fen) against the merchant's capacity for
+    ``local_date`` and return the new count; the day's dashboard roll-up grows in the same statement.
 
     One guarded upsert: concurrent callers never exceed ``capacity``. Raises ``merchant_at_capacity``
     when the day is full (nothing is written then).
@@ -245,18 +264,67 @@ def capacity_take(*, merchant_id: int, local_date: date, capacity: int) -> int:
     if capacity <= 0:
         raise DomainError("merchant_at_capacity")
     with connection.cursor() as cursor:
-        cursor.execute(_TAKE_SQL, [merchant_id, local_date, capacity])
+        cursor.execute(_TAKE_SQL, [merchant_id, local_date, bill_fen, discount_fen, capacity])
         row = cursor.fetchone()
     if row is None:
         raise DomainError("merchant_at_capacity")
     return int(row[0])
 
 
-def capacity_release(*, merchant_id: int, local_date: date) -> None:
-    """Give back one unit of the day's capacity (a voided redemption). Never goes below zero."""
-    MerchantDay.objects.filter(merchant_id=merchant_id, local_date=local_date, redemptions_count__gt=0).update(
-        redemptions_count=F("redemptions_count") - 1
-    )
+def capacity_release(*, merchant_id: int, local_date: date, bill_fen: int, discount_fen: int) -> None:
+    """Give back one unit of the day's capacity (a voided redemption; the capacity counter never goes below
+    zero) and take the redemption's bill and discount off the day's dashboard roll-up. One statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(_RELEASE_SQL, [bill_fen, discount_fen, merchant_id, local_date])
+
+
+DayTotal = tuple[int, date, int, int, int]
+"""(merchant id, local date, confirmed redemptions, bill total in fen, discount in fen)."""
+
+
+def merchant_days_rebuild(
+    *,
+    totals: Callable[[], Iterable[DayTotal]],
+    merchant_ids: Collection[int] | None = None,
+    first: date | None = None,
+    last: date | None = None,
+) -> int:
+    """Replace the dashboard roll-up (``confirmed_count``, ``gmv_fen``, ``discount_fen``) of the merchant days
+    of ``merchant_ids`` (all by default) from ``first`` to ``last`` (inclusive, open by default) with
+    ``totals()``, which the caller computes from its redemptions (every row inside that range). Days in the
+    range that ``totals()`` leaves out get zero. The capacity counter is never touched (a day without a row
+    gets one with ``redemptions_count`` 0). Returns the number of days written.
+
+    Runs in one transaction. On PostgreSQL the table is locked against writers (``capacity_take`` and
+    ``capacity_release`` wait; readers do not) before ``totals()`` is called, so the totals see every
+    committed confirmation and a confirmation still in flight adds itself after the rebuild: none is lost
+    or counted twice. Confirmations everywhere wait for the rebuild: keep the range narrow on a live system.
+    """
+    days = MerchantDay.objects.all()
+    if merchant_ids is not None:
+        days = days.filter(merchant_id__in=list(merchant_ids))
+    if first is not None:
+        days = days.filter(local_date__gte=first)
+    if last is not None:
+        days = days.filter(local_date__lte=last)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"LOCK TABLE {_DAY} IN SHARE ROW EXCLUSIVE MODE")
+        days.exclude(confirmed_count=0, gmv_fen=0, discount_fen=0).update(confirmed_count=0, gmv_fen=0, discount_fen=0)
+        written, rows = 0, iter(totals())
+        while batch := list(islice(rows, 2000)):  # streamed: a backfill of every day ever stays small in memory
+            MerchantDay.objects.bulk_create(
+                [
+                    MerchantDay(merchant_id=m, local_date=d, confirmed_count=n, gmv_fen=gmv, discount_fen=discount)
+                    for m, d, n, gmv, discount in batch
+                ],
+                update_conflicts=True,
+                unique_fields=["merchant", "local_date"],
+                update_fields=["confirmed_count", "gmv_fen", "discount_fen"],
+            )
+            written += len(batch)
+    return written
 
 
 # --- Console settings (owners) ---------------------------------------------------------------------

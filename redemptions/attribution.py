@@ -11,6 +11,8 @@
 - ``credits_catch_up``: a periodic job that re-credits redemptions for touches that arrived after them.
 - ``touches_purge``: a periodic job that deletes touches older than the retention period.
 - ``home_districts_refresh``: a nightly job for the audience insights' home district.
+- ``dashboard_rollups_rebuild``: recomputes the merchant days and member days the dashboard reads, after
+  writes that bypassed confirm and void.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter as Tally
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from itertools import islice
 from typing import Any
 from uuid import UUID
 
@@ -28,7 +31,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Exists, F, Max, OuterRef
+from django.db.models import Count, Exists, F, Max, OuterRef, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -36,6 +39,7 @@ from core.errors import CODES, DomainError, field_error
 from core.models import PartnerApplication, User
 from core.services import Actor, audit_record
 from merchants.models import City, Merchant
+from merchants.services import merchant_days_rebuild
 
 from . import attribution_errors as _attribution_errors  # noqa: F401  (registers the codes)
 from .attribution_models import (
@@ -49,7 +53,7 @@ from .attribution_models import (
     NoteMerchant,
     Touch,
 )
-from .models import Redemption
+from .models import MemberDay, Redemption
 
 #: Most touches one batch may hold.
 TOUCH_BATCH_LIMIT = 1000
@@ -596,6 +600,69 @@ def home_districts_refresh(*, now: datetime | None = None, days: int = 365) -> i
             update_fields=["district", "computed_at"],
         )
     return len(objs)
+
+
+# --- Dashboard roll-ups --------------------------------------------------------------------------------
+
+
+def dashboard_rollups_rebuild(
+    *,
+    merchant_ids: Collection[int] | None = None,
+    first: date | None = None,
+    last: date | None = None,
+    member_days: bool = True,
+) -> int:
+    """Recompute what the owner's dashboard reads instead of the redemptions, from the confirmed redemptions
+    of ``merchant_ids`` (every merchant by default) from local day ``first`` to ``last`` (inclusive, open by
+    default); returns the number of merchant days written:
+
+    - the daily roll-up of ``merchants.MerchantDay`` (confirmed redemptions, bill total, discount), through
+      ``merchants.services.merchant_days_rebuild``; the capacity counter is left alone;
+    - with ``member_days``, ``MemberDay.count`` (the member's daily limit, which by definition counts the
+      member's confirmed redemptions of the day at the shop; "new or returning" reads it for the days before
+      the audience window).
+
+    Confirm and void keep both exact in their own transaction; this is for rows written around the services
+    (the backfill migration, imports, the benchmark's bulk load, a test that rewrites a redemption). Safe while
+    redemptions are confirmed (both tables are locked against writers, in the order confirm takes them, before
+    the redemptions are read), but confirmations wait for it: keep the range narrow on a live system.
+    """
+    confirmed = Redemption.objects.filter(status=Redemption.Status.CONFIRMED).order_by()
+    member_rows = MemberDay.objects.all()
+    if merchant_ids is not None:
+        merchant_ids = list(merchant_ids)
+        confirmed = confirmed.filter(merchant_id__in=merchant_ids)
+        member_rows = member_rows.filter(merchant_id__in=merchant_ids)
+    if first is not None:
+        confirmed = confirmed.filter(local_date__gte=first)
+        member_rows = member_rows.filter(local_date__gte=first)
+    if last is not None:
+        confirmed = confirmed.filter(local_date__lte=last)
+        member_rows = member_rows.filter(local_date__lte=last)
+
+    def day_totals() -> Iterator[tuple[int, date, int, int, int]]:
+        rows = confirmed.values_list("merchant_id", "local_date").annotate(
+            n=Count("pk"), gmv=Sum("bill_fen"), discount=Sum("discount_fen")
+        )
+        for merchant, day, n, gmv, discount in rows.iterator(chunk_size=5000):
+            yield merchant, day, n, int(gmv), int(discount)
+
+    with transaction.atomic():
+        if member_days:
+            if connection.vendor == "postgresql":  # before merchant days: the order confirm and void lock in
+                with connection.cursor() as cursor:
+                    cursor.execute(f"LOCK TABLE {MemberDay._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
+            member_rows.exclude(count=0).update(count=0)
+            counts = confirmed.values_list("member_id", "merchant_id", "local_date").annotate(n=Count("pk"))
+            stream = counts.iterator(chunk_size=5000)
+            while batch := list(islice(stream, 5000)):
+                MemberDay.objects.bulk_create(
+                    [MemberDay(member_id=m, merchant_id=shop, local_date=day, count=n) for m, shop, day, n in batch],
+                    update_conflicts=True,
+                    unique_fields=["member", "merchant", "local_date"],
+                    update_fields=["count"],
+                )
+        return merchant_days_rebuild(totals=day_totals, merchant_ids=merchant_ids, first=first, last=last)
 
 
 def notes_for_merchant(*, merchant: Merchant, limit: int = 20) -> list[Note]:

@@ -1,8 +1,17 @@
 """Reads of the merchant dashboard and the insights API (issue 6): totals, the daily series, the notes
 leaderboard under a chosen attribution model, and k-anonymous audience insights.
 
-The whole dashboard costs a fixed number of queries whatever the period or the shop's volume: the daily
-series, new vs returning members, the leaderboard, the audience. Totals are summed from the daily series.
+The whole dashboard costs a fixed number of queries whatever the period or the shop's volume (three, plus
+``SET LOCAL jit = off`` on PostgreSQL):
+- the daily series, from the shop's per-day roll-up (``merchants.MerchantDay``: confirmed redemptions, bill
+  total and discount, kept exact by confirm and void; ``attribution.dashboard_rollups_rebuild`` recomputes it
+  after writes that bypass them); totals are summed from it;
+- the shop's visitors, one pass over the redemptions of the audience's whole weeks grouped per member: it
+  feeds both the audience and new vs returning members. A member of the period is returning when they have a
+  confirmed visit before it: inside the weeks that is read from the same pass, before them from the member's
+  daily-limit rows (``MemberDay``, one index probe per member of the period, ``count > 0`` so that a voided
+  visit does not count);
+- the leaderboard: the period's credits summed per note, then joined to the notes.
 
 Audience insights (k-anonymity, k = ``K_ANONYMITY``):
 - every group shown (an age band, a home district, a visit-frequency band) holds at least k distinct
@@ -27,19 +36,18 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.db import connection
-from django.db.models import Count, Max, Min, Q, QuerySet, Sum
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.errors import DomainError
 from merchants.models import Merchant
+from merchants.selectors import day_totals
 from merchants.selectors import local_date as merchant_local_date
 
 from . import attribution_errors as _attribution_errors  # noqa: F401  (registers the codes)
-from .attribution_models import SHARE_ONE, AttributionCredit, AttributionModel
-from .models import Redemption
+from .attribution_models import SHARE_ONE, AttributionModel
 
 K_ANONYMITY = 10
 COUNT_ROUNDING = 5
@@ -164,40 +172,11 @@ class Dashboard:
     audience: Audience
 
 
-def _confirmed(merchant: Merchant) -> QuerySet[Redemption]:
-    return Redemption.objects.filter(merchant_id=merchant.pk, status=Redemption.Status.CONFIRMED).order_by()
-
-
 def daily_series(*, merchant: Merchant, period: Period) -> list[DayPoint]:
-    """One point per day of the period (zero on days without redemptions): one query."""
-    rows = {
-        r["local_date"]: r
-        for r in _confirmed(merchant)
-        .filter(local_date__gte=period.start, local_date__lte=period.end)
-        .values("local_date")
-        .annotate(n=Count("pk"), gmv=Sum("bill_fen"), discount=Sum("discount_fen"))
-    }
-    points = []
-    for day in period.dates():
-        row = rows.get(day)
-        points.append(DayPoint(day, row["n"], row["gmv"], row["discount"]) if row else DayPoint(day, 0, 0, 0))
-    return points
-
-
-def member_counts(*, merchant: Merchant, period: Period) -> tuple[int, int]:
-    """(new, returning) members of the period: new ones never redeemed at this shop before it. One query."""
-    per_member = (
-        _confirmed(merchant)
-        .filter(local_date__lte=period.end)
-        .values("member_id")
-        .annotate(first=Min("local_date"), last=Max("local_date"))
-        .filter(last__gte=period.start)
-    )
-    counts = per_member.aggregate(
-        new=Count("member_id", filter=Q(first__gte=period.start)),
-        returning=Count("member_id", filter=Q(first__lt=period.start)),
-    )
-    return int(counts["new"] or 0), int(counts["returning"] or 0)
+    """One point per day of the period (zero on days without redemptions), from the shop's per-day roll-up:
+    one query over at most ``MAX_PERIOD_DAYS`` rows."""
+    rows = day_totals(merchant=merchant, first=period.start, last=period.end)
+    return [DayPoint(day, *rows.get(day, (0, 0, 0))) for day in period.dates()]
 
 
 def totals_of(*, daily: list[DayPoint], new_members: int, returning_members: int) -> Totals:
@@ -214,31 +193,38 @@ def totals_of(*, daily: list[DayPoint], new_members: int, returning_members: int
     )
 
 
+LEADERBOARD_SQL = """
+SELECT n.public_id, n.title, n.url, n.redemption_id, c.share, c.revenue
+FROM (
+    SELECT note_id, SUM(share_ppm) AS share, SUM(revenue_fen) AS revenue
+    FROM redemptions_attributioncredit
+    WHERE merchant_id = %s AND model = %s AND local_date >= %s AND local_date <= %s
+    GROUP BY note_id
+) AS c
+JOIN redemptions_note AS n ON n.id = c.note_id
+WHERE n.hidden_at IS NULL
+ORDER BY c.share DESC, c.revenue DESC, c.note_id
+LIMIT %s
+"""
+
+
 def leaderboard(*, merchant: Merchant, period: Period, model: str, limit: int = LEADERBOARD_SIZE) -> list[LeaderRow]:
-    """The notes that drove the shop's redemptions in the period under ``model``: one query."""
-    rows = (
-        AttributionCredit.objects.filter(
-            merchant_id=merchant.pk,
-            model=model,
-            local_date__gte=period.start,
-            local_date__lte=period.end,
-            note__hidden_at__isnull=True,
-        )
-        .values("note_id", "note__public_id", "note__title", "note__url", "note__redemption_id")
-        .annotate(share=Sum("share_ppm"), revenue=Sum("revenue_fen"))
-        .order_by("-share", "-revenue", "note_id")[:limit]
-    )
+    """The notes that drove the shop's redemptions in the period under ``model``: one query. The credits are
+    summed per note first (an index-only scan of ``credit_leaderboard_idx``), then the few notes joined."""
+    with connection.cursor() as cursor:
+        cursor.execute(LEADERBOARD_SQL, [merchant.pk, model, period.start, period.end, limit])
+        rows = cursor.fetchall()
     return [
         LeaderRow(
             rank=i + 1,
-            note_public_id=r["note__public_id"],
-            title=r["note__title"],
-            url=r["note__url"],
-            verified_visit=r["note__redemption_id"] is not None,
-            visits=round(r["share"] / SHARE_ONE, 2),
-            revenue_fen=int(r["revenue"]),
+            note_public_id=public_id if isinstance(public_id, UUID) else UUID(public_id),  # SQLite: hex text
+            title=title,
+            url=url,
+            verified_visit=redemption_id is not None,
+            visits=round(share / SHARE_ONE, 2),
+            revenue_fen=int(revenue),
         )
-        for i, r in enumerate(rows)
+        for i, (public_id, title, url, redemption_id, share, revenue) in enumerate(rows)
     ]
 
 
@@ -262,36 +248,75 @@ def k_anonymous(counts: dict[str, int], *, k: int = K_ANONYMITY) -> tuple[list[t
     return shown, small > 0
 
 
-AUDIENCE_SQL = """
-SELECT u.birth_year, h.district_id, d.name_zh, d.name_en, r.visits, COUNT(*)
+VISITORS_SQL = """
+SELECT g.birth_year, g.district_id, d.name_zh, d.name_en, g.visits, g.members, g.period_members, g.returning_members
 FROM (
-    SELECT member_id, CASE WHEN COUNT(*) >= 4 THEN 4 ELSE COUNT(*) END AS visits
-    FROM redemptions_redemption
-    WHERE merchant_id = %s AND status = 'confirmed' AND local_date >= %s AND local_date <= %s
-    GROUP BY member_id
-) AS r
-JOIN core_user AS u ON u.id = r.member_id
-LEFT JOIN redemptions_memberhomedistrict AS h ON h.member_id = r.member_id
-LEFT JOIN merchants_district AS d ON d.id = h.district_id
-GROUP BY u.birth_year, h.district_id, d.name_zh, d.name_en, r.visits
+    SELECT u.birth_year, h.district_id, p.visits, COUNT(*) AS members,
+        SUM(p.in_period) AS period_members, SUM(p.is_returning) AS returning_members
+    FROM (
+        SELECT q.member_id, q.visits, q.in_period,
+            CASE WHEN q.in_period = 1 AND (q.first_visit < %s OR EXISTS (
+                SELECT 1 FROM redemptions_memberday AS md
+                WHERE md.member_id = q.member_id AND md.merchant_id = %s AND md.local_date < %s AND md.count > 0
+            )) THEN 1 ELSE 0 END AS is_returning
+        FROM (
+            SELECT member_id, CASE WHEN COUNT(*) >= 4 THEN 4 ELSE COUNT(*) END AS visits,
+                MIN(local_date) AS first_visit,
+                MAX(CASE WHEN local_date >= %s AND local_date <= %s THEN 1 ELSE 0 END) AS in_period
+            FROM redemptions_redemption
+            WHERE merchant_id = %s AND status = 'confirmed' AND local_date >= %s AND local_date <= %s
+            GROUP BY member_id
+        ) AS q
+    ) AS p
+    JOIN core_user AS u ON u.id = p.member_id
+    LEFT JOIN redemptions_memberhomedistrict AS h ON h.member_id = p.member_id
+    GROUP BY u.birth_year, h.district_id, p.visits
+) AS g
+LEFT JOIN merchants_district AS d ON d.id = g.district_id
 """
 
 
-def _audience_rows(*, merchant: Merchant, period: Period) -> list[tuple[Any, ...]]:
-    """Distinct members of the period counted per (birth year, home district, visits capped at 4): a few
-    hundred rows whatever the shop's volume, so the per-member work stays in the database."""
+def _visitor_rows(*, merchant: Merchant, period: Period, weeks: Period) -> list[tuple[Any, ...]]:
+    """The members of ``weeks`` counted per (birth year, home district, visits capped at 4), and how many of
+    them came in ``period`` and how many of those had come before it: a few hundred rows whatever the shop's
+    volume, so the per-member work stays in the database. ``weeks`` must cover ``period``."""
     with connection.cursor() as cursor:
-        cursor.execute(AUDIENCE_SQL, [merchant.pk, period.start, period.end])
+        cursor.execute(
+            VISITORS_SQL,
+            [
+                period.start,
+                merchant.pk,
+                weeks.start,
+                period.start,
+                period.end,
+                merchant.pk,
+                weeks.start,
+                weeks.end,
+            ],
+        )
         return list(cursor.fetchall())
 
 
-def audience(*, merchant: Merchant, period: Period, today: date | None = None, k: int = K_ANONYMITY) -> Audience:
-    """Who the shop's members are, over whole weeks covering ``period``: one query, k-anonymous."""
+@dataclass(frozen=True)
+class Visitors:
+    audience: Audience
+    new_members: int
+    returning_members: int
+
+
+def visitors(*, merchant: Merchant, period: Period, today: date | None = None, k: int = K_ANONYMITY) -> Visitors:
+    """Who the shop's members are, over whole weeks covering ``period`` (k-anonymous), and how many members of
+    ``period`` are new (never redeemed at this shop before it) or returning: one query."""
     weeks = period.whole_weeks()
     year = (today or timezone.now().date()).year
     tallies: dict[str, dict[str, int]] = {d: defaultdict(int) for d in DIMENSIONS}
     district_names: dict[str, tuple[str, str]] = {}
-    for birth, district, name_zh, name_en, visits, members in _audience_rows(merchant=merchant, period=weeks):
+    in_period = returning = 0
+    for birth, district, name_zh, name_en, visits, members, period_members, returning_members in _visitor_rows(
+        merchant=merchant, period=period, weeks=weeks
+    ):
+        in_period += period_members
+        returning += returning_members
         tallies["age"][_band(year - birth if birth else None, AGE_BANDS)] += members
         key = f"d{district}" if district else "unknown"
         if district:
@@ -316,7 +341,11 @@ def audience(*, merchant: Merchant, period: Period, today: date | None = None, k
             for key, n in rounded
         ]
         breakdowns.append(AudienceBreakdown(dimension, str(DIMENSION_LABELS[dimension]), groups, hidden))
-    return Audience(period=weeks, k=k, breakdowns=breakdowns)
+    return Visitors(
+        audience=Audience(period=weeks, k=k, breakdowns=breakdowns),
+        new_members=in_period - returning,
+        returning_members=returning,
+    )
 
 
 def _dimension_order(dimension: str) -> list[str]:
@@ -343,17 +372,24 @@ def _group_label(dimension: str, key: str, district_names: dict[str, tuple[str, 
 
 
 def dashboard(*, merchant: Merchant, period: Period, model: str, today: date | None = None) -> Dashboard:
-    """Everything the owner's console shows, in four queries."""
-    daily = daily_series(merchant=merchant, period=period)
-    new, returning = member_counts(merchant=merchant, period=period)
+    """Everything the owner's console shows, in three queries (four on PostgreSQL)."""
+    with transaction.atomic(savepoint=False):
+        if connection.vendor == "postgresql":
+            # Aggregates over tens of thousands of rows that finish in tens of milliseconds: compiling them
+            # (the planner's estimate with one probe per member crosses jit_above_cost) costs more than it saves.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
+        daily = daily_series(merchant=merchant, period=period)
+        found = visitors(merchant=merchant, period=period, today=today)
+        board = leaderboard(merchant=merchant, period=period, model=model)
     return Dashboard(
         merchant=merchant,
         period=period,
         model=model,
-        totals=totals_of(daily=daily, new_members=new, returning_members=returning),
+        totals=totals_of(daily=daily, new_members=found.new_members, returning_members=found.returning_members),
         daily=daily,
-        leaderboard=leaderboard(merchant=merchant, period=period, model=model),
-        audience=audience(merchant=merchant, period=period, today=today),
+        leaderboard=board,
+        audience=found.audience,
     )
 
 

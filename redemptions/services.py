@@ -387,7 +387,13 @@ def _write_redemption(
             )
             # 2. The member's limit at this shop today, 3. the shop's capacity today.
             _member_limit_take(member_id=member.pk, merchant_id=merchant.pk, day=day, limit=merchant.member_daily_limit)
-            capacity_take(merchant_id=merchant.pk, local_date=day, capacity=merchant.daily_capacity)
+            capacity_take(
+                merchant_id=merchant.pk,
+                local_date=day,
+                capacity=merchant.daily_capacity,
+                bill_fen=bill_fen,
+                discount_fen=discount,
+            )
             # 4. The member's savings meter, 5. the audit trail, 6. the webhook and the member's notice.
             subscription_savings_add(subscription_id=subscription_id, amount_fen=discount)
             credit_redemption(redemption=redemption)  # notes that led here (issue 6)
@@ -516,7 +522,12 @@ def redemption_void(
         locked.void_reason = reason
         locked.save(update_fields=["status", "voided_at", "voided_by_label", "void_reason"])
         _member_limit_release(member_id=locked.member_id, merchant_id=locked.merchant_id, day=locked.local_date)
-        capacity_release(merchant_id=locked.merchant_id, local_date=locked.local_date)
+        capacity_release(
+            merchant_id=locked.merchant_id,
+            local_date=locked.local_date,
+            bill_fen=locked.bill_fen,
+            discount_fen=locked.discount_fen,
+        )
         subscription_savings_add(subscription_id=locked.subscription_id, amount_fen=-locked.discount_fen)
         reverse_credit(redemption=locked)  # issue 6
         _emit_redemption("redemption.voided", locked, locked.merchant)

@@ -8,16 +8,23 @@
    Seeds 50 shops, ``--members`` members (SQL ``generate_series``), 2,000 notes (40 per shop) from one content
    app, ``--touches`` touches over the last 90 days (SQL ``generate_series``; one touch in ten is on the busy
    shop's notes, so its visitors have read some), and ``--busy`` confirmed redemptions at the busy shop over
-   the last 30 days. Indexes are built after the bulk load, as a restore would; then ANALYZE.
+   the last 30 days. Indexes are built after the bulk load, as a restore would; the dashboard's roll-ups
+   (merchant days, member days) are rebuilt from the loaded redemptions by ``dashboard_rollups_rebuild``, as
+   confirm would have kept them; then VACUUM ANALYZE.
 2. Attribution in a confirm: for 2,000 of the busy shop's redemptions, times ``credit_redemption`` (the
    touch query and the credit insert that ``redemption_confirm`` runs in its transaction), in-process,
-   each inside its own transaction; reports mean, p50, p99. The credits it writes stay for step 4.
+   each inside its own transaction; reports mean, p50, p99. The credits it writes stay for step 4 (then
+   VACUUM ANALYZE of the credits, as autovacuum would do after that bulk change).
 3. Ingestion: starts gunicorn (production settings, loopback, ``--workers`` processes) and ``--clients``
    threads post distinct 1,000-touch batches (with an OAuth bearer token and an Idempotency-Key, as a
    content app would) for ``--seconds`` after a warm-up; reports touches per second and the latency of a
    batch. Every row must be accepted.
 4. Dashboard: the owner's page and the insights API for the last 30 days (all ``--busy`` redemptions),
-   in-process through Django's test client, 30 times each; reports p50/p95 and the number of queries.
+   in-process through Django's test client, ``--runs`` times each (30); reports p50/p95 and the number of
+   queries. Then each selector alone in-process (median of ``--runs``) and the server time of each of the
+   dashboard's queries (EXPLAIN ANALYZE, with the dashboard's settings), with their plans.
+
+``--phases dashboard --skip-seed`` re-measures only the dashboard.
 
 Prints a JSON summary; the figures of the last run are in README.md.
 """
@@ -51,6 +58,8 @@ ENV = {
     "SECRET_KEY": "bench-" + secrets.token_urlsafe(40),
     "REDCARD_CODE_KEYS": json.dumps({"bench": base64.b64encode(secrets.token_bytes(32)).decode()}),
     "REDCARD_CODE_KEY_ID": "bench",
+    "REDCARD_DATA_KEYS": json.dumps({"bench": base64.b64encode(secrets.token_bytes(32)).decode()}),
+    "REDCARD_DATA_KEY_ID": "bench",
     "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
     "SECURE_SSL_REDIRECT": "0",
     "LOG_LEVEL": "WARNING",
@@ -199,6 +208,12 @@ def seed(members: int, touches: int, busy: int) -> dict:
             """,
             {"sub": subscription.pk, "shop": busy_shop.pk, "fu": first_user, "lu": last_user, "n": busy},
         )
+    # The bulk load bypassed confirm: the dashboard's roll-ups as confirm would have kept them.
+    from redemptions.attribution import dashboard_rollups_rebuild
+
+    loaded_redemptions = time.perf_counter()
+    dashboard_rollups_rebuild()
+    rolled_up = time.perf_counter()
     # What autovacuum does after a bulk load: statistics and the visibility map (index-only scans).
     connection.close()
     psql("VACUUM ANALYZE")
@@ -214,7 +229,8 @@ def seed(members: int, touches: int, busy: int) -> dict:
             "people_notes": round(seeded - t0, 1),
             "touches_insert": round(loaded - seeded, 1),
             "touch_indexes": round(indexed - loaded, 1),
-            "redemptions_and_home_districts": round(done - indexed, 1),
+            "redemptions_and_home_districts": round(done - indexed - (rolled_up - loaded_redemptions), 1),
+            "dashboard_rollups_rebuild": round(rolled_up - loaded_redemptions, 1),
         },
         "seeded_at": timezone.now().isoformat(),
     }
@@ -256,8 +272,8 @@ def attribution_cost(busy_shop: str, samples: int = 2000) -> dict:
         if r.pk not in sampled and not rest_done:
             with transaction.atomic():
                 credit_redemption(redemption=r)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE redemptions_attributioncredit")
+    connection.close()  # autocommit, outside any transaction: VACUUM
+    psql("VACUUM ANALYZE redemptions_attributioncredit")  # what autovacuum does after the bulk crediting
     probe = sample[len(sample) // 2]
     plan = (
         Touch.objects.filter(
@@ -451,7 +467,69 @@ def dashboard(meta: dict, runs: int = 30) -> dict:
             "queries": len(queries),
         }
     out["redemptions_in_period"] = redemptions
+    out.update(dashboard_parts(meta, runs))
     return out
+
+
+def dashboard_parts(meta: dict, runs: int) -> dict:
+    """Each selector of the dashboard alone, in-process (median of ``runs``), and the server time of each
+    query one dashboard runs (EXPLAIN ANALYZE inside the dashboard's transaction settings), with the plans."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from merchants.models import Merchant
+    from redemptions import attribution_selectors as selectors
+
+    merchant = Merchant.objects.get(public_id=meta["busy_shop"])
+    today = selectors.merchant_today(merchant=merchant)
+    period = selectors.period_parse(start=None, end=None, today=today)
+    parts = {
+        "daily_series": lambda: selectors.daily_series(merchant=merchant, period=period),
+        "visitors": lambda: selectors.visitors(merchant=merchant, period=period, today=today),
+        "leaderboard last": lambda: selectors.leaderboard(merchant=merchant, period=period, model="last"),
+        "leaderboard linear": lambda: selectors.leaderboard(merchant=merchant, period=period, model="linear"),
+    }
+    in_process = {}
+    for name, part in parts.items():
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL jit = off")  # as dashboard() runs them
+            part()
+            timings = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                part()
+                timings.append((time.perf_counter() - start) * 1000)
+        in_process[name] = round(statistics.median(timings), 1)
+    server: dict[str, dict] = {}
+    for model in ("last", "linear"):
+        with CaptureQueriesContext(connection) as captured:
+            selectors.dashboard(merchant=merchant, period=period, model=model, today=today)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+            for query in captured.captured_queries:
+                if not query["sql"].lstrip().upper().startswith("SELECT"):
+                    continue
+                cursor.execute("EXPLAIN (ANALYZE, TIMING OFF) " + query["sql"])  # no per-node clock: closer
+                elapsed = float(cursor.fetchall()[-1][0].split(":")[1].split()[0])
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + query["sql"])
+                plan = [row[0] for row in cursor.fetchall()]
+                name = (
+                    "merchant_day"
+                    if "merchants_merchantday" in query["sql"].split("WHERE")[0]
+                    else ("leaderboard" if "attributioncredit" in query["sql"] else "visitors")
+                )
+                if name == "leaderboard":
+                    name = f"leaderboard {model}"
+                elif model == "linear":
+                    continue  # the same query as under last touch
+                server[name] = {
+                    "ms": elapsed,
+                    "ms_with_node_timing": float(plan[-1].split(":")[1].split()[0]),
+                    "plan": plan,
+                }
+    return {"selectors_ms_in_process": in_process, "queries_server": server}
 
 
 def main() -> None:
@@ -463,6 +541,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--skip-seed", action="store_true", help="reuse the database of the last run")
+    parser.add_argument("--runs", type=int, default=30, help="dashboard requests per page (and per selector)")
     parser.add_argument("--phases", default="attribution_in_confirm,dashboard,ingestion")
     args = parser.parse_args()
     meta_file = ROOT / "var" / "bench_attribution.json"
@@ -497,7 +576,7 @@ def main() -> None:
     summary = {"seed": meta["seed_seconds"]}
     for name, step in (
         ("attribution_in_confirm", lambda: attribution_cost(meta["busy_shop"])),
-        ("dashboard", lambda: dashboard(meta)),
+        ("dashboard", lambda: dashboard(meta, args.runs)),
         ("ingestion", lambda: ingestion(meta, args.seconds, args.clients, args.workers, args.members)),
     ):
         if name not in args.phases.split(","):

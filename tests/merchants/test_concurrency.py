@@ -38,21 +38,27 @@ def test_thirty_concurrent_takes_against_capacity_ten_give_exactly_ten():
     assert connection.vendor == "postgresql"
     merchant = MerchantFactory(daily_capacity=10)
     day = date(2026, 11, 23)
-    results, errors = _run_threads(30, lambda: capacity_take(merchant_id=merchant.pk, local_date=day, capacity=10))
+    results, errors = _run_threads(
+        30,
+        lambda: capacity_take(merchant_id=merchant.pk, local_date=day, capacity=10, bill_fen=1_000, discount_fen=120),
+    )
     assert sorted(results) == list(range(1, 11))
     assert errors == ["merchant_at_capacity"] * 20
-    assert MerchantDay.objects.get(merchant=merchant, local_date=day).redemptions_count == 10
+    row = MerchantDay.objects.get(merchant=merchant, local_date=day)
+    assert row.redemptions_count == 10
+    assert (row.confirmed_count, row.gmv_fen, row.discount_fen) == (10, 10_000, 1_200)  # refused takes add nothing
 
 
 @pytest.mark.django_db(transaction=True)
 def test_release_gives_back_one_unit_and_never_goes_negative():
     merchant = MerchantFactory()
     day = date(2026, 11, 23)
-    assert capacity_take(merchant_id=merchant.pk, local_date=day, capacity=1) == 1
+    bill = {"bill_fen": 5_000, "discount_fen": 600}
+    assert capacity_take(merchant_id=merchant.pk, local_date=day, capacity=1, **bill) == 1
     with pytest.raises(DomainError) as info:
-        capacity_take(merchant_id=merchant.pk, local_date=day, capacity=1)
+        capacity_take(merchant_id=merchant.pk, local_date=day, capacity=1, **bill)
     assert info.value.code == "merchant_at_capacity"
-    capacity_release(merchant_id=merchant.pk, local_date=day)
-    capacity_release(merchant_id=merchant.pk, local_date=day)
+    capacity_release(merchant_id=merchant.pk, local_date=day, **bill)
+    capacity_release(merchant_id=merchant.pk, local_date=day, **bill)
     assert MerchantDay.objects.get(merchant=merchant, local_date=day).redemptions_count == 0
-    assert capacity_take(merchant_id=merchant.pk, local_date=day, capacity=1) == 1
+    assert capacity_take(merchant_id=merchant.pk, local_date=day, capacity=1, **bill) == 1
