@@ -115,9 +115,19 @@ class NfcTagAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_filter = ["kind", "is_active", "merchant__city"]
     search_fields = ["label", "uid", "merchant__name_zh"]
     list_select_related = ["merchant"]
-    readonly_fields = ["public_id", "uid", "last_counter", "last_tap_at", "audit_trail"]
-    fields = ["merchant", "label", "kind", "meta_read_key", "file_read_key", "is_active", *readonly_fields]
+    readonly_fields = ["public_id", "keys_held", "uid", "last_counter", "last_tap_at", "audit_trail"]
+    # The SUN keys are sealed at rest and never shown: a shop registers them with the tag (console or API).
+    fields = ["merchant", "label", "kind", "is_active", *readonly_fields]
     raw_id_fields = ["merchant"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # shops register tags with their keys (console or API), where the keys are checked
+
+    @admin.display(description=_("SUN keys"))
+    def keys_held(self, tag: NfcTag) -> str:
+        if tag.kind != NfcTag.Kind.SUN:
+            return "—"
+        return str(_("held, sealed at rest")) if tag.meta_read_key and tag.file_read_key else str(_("missing"))
 
 
 @admin.register(SurgeFlag)

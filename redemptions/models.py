@@ -20,6 +20,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.sealing import SealedCharField
+
 
 class Channel(models.TextChoices):
     STAFF_SCAN = "staff_scan", _("staff scanned the member's QR code")
@@ -182,8 +184,9 @@ class NfcTag(models.Model):
     )
     label = models.CharField(_("label"), max_length=60, help_text=_("Where it is, e.g. 'till 1'."))
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.PLAIN)
-    meta_read_key = models.CharField(_("SDM meta read key (hex)"), max_length=32, blank=True)
-    file_read_key = models.CharField(_("SDM file read key (hex)"), max_length=32, blank=True)
+    # The tag's AES keys (32 hex digits each), sealed at rest (core.sealing): a database copy cannot forge taps.
+    meta_read_key = SealedCharField(_("SDM meta read key (hex)"), blank=True)
+    file_read_key = SealedCharField(_("SDM file read key (hex)"), blank=True)
     uid = models.CharField(_("tag UID (hex)"), max_length=14, blank=True)
     last_counter = models.PositiveIntegerField(_("last accepted tap counter"), null=True, blank=True)
     last_tap_at = models.DateTimeField(_("last tap"), null=True, blank=True)

@@ -27,6 +27,7 @@ DJANGO_SETTINGS_MODULE=redcard.settings.test $PY manage.py makemigrations --chec
 step "check --deploy (production settings)"
 DJANGO_SETTINGS_MODULE=redcard.settings.production SECRET_KEY="ci-$(head -c 48 /dev/urandom | base64 | tr -d '/+=')" \
   REDCARD_CODE_KEYS="{\"ci\": \"$(head -c 32 /dev/urandom | base64)\"}" REDCARD_CODE_KEY_ID=ci \
+  REDCARD_DATA_KEYS="{\"ci\": \"$(head -c 32 /dev/urandom | base64)\"}" \
   ALLOWED_HOSTS=redcard.example $PY manage.py check --deploy --fail-level WARNING
 
 step "pytest (PostgreSQL)"

@@ -337,6 +337,13 @@ REDCARD_CODE_KEYS = env("REDCARD_CODE_KEYS")
 REDCARD_CODE_KEY_ID = env("REDCARD_CODE_KEY_ID")
 REDCARD_CODE_KEY_FILE: Path | None = BASE_DIR / "var" / "keys" / "member-codes.json"
 
+# --- Secrets at rest (core.sealing): AES-256-GCM keys -----------------------------
+# REDCARD_DATA_KEYS is JSON {"<key id>": "<base64 32-byte key>", ...}; REDCARD_DATA_KEY_ID names the one
+# that seals, every key listed opens. Without keys the embedded default derives one from SECRET_KEY;
+# production refuses to start.
+REDCARD_DATA_KEYS = env("REDCARD_DATA_KEYS")
+REDCARD_DATA_KEY_ID = env("REDCARD_DATA_KEY_ID")
+
 # --- Idempotency --------------------------------------------------------------
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 

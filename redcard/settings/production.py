@@ -13,6 +13,8 @@ if not SECRET_KEY or SECRET_KEY.startswith("dev-only"):
 REDCARD_CODE_KEY_FILE = None  # never generate a signing key in production
 if not env("REDCARD_CODE_KEYS"):
     raise ImproperlyConfigured("REDCARD_CODE_KEYS (member code signing keys) must be set in production")
+if not env("REDCARD_DATA_KEYS"):
+    raise ImproperlyConfigured("REDCARD_DATA_KEYS (keys that seal secrets at rest) must be set in production")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
