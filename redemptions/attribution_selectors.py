@@ -251,16 +251,17 @@ def k_anonymous(counts: dict[str, int], *, k: int = K_ANONYMITY) -> tuple[list[t
 VISITORS_SQL = """
 SELECT g.birth_year, g.district_id, d.name_zh, d.name_en, g.visits, g.members, g.period_members, g.returning_members
 FROM (
-    SELECT u.birth_year, h.district_id, p.visits, COUNT(*) AS members,
+    SELECT p.birth_year, h.district_id, p.visits, COUNT(*) AS members,
         SUM(p.in_period) AS period_members, SUM(p.is_returning) AS returning_members
     FROM (
-        SELECT q.member_id, q.visits, q.in_period,
+        SELECT q.member_id, q.birth_year, q.visits, q.in_period,
             CASE WHEN q.in_period = 1 AND (q.first_visit < %s OR EXISTS (
                 SELECT 1 FROM redemptions_memberday AS md
                 WHERE md.member_id = q.member_id AND md.merchant_id = %s AND md.local_date < %s AND md.count > 0
             )) THEN 1 ELSE 0 END AS is_returning
         FROM (
-            SELECT member_id, CASE WHEN COUNT(*) >= 4 THEN 4 ELSE COUNT(*) END AS visits,
+            SELECT member_id, MAX(member_birth_year) AS birth_year,
+                CASE WHEN COUNT(*) >= 4 THEN 4 ELSE COUNT(*) END AS visits,
                 MIN(local_date) AS first_visit,
                 MAX(CASE WHEN local_date >= %s AND local_date <= %s THEN 1 ELSE 0 END) AS in_period
             FROM redemptions_redemption
@@ -268,18 +269,18 @@ FROM (
             GROUP BY member_id
         ) AS q
     ) AS p
-    JOIN core_user AS u ON u.id = p.member_id
     LEFT JOIN redemptions_memberhomedistrict AS h ON h.member_id = p.member_id
-    GROUP BY u.birth_year, h.district_id, p.visits
+    GROUP BY p.birth_year, h.district_id, p.visits
 ) AS g
 LEFT JOIN merchants_district AS d ON d.id = g.district_id
 """
 
 
 def _visitor_rows(*, merchant: Merchant, period: Period, weeks: Period) -> list[tuple[Any, ...]]:
-    """The members of ``weeks`` counted per (birth year, home district, visits capped at 4), and how many of
-    them came in ``period`` and how many of those had come before it: a few hundred rows whatever the shop's
-    volume, so the per-member work stays in the database. ``weeks`` must cover ``period``."""
+    """The members of ``weeks`` counted per (birth year as kept on their redemptions, i.e. at the visit; home
+    district; visits capped at 4), and how many of them came in ``period`` and how many of those had come
+    before it: a few hundred rows whatever the shop's volume, so the per-member work stays in the database.
+    ``weeks`` must cover ``period``."""
     with connection.cursor() as cursor:
         cursor.execute(
             VISITORS_SQL,

@@ -75,6 +75,12 @@ class Redemption(models.Model):
     cap_fen = models.BigIntegerField(_("cap (fen)"), null=True, blank=True)
     funded_by = models.CharField(_("funded by"), max_length=10, default="merchant")
     local_date = models.DateField(_("local day"))
+    member_birth_year = models.PositiveSmallIntegerField(
+        _("member's birth year at the visit"),
+        null=True,
+        blank=True,
+        help_text=_("As the member's profile gave it when the visit was confirmed (the shop's audience figures)."),
+    )
     confirmed_at = models.DateTimeField(_("confirmed at"), default=timezone.now)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.CONFIRMED)
     voided_at = models.DateTimeField(_("voided at"), null=True, blank=True)
@@ -88,8 +94,8 @@ class Redemption(models.Model):
         indexes = [
             # Covers the dashboard's aggregates (daily series, new/returning, audience) as index-only scans.
             models.Index(
-                fields=["merchant", "local_date", "status", "member", "bill_fen", "discount_fen"],
-                name="redemption_merchant_day_cover",
+                fields=["merchant", "local_date", "status", "member", "member_birth_year", "bill_fen", "discount_fen"],
+                name="redemption_merchant_day_covers",
             ),
             models.Index(fields=["merchant", "confirmed_at"], name="redemption_merchant_at_idx"),
             models.Index(fields=["member", "-confirmed_at"], name="redemption_member_idx"),

@@ -383,6 +383,7 @@ def _write_redemption(
                 cap_fen=offer.cap_fen,
                 funded_by=offer.funded_by,
                 local_date=day,
+                member_birth_year=member.birth_year,  # the shop's audience figures (issue 6)
                 confirmed_at=at,
             )
             # 2. The member's limit at this shop today, 3. the shop's capacity today.

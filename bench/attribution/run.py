@@ -195,10 +195,10 @@ def seed(members: int, touches: int, busy: int) -> dict:
             """
             INSERT INTO redemptions_redemption (public_id, member_id, subscription_id, merchant_id, channel,
                 code_id, bill_fen, discount_fen, charge_fen, currency, rate_bp, funded_by, local_date,
-                confirmed_at, status, voided_by_label, void_reason)
+                member_birth_year, confirmed_at, status, voided_by_label, void_reason)
             SELECT gen_random_uuid(), m, %(sub)s, %(shop)s, 'staff_scan', 'bench.' || g, b, ceil(b * 0.12),
-                b - ceil(b * 0.12), 'CNY', 1200, 'merchant', (t AT TIME ZONE 'Asia/Shanghai')::date, t,
-                'confirmed', '', ''
+                b - ceil(b * 0.12), 'CNY', 1200, 'merchant', (t AT TIME ZONE 'Asia/Shanghai')::date,
+                (SELECT u.birth_year FROM core_user u WHERE u.id = r.m), t, 'confirmed', '', ''
             FROM (
                 SELECT g, %(fu)s + floor(random() * least(%(lu)s - %(fu)s + 1, 20000))::int AS m,
                        (2000 + floor(random() * 20000))::bigint AS b,
@@ -565,6 +565,8 @@ def main() -> None:
             ["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-d", "postgres", "-c", f"CREATE DATABASE {DB_NAME}"],
             check=True,
         )
+        sh([sys.executable, "manage.py", "migrate", "-v0"])
+    else:  # the code may have moved on since the database was seeded
         sh([sys.executable, "manage.py", "migrate", "-v0"])
     django_setup()
     if args.skip_seed:

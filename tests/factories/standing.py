@@ -60,6 +60,7 @@ def history(
         charge_fen=bill_fen - discount,
         rate_bp=rate_bp,
         local_date=on,
+        member_birth_year=member.birth_year,
         confirmed_at=at,
         status=status,
         voided_at=at + timedelta(minutes=5) if status == Redemption.Status.VOIDED else None,

@@ -275,3 +275,19 @@ def test_insights_for_people_are_for_owners_only(person_client, user):
     assert person_client.get(url).json()["code"] == "dashboard_not_owner"
     MerchantStaff.objects.filter(user=user).update(role=MerchantStaff.Role.OWNER)
     assert person_client.get(url, {"model": "linear"}).json()["model"] == "linear"
+
+
+def test_the_age_groups_count_the_birth_year_as_it_was_at_the_visit(client):
+    """The redemption keeps the member's birth year of the visit: a later profile edit does not move past
+    visits to another age group (and the audience needs no join over every member)."""
+    merchant = shop()
+    year = timezone.now().year
+    members = [member_with_card(birth_year=year - 30) for _ in range(10)]
+    visits = [redeem(merchant, member) for member in members]
+    assert {v.member_birth_year for v in visits} == {year - 30}
+    for member in members:  # everyone now says they are 60
+        member.birth_year = year - 60
+        member.save(update_fields=["birth_year"])
+    client.force_login(owner_of(merchant))
+    board = client.get(reverse("api-merchant-insights", args=[merchant.public_id])).json()
+    assert audience_of(board)["age"] == [("25-34", 10)]
