@@ -424,6 +424,9 @@ def main() -> None:
             name: {
                 "pairs_per_second": f["pairs_per_second"],
                 "share_of_bare_sql": round(f["pairs_per_second"] / bare["tps"], 3),
+                "requests_per_second": f["requests_per_second"],
+                "prepare_ms": f["prepare_ms"],
+                "confirm_ms": f["confirm_ms"],
                 "pair_ms": f["pair_ms"],
                 "errors": f["errors"],
             }
