@@ -151,3 +151,6 @@ class SurgeFlagAdmin(AuditHistoryMixin, admin.ModelAdmin):
             _("Clear surge flags"),
             lambda obj, reason: services.surge_clear(flag=obj, actor=request.user, note=reason),  # type: ignore[arg-type]
         )
+
+
+from . import attribution_admin  # noqa: E402,F401  (notes and credits: issue 6)

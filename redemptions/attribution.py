@@ -234,6 +234,23 @@ def note_hide(*, source: PartnerApplication, external_id: str) -> Note:
     return note
 
 
+def note_moderate_hide(*, note: Note, actor: Actor, reason: str) -> Note:
+    """A curator takes a note off the readers' lists, the shops' leaderboards and future credits (spam, a
+    paid post passed off as a visit, abuse). Credits already given stay in history. The reason is audited;
+    an already hidden note is left as it is. Raises ``validation_failed`` without a reason."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise field_error("reason", "reason_required", _("Please give a reason."))
+    with transaction.atomic():
+        locked = Note.objects.select_for_update().get(pk=note.pk)
+        if locked.hidden_at is None:
+            locked.hidden_at = timezone.now()
+            locked.save(update_fields=["hidden_at", "updated_at"])
+            audit_record(actor=actor, action="redemptions.note_moderate_hide", obj=locked, reason=reason)
+    note.hidden_at = locked.hidden_at
+    return note
+
+
 # --- Touches -------------------------------------------------------------------------------------------
 
 

@@ -70,7 +70,10 @@ class Note(models.Model):
     url = models.URLField(_("link"), max_length=500)
     published_at = models.DateTimeField(_("published at"))
     hidden_at = models.DateTimeField(
-        _("hidden at"), null=True, blank=True, help_text=_("Set when the content app reports the note deleted.")
+        _("hidden at"),
+        null=True,
+        blank=True,
+        help_text=_("Set when the content app reports the note deleted, or a curator hides it."),
     )
     redemption = models.OneToOneField(
         "redemptions.Redemption",

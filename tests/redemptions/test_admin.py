@@ -57,3 +57,39 @@ def test_curator_clears_a_surge_flag_and_the_shop_is_promoted_again(client, oper
     flag.refresh_from_db()
     merchant.refresh_from_db()
     assert flag.cleared_by == operator and not merchant.promotion_hold
+
+
+def test_a_curator_hides_a_note_with_a_reason_and_it_leaves_the_leaderboard(client, merchant):
+    from django.contrib.auth.models import Group
+
+    from core.models import AuditEntry
+    from core.roles import sync_role_groups
+    from redemptions.attribution_models import Note
+    from redemptions.attribution_selectors import Period, leaderboard
+    from tests.factories.attribution import NoteFactory, redeem, touch
+    from tests.factories.redemptions import member_with_card
+
+    sync_role_groups()
+    curator = UserFactory(is_staff=True)
+    curator.groups.add(Group.objects.get(name="curator"))
+    client.force_login(curator)
+    note = NoteFactory(title="探店：超值套餐")
+    note.merchants.add(merchant)
+    member = member_with_card()
+    touch(note, member)
+    visit = redeem(merchant, member)
+    period = Period(visit.local_date, visit.local_date)
+    assert [row.title for row in leaderboard(merchant=merchant, period=period, model="last")] == ["探店：超值套餐"]
+
+    url = reverse("admin:redemptions_note_changelist")
+    listed = client.get(url)
+    assert listed.status_code == 200 and "探店：超值套餐" in listed.content.decode()
+    assert client.get(reverse("admin:redemptions_note_change", args=[note.pk])).status_code == 200
+    assert client.get(reverse("admin:redemptions_attributioncredit_changelist")).status_code == 200
+    asked = client.post(url, {"action": "hide", "_selected_action": [note.pk]})
+    assert asked.status_code == 200 and b'name="reason"' in asked.content
+    client.post(url, {"action": "hide", "_selected_action": [note.pk], "apply": "1", "reason": "paid post, no visit"})
+    assert Note.objects.get(pk=note.pk).hidden_at is not None
+    assert leaderboard(merchant=merchant, period=period, model="last") == []
+    assert AuditEntry.objects.filter(action="redemptions.note_moderate_hide", reason="paid post, no visit").exists()
+    assert client.get(url + "?hidden_at__isempty=0").content.decode().count("探店：超值套餐") >= 1
