@@ -66,6 +66,10 @@ def seed(out: list[tuple[str, str, str]]) -> None:
         if member.birth_year is None:
             member.birth_year = rng.choice([1988, 1992, 1995, 1997, 1999, 2001, 1979, 1968])
             member.save(update_fields=["birth_year"])
+            # As if their profile had said so at their demo visits (redemptions keep the visit's birth year).
+            Redemption.objects.filter(member=member, member_birth_year__isnull=True).update(
+                member_birth_year=member.birth_year
+            )
 
     notes_of: dict[int, list[Note]] = {}
     for shop in shops:

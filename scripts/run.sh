@@ -8,5 +8,5 @@ export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-redcard.settings.dev}
 .venv/bin/python manage.py migrate --noinput -v0
 .venv/bin/python manage.py seed_demo
 echo
-echo "RedCard is starting on http://127.0.0.1:8000  (admin: /admin/, API docs: /api/v1/docs/)"
+echo "RedCard is starting on http://${BIND:-127.0.0.1:8000}  (admin: /admin/, API docs: /api/v1/docs/)"
 exec .venv/bin/python manage.py runserver "${BIND:-127.0.0.1:8000}"
