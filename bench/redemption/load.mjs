@@ -1,10 +1,13 @@
-// Closed-loop load client for bench/redemption/run.py: N concurrent clients, each doing
-// prepare -> confirm with a fresh member code, for a bounded time, over keep-alive HTTP/1.1 (loopback).
-//   node load.mjs <work.json> <base url> <token> <clients> <seconds> <warmup items>
+// Load client for bench/redemption/run.py: prepare -> confirm with a fresh member code, for a bounded time,
+// over keep-alive HTTP/1.1 (loopback). Closed loop (N clients, each starting its next pair when the last one
+// ends) by default; open loop with a rate: pairs start at that many per second (Poisson arrivals), at most
+// N in flight (a pair that finds N in flight waits for a connection, and its latency counts that wait).
+//   node load.mjs <work.json> <base url> <token> <clients> <seconds> <warmup items> [pairs per second]
 import { readFileSync } from "node:fs";
 import http from "node:http";
 
-const [file, base, token, clientsArg, secondsArg, warmupArg] = process.argv.slice(2);
+const [file, base, token, clientsArg, secondsArg, warmupArg, rateArg] = process.argv.slice(2);
+const rate = Number(rateArg || 0);
 const work = JSON.parse(readFileSync(file, "utf8"));
 const clients = Number(clientsArg);
 const seconds = Number(secondsArg);
@@ -106,7 +109,22 @@ stats.errors = {};
 measuring = true;
 const start = Date.now();
 deadline = start + seconds * 1000;
-await Promise.all(Array.from({ length: clients }, () => loop(deadline)));
+if (rate > 0) {
+  // Open loop: arrivals at `rate` per second whatever the server's pace (a counter does not wait for the
+  // previous member to finish before the next one queues).
+  const running = [];
+  let due = Date.now();
+  while (Date.now() < deadline && next < work.length) {
+    const item = work[next++];
+    running.push(one(item).catch((error) => count(`network ${error.code || error.message}`)));
+    due += (-Math.log(1 - Math.random()) / rate) * 1000;
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+  await Promise.all(running);
+} else {
+  await Promise.all(Array.from({ length: clients }, () => loop(deadline)));
+}
 const elapsed = (Date.now() - start) / 1000;
 
 function pct(values, p) {
@@ -117,6 +135,7 @@ function pct(values, p) {
 
 const summary = {
   clients,
+  offered_pairs_per_second: rate || null,
   seconds: elapsed,
   confirmed: stats.done,
   pairs_per_second: Math.round((stats.done / elapsed) * 10) / 10,
@@ -126,6 +145,7 @@ const summary = {
   pair_ms: { p50: pct(stats.pair, 50), p99: pct(stats.pair, 99) },
   errors: stats.errors,
   ran_out_of_work: next >= work.length,
+  items_used: next,
 };
 console.log(JSON.stringify(summary));
 agent.destroy();

@@ -328,8 +328,11 @@ def wait_healthy(url: str, timeout: float = 30) -> None:
     raise RuntimeError("gunicorn did not come up")
 
 
-def serve_and_load(args: argparse.Namespace, seed_info: dict, items: list[dict], env: dict | None = None) -> dict:
-    """gunicorn on loopback with ``env`` over the bench settings, then the load client; its summary."""
+def serve_and_load(
+    args: argparse.Namespace, seed_info: dict, items: list[dict], env: dict | None = None, rate: float = 0
+) -> dict:
+    """gunicorn on loopback with ``env`` over the bench settings, then the load client (closed loop, or open
+    loop at ``rate`` pairs per second); its summary."""
     gunicorn = subprocess.Popen(
         [
             str(ROOT / ".venv/bin/gunicorn"),
@@ -362,6 +365,7 @@ def serve_and_load(args: argparse.Namespace, seed_info: dict, items: list[dict],
                 str(args.clients),
                 str(args.seconds),
                 str(args.warmup),
+                str(rate),
             ],
             check=True,
             capture_output=True,
@@ -388,6 +392,11 @@ def main() -> None:
         action="store_true",
         help="also load two no-op endpoints on the same URLs (DRF + OAuth + throttle; plain Django): the stack's floor",
     )
+    parser.add_argument(
+        "--rates",
+        default="",
+        help="also open-loop runs at these pairs per second (comma-separated, e.g. 10,20,30), on fresh codes",
+    )
     args = parser.parse_args()
 
     if not args.reuse:
@@ -405,6 +414,16 @@ def main() -> None:
 
     items = work_items(seed_info["merchants"], shift)
     http = serve_and_load(args, seed_info, items)
+    used = http["items_used"]
+    open_loop = {}
+    for rate in [float(r) for r in args.rates.split(",") if r]:
+        # Fresh codes (those derived for the first run would expire during a long session of runs), for the
+        # members no run has used yet.
+        run = serve_and_load(args, seed_info, work_items(seed_info["merchants"], shift)[used:], rate=rate)
+        used += run["items_used"]
+        open_loop[f"{rate:g}"] = {
+            k: run[k] for k in ("pairs_per_second", "prepare_ms", "confirm_ms", "pair_ms", "errors", "confirmed")
+        }
     floors = {}
     if args.floor:
         for floor in ("drf", "django"):
@@ -420,6 +439,7 @@ def main() -> None:
         "share_of_bare_sql": round(http["pairs_per_second"] / bare["tps"], 3),
         "confirm_statements": len(statements),
         "in_process": cost,
+        "open_loop": open_loop,
         "floor": {
             name: {
                 "pairs_per_second": f["pairs_per_second"],
