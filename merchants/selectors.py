@@ -74,8 +74,9 @@ def partner_granted(*, application: Any, merchant: Merchant, scope: str) -> bool
     """Whether a partner application may act for ``merchant`` within ``scope``."""
     if application is None:
         return False
-    granted = PartnerGrant.objects.filter(application=application, merchant=merchant).values_list("scopes", flat=True)
-    return any(scope in scopes.split() for scopes in granted.order_by())  # one row at most (unique pair)
+    # One row at most (a unique pair): no ORDER BY to compile, as .first() would add.
+    grant = next(iter(PartnerGrant.objects.filter(application=application, merchant=merchant).only("scopes")), None)
+    return grant is not None and scope in grant.scope_set
 
 
 def seats_taken(*, city: City) -> int:

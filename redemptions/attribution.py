@@ -227,11 +227,16 @@ def note_hide(*, source: PartnerApplication, external_id: str) -> Note:
         note = Note.objects.select_for_update().filter(source=source, external_id=external_id).first()
         if note is None:
             raise DomainError("note_not_found")
-        if note.hidden_at is None:
-            note.hidden_at = timezone.now()
-            note.save(update_fields=["hidden_at", "updated_at"])
-            audit_record(actor=f"partner:{source.client_id}", action="redemptions.note_hide", obj=note)
+        _note_hide_locked(note, actor=f"partner:{source.client_id}", action="redemptions.note_hide")
     return note
+
+
+def _note_hide_locked(note: Note, *, actor: Actor, action: str, reason: str = "") -> None:
+    """Hide a note locked by the caller, once: the first hide is audited, a second one changes nothing."""
+    if note.hidden_at is None:
+        note.hidden_at = timezone.now()
+        note.save(update_fields=["hidden_at", "updated_at"])
+        audit_record(actor=actor, action=action, obj=note, reason=reason)
 
 
 def note_moderate_hide(*, note: Note, actor: Actor, reason: str) -> Note:
@@ -243,10 +248,7 @@ def note_moderate_hide(*, note: Note, actor: Actor, reason: str) -> Note:
         raise field_error("reason", "reason_required", _("Please give a reason."))
     with transaction.atomic():
         locked = Note.objects.select_for_update().get(pk=note.pk)
-        if locked.hidden_at is None:
-            locked.hidden_at = timezone.now()
-            locked.save(update_fields=["hidden_at", "updated_at"])
-            audit_record(actor=actor, action="redemptions.note_moderate_hide", obj=locked, reason=reason)
+        _note_hide_locked(locked, actor=actor, action="redemptions.note_moderate_hide", reason=reason)
     note.hidden_at = locked.hidden_at
     return note
 

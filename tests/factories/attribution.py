@@ -62,16 +62,23 @@ def touch(
 _codes_used: dict[int, int] = {}
 
 
+_WINDOW_OFFSETS = (0, 1, -1, -2)
+
+
 def redeem(merchant: Merchant, member: User, *, bill_fen: int = 10_000, staff: User | None = None) -> Redemption:
     """A redemption through the real confirm service (a staff member scans the member's code).
 
-    Codes are single use: a member's second and third redemption in a test use the codes shown 31 and
-    62 seconds ago (still valid: a code lives about 90 seconds)."""
+    Codes are single use (one per member and window): a member's next redemptions in a test use the codes
+    of the next window, the previous one and the one before (all live: a code is accepted up to about 90
+    seconds old and one window early). Counting in windows, not seconds, keeps every code live whatever the
+    moment in its window the test runs at."""
     merchant = merchant_by_public_id(public_id=merchant.public_id)
     counter = Counter(staff=staff or staff_of(merchant))
     used = _codes_used.get(member.pk, 0)
+    if used >= len(_WINDOW_OFFSETS):
+        raise ValueError(f"a member has {len(_WINDOW_OFFSETS)} live codes at a time: redeem with another member")
     _codes_used[member.pk] = used + 1
-    code = code_of(member, at=timezone.now() - timedelta(seconds=31 * used)).qr
+    code = code_of(member, ahead=_WINDOW_OFFSETS[used]).qr
     return redemption_confirm(merchant=merchant, counter=counter, bill=bill_fen, code=code)
 
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from django.apps import apps
 from django.core.management.base import BaseCommand
-from django.db import transaction
 
 from core.sealing import SealedCharField
 
@@ -36,7 +35,7 @@ class Command(BaseCommand):
                 continue
             count = 0
             for obj in model._default_manager.only("pk", *names).iterator(chunk_size=500):
-                with transaction.atomic():  # each row opened with its key and sealed with the current one
-                    model._default_manager.filter(pk=obj.pk).update(**{n: getattr(obj, n) for n in names})
+                # Opened with its own key on reading, sealed with the current one by the UPDATE.
+                model._default_manager.filter(pk=obj.pk).update(**{n: getattr(obj, n) for n in names})
                 count += 1
             self.stdout.write(f"{model._meta.label}: {count} re-sealed")
