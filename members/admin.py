@@ -16,7 +16,6 @@ from django.utils.translation import gettext_lazy as _
 from core.admin import AuditHistoryMixin, ReadOnlyAdmin
 from core.errors import DomainError
 
-from . import services
 from .models import (
     FlaggedPayment,
     Payment,
@@ -28,6 +27,10 @@ from .models import (
     Subscription,
     SubscriptionPeriod,
 )
+from .services.common import programme_get
+from .services.refunds import payment_refund_flagged, refund_quote, subscription_refund
+from .services.subscriptions import subscription_extend
+from .services.suspension import programme_suspend
 from .templatetags.members_tags import yuan
 
 
@@ -102,7 +105,7 @@ class SubscriptionAdmin(AuditHistoryMixin, admin.ModelAdmin):
             done = 0
             for subscription in queryset:
                 try:
-                    services.subscription_refund(
+                    subscription_refund(
                         subscription_id=subscription.pk,
                         mode=mode,
                         reason=form.cleaned_data["reason"],
@@ -113,7 +116,7 @@ class SubscriptionAdmin(AuditHistoryMixin, admin.ModelAdmin):
                     self.message_user(request, f"{subscription.public_id}: {exc.detail}", messages.ERROR)
             self.message_user(request, _("%(count)d subscription(s) refunded.") % {"count": done}, messages.SUCCESS)
             return None
-        rows = [(s, yuan(services.refund_quote(subscription=s, mode=mode))) for s in queryset.select_related("user")]
+        rows = [(s, yuan(refund_quote(subscription=s, mode=mode))) for s in queryset.select_related("user")]
         title = _("Refund in full") if mode == "full" else _("Refund the unused days")
         return self._action_page(request, queryset, form, title, f"refund_{mode}", rows)
 
@@ -131,7 +134,7 @@ class SubscriptionAdmin(AuditHistoryMixin, admin.ModelAdmin):
         if form.is_bound and form.is_valid():
             for subscription in queryset:
                 try:
-                    services.subscription_extend(
+                    subscription_extend(
                         subscription_id=subscription.pk,
                         days=form.cleaned_data["days"],
                         reason=form.cleaned_data["reason"],
@@ -195,7 +198,7 @@ class FlaggedPaymentAdmin(PaymentAdmin):
         for payment in queryset:
             try:
                 actor: Any = request.user
-                services.payment_refund_flagged(payment_id=payment.pk, reason=str(payment.flag_reason), actor=actor)
+                payment_refund_flagged(payment_id=payment.pk, reason=str(payment.flag_reason), actor=actor)
             except DomainError as exc:
                 self.message_user(request, f"{payment.public_id}: {exc.detail}", messages.ERROR)
 
@@ -260,7 +263,7 @@ class ProgrammeAdmin(AuditHistoryMixin, admin.ModelAdmin):
         return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Programme]:
-        services.programme_get()
+        programme_get()
         return super().get_queryset(request)
 
     def get_urls(self) -> list:
@@ -284,7 +287,7 @@ class ProgrammeAdmin(AuditHistoryMixin, admin.ModelAdmin):
             from .tasks import suspend_programme
 
             try:
-                services.programme_suspend(
+                programme_suspend(
                     effective_date=form.cleaned_data["effective_date"],
                     refund_mode=form.cleaned_data["refund_mode"],
                     reason=form.cleaned_data["reason"],

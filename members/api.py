@@ -18,8 +18,16 @@ from core.api.schema import problem_example
 from core.api.views import APIView, ListAPIView
 from core.models import User
 
-from . import selectors, services
+from . import selectors
 from .models import Payment, Plan, Refund, Subscription
+from .services.checkout import checkout_start, payment_notification_receive
+from .services.refunds import subscription_refund
+from .services.subscriptions import (
+    subscription_cancel,
+    subscription_cancel_undo,
+    subscription_set_auto_renew,
+    trial_start,
+)
 
 
 class PlanSerializer(serializers.ModelSerializer):
@@ -165,7 +173,7 @@ class CheckoutView(APIView):
     def post(self, request: Request) -> Response:
         data = CheckoutInput(data=request.data)
         data.is_valid(raise_exception=True)
-        payment = services.checkout_start(user=request_person(request), plan_code=data.validated_data["plan"])
+        payment = checkout_start(user=request_person(request), plan_code=data.validated_data["plan"])
         body = {
             "subscription": payment.subscription.public_id,
             "payment": payment.public_id,
@@ -187,7 +195,7 @@ class TrialView(APIView):
         examples=[problem_example("trial_already_used", 409, "The free trial can be taken only once per person.")],
     )
     def post(self, request: Request) -> Response:
-        subscription = services.trial_start(user=request_person(request))
+        subscription = trial_start(user=request_person(request))
         return Response(SubscriptionSerializer(subscription).data, status=status.HTTP_201_CREATED)
 
 
@@ -207,7 +215,7 @@ class CancelView(APIView):
         ],
     )
     def post(self, request: Request) -> Response:
-        return Response(SubscriptionSerializer(services.subscription_cancel(user=request_person(request))).data)
+        return Response(SubscriptionSerializer(subscription_cancel(user=request_person(request))).data)
 
 
 class UndoCancelView(APIView):
@@ -221,7 +229,7 @@ class UndoCancelView(APIView):
         examples=[problem_example("invalid_transition", 409, "Cannot change subscription from “active” to “active”.")],
     )
     def post(self, request: Request) -> Response:
-        return Response(SubscriptionSerializer(services.subscription_cancel_undo(user=request_person(request))).data)
+        return Response(SubscriptionSerializer(subscription_cancel_undo(user=request_person(request))).data)
 
 
 class AutoRenewInput(serializers.Serializer):
@@ -241,7 +249,7 @@ class AutoRenewView(APIView):
     def post(self, request: Request) -> Response:
         data = AutoRenewInput(data=request.data)
         data.is_valid(raise_exception=True)
-        subscription = services.subscription_set_auto_renew(
+        subscription = subscription_set_auto_renew(
             user=request_person(request), auto_renew=data.validated_data["auto_renew"]
         )
         return Response(SubscriptionSerializer(subscription).data)
@@ -303,7 +311,7 @@ class RefundView(APIView):
         subscription = get_object_or_404(Subscription, public_id=subscription_id)
         application = partner_application(request)
         actor: Any = f"partner:{application.name}" if application is not None else request_person(request)
-        refunds = services.subscription_refund(
+        refunds = subscription_refund(
             subscription_id=subscription.pk,
             mode=data.validated_data["mode"],
             reason=data.validated_data["reason"],
@@ -353,7 +361,5 @@ class PaymentNotifyView(APIView):
         ],
     )
     def post(self, request: Request, provider: str) -> Response:
-        outcome = services.payment_notification_receive(
-            provider_code=provider, headers=request.headers, body=request.body
-        )
+        outcome = payment_notification_receive(provider_code=provider, headers=request.headers, body=request.body)
         return Response({"code": "SUCCESS", "outcome": outcome})

@@ -9,9 +9,12 @@ from django.utils import timezone
 
 from core.demo import DEMO_PASSWORD, demo_user
 
-from . import services
 from .models import Payment, SandboxOrder, Subscription, SubscriptionPeriod
 from .payments import sandbox
+from .services.checkout import checkout_start, payment_sync, payments_reconcile
+from .services.common import programme_get
+from .services.refunds import subscription_refund
+from .services.subscriptions import seed_default_plans, subscription_cancel, subscriptions_advance, trial_start
 
 
 def _paid_member(email: str, name: str) -> Subscription:
@@ -19,15 +22,15 @@ def _paid_member(email: str, name: str) -> Subscription:
     current = Subscription.objects.filter(user=user).first()
     if current is not None:
         return current
-    payment = services.checkout_start(user=user, plan_code="annual")
+    payment = checkout_start(user=user, plan_code="annual")
     sandbox.pay(SandboxOrder.objects.get(out_trade_no=str(payment.public_id)))
-    services.payment_sync(payment=payment, actor="system:demo")
+    payment_sync(payment=payment, actor="system:demo")
     return Subscription.objects.get(pk=payment.subscription_id)
 
 
 def seed(out: list[tuple[str, str, str]]) -> None:
-    services.seed_default_plans()  # a flushed test database lacks the migration's rows
-    if not services.programme_get().sales_open:
+    seed_default_plans()  # a flushed test database lacks the migration's rows
+    if not programme_get().sales_open:
         return  # a suspended programme sells nothing, not even to the demo
     active = _paid_member("member@redcard.local", "会员 Wang")
     if active.period_start and active.period_start > timezone.now() - timedelta(days=1):
@@ -43,11 +46,11 @@ def seed(out: list[tuple[str, str, str]]) -> None:
 
     cancelling = _paid_member("cancelling@redcard.local", "会员 Zhao")
     if cancelling.state == Subscription.State.ACTIVE:
-        services.subscription_cancel(user=cancelling.user)
+        subscription_cancel(user=cancelling.user)
 
     refunded = _paid_member("refunded@redcard.local", "会员 Sun")
     if refunded.state == Subscription.State.ACTIVE:
-        services.subscription_refund(
+        subscription_refund(
             subscription_id=refunded.pk, mode="prorated", reason="演示：会员申请退款", actor="system:demo"
         )
 
@@ -56,21 +59,21 @@ def seed(out: list[tuple[str, str, str]]) -> None:
         past = timezone.now() - timedelta(days=1)
         Subscription.objects.filter(pk=expired.pk).update(period_start=past - timedelta(days=365), period_end=past)
         SubscriptionPeriod.objects.filter(subscription=expired).update(start=past - timedelta(days=365), end=past)
-        services.subscriptions_advance()
+        subscriptions_advance()
 
     trial_user = demo_user("trial@redcard.local", display_name="体验 Zhou")
     if not Subscription.objects.filter(user=trial_user).exists():
-        services.trial_start(user=trial_user)
+        trial_start(user=trial_user)
 
     pending_user = demo_user("pending@redcard.local", display_name="待付 Wu")
     if not Subscription.objects.filter(user=pending_user).exists():
-        services.checkout_start(user=pending_user, plan_code="annual")
+        checkout_start(user=pending_user, plan_code="annual")
 
     failed_user = demo_user("failed@redcard.local", display_name="失败 Zheng")
     if not Subscription.objects.filter(user=failed_user).exists():
-        payment = services.checkout_start(user=failed_user, plan_code="annual")
+        payment = checkout_start(user=failed_user, plan_code="annual")
         Payment.objects.filter(pk=payment.pk).update(created_at=timezone.now() - timedelta(hours=1))
-        services.payments_reconcile()
+        payments_reconcile()
 
     no_card = demo_user("nocard@redcard.local", display_name="新人 Lin")
     out.append(("member (active card)", active.user.email, DEMO_PASSWORD))

@@ -8,28 +8,30 @@ from celery import shared_task
 from django.core.mail import get_connection, send_mass_mail
 from django.utils import timezone
 
-from . import services
 from .payments import sandbox
+from .services.checkout import payments_reconcile, renewals_charge
+from .services.subscriptions import reminders_send, subscriptions_advance
+from .services.suspension import programme_suspend_and_refund
 
 
 @shared_task
 def reconcile_payments() -> dict[str, int]:
-    return services.payments_reconcile()
+    return payments_reconcile()
 
 
 @shared_task
 def advance_subscriptions() -> dict[str, int]:
-    return services.subscriptions_advance()
+    return subscriptions_advance()
 
 
 @shared_task
 def charge_renewals() -> int:
-    return services.renewals_charge()
+    return renewals_charge()
 
 
 @shared_task
 def send_reminders() -> int:
-    return services.reminders_send()
+    return reminders_send()
 
 
 @shared_task(bind=True, max_retries=8)
@@ -82,7 +84,7 @@ def suspend_programme(effective_date: str, refund_mode: str, reason: str, actor_
     from core.models import User
 
     actor = User.objects.filter(pk=actor_id).first() if actor_id else "system:admin"
-    report = services.programme_suspend_and_refund(
+    report = programme_suspend_and_refund(
         effective_date=date.fromisoformat(effective_date), refund_mode=refund_mode, reason=reason, actor=actor
     )
     return report.as_dict()

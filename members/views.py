@@ -15,9 +15,17 @@ from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
 
-from . import selectors, services
+from . import selectors
 from .models import Payment, SandboxOrder, SubscriptionState
 from .payments import sandbox, sandbox_enabled
+from .services.checkout import checkout_start, payment_sync
+from .services.common import programme_get
+from .services.subscriptions import (
+    subscription_cancel,
+    subscription_cancel_undo,
+    subscription_set_auto_renew,
+    trial_start,
+)
 
 
 @login_required
@@ -50,10 +58,10 @@ def join(request: HttpRequest) -> HttpResponse:
             return redirect(f"{_login_url()}?next={request.path}")
         try:
             if request.POST.get("plan") == "trial":
-                services.trial_start(user=request.user)  # type: ignore[arg-type]
+                trial_start(user=request.user)  # type: ignore[arg-type]
                 messages.success(request, _("Your free trial has started."))
                 return redirect("members:membership")
-            payment = services.checkout_start(user=request.user, plan_code=request.POST.get("plan", ""))  # type: ignore[arg-type]
+            payment = checkout_start(user=request.user, plan_code=request.POST.get("plan", ""))  # type: ignore[arg-type]
         except DomainError as exc:
             messages.error(request, exc.detail)
             return redirect("members:join")
@@ -63,7 +71,7 @@ def join(request: HttpRequest) -> HttpResponse:
         "plans": selectors.plans_on_sale(),
         "trial_used": user.is_authenticated and selectors.trial_used(user=user),  # type: ignore[arg-type]
         "entitlement": selectors.entitlement(user=user) if user.is_authenticated else None,  # type: ignore[arg-type]
-        "sales_open": services.programme_get().sales_open,
+        "sales_open": programme_get().sales_open,
     }
     return render(request, "members/join.html", context)
 
@@ -81,7 +89,7 @@ def join_return(request: HttpRequest, payment_id: str) -> HttpResponse:
     still be on its way), then shows the card or a "confirming" page that refreshes itself."""
     payment = get_object_or_404(Payment, public_id=payment_id, subscription__user=request.user)
     try:
-        services.payment_sync(payment=payment)
+        payment_sync(payment=payment)
     except DomainError as exc:
         messages.error(request, exc.detail)
     payment.refresh_from_db()
@@ -105,7 +113,7 @@ def _member_action(request: HttpRequest, action: Callable[[], object], done: str
 def cancel(request: HttpRequest) -> HttpResponse:
     return _member_action(
         request,
-        partial(services.subscription_cancel, user=request.user),  # type: ignore[arg-type]
+        partial(subscription_cancel, user=request.user),  # type: ignore[arg-type]
         _("Your card will not renew and ends at the end of the period."),
     )
 
@@ -115,7 +123,7 @@ def cancel(request: HttpRequest) -> HttpResponse:
 def undo_cancel(request: HttpRequest) -> HttpResponse:
     return _member_action(
         request,
-        partial(services.subscription_cancel_undo, user=request.user),  # type: ignore[arg-type]
+        partial(subscription_cancel_undo, user=request.user),  # type: ignore[arg-type]
         _("Cancellation undone: your card continues."),
     )
 
@@ -126,7 +134,7 @@ def auto_renew(request: HttpRequest) -> HttpResponse:
     wanted = request.POST.get("auto_renew") == "on"
     return _member_action(
         request,
-        partial(services.subscription_set_auto_renew, user=request.user, auto_renew=wanted),  # type: ignore[arg-type]
+        partial(subscription_set_auto_renew, user=request.user, auto_renew=wanted),  # type: ignore[arg-type]
         _("Auto-renew is on.") if wanted else _("Auto-renew is off."),
     )
 

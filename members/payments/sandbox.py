@@ -288,7 +288,7 @@ def _send(headers: dict[str, str], body: bytes) -> str:
         except OSError as exc:
             return f"error: {exc}"[:200]
     # "direct": the same service the endpoint calls, in-process (embedded default and tests).
-    from ..services import payment_notification_receive
+    from ..services.checkout import payment_notification_receive
 
     try:
         payment_notification_receive(provider_code=CODE, headers=headers, body=body)

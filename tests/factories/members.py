@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import factory
 
-from members import services
 from members.models import Payment, Plan, SandboxOrder, Subscription
 from members.payments import sandbox
+from members.services.checkout import checkout_start, payment_sync
 
 from .core import UserFactory
 
@@ -41,14 +41,14 @@ def sandbox_order(payment: Payment) -> SandboxOrder:
 def pending_subscription(user=None, plan_code: str = "annual") -> Payment:
     """A member who chose a plan and was sent to the checkout page (not paid yet)."""
     PlanFactory()
-    return services.checkout_start(user=user or UserFactory(), plan_code=plan_code)
+    return checkout_start(user=user or UserFactory(), plan_code=plan_code)
 
 
 def paid_subscription(user=None, plan_code: str = "annual") -> Subscription:
     """An active card paid through the sandbox (notification delivered inline)."""
     payment = pending_subscription(user, plan_code)
     sandbox.pay(sandbox_order(payment))
-    services.payment_sync(payment=payment)  # in case the notification waits for a commit
+    payment_sync(payment=payment)  # in case the notification waits for a commit
     return Subscription.objects.get(pk=payment.subscription_id)
 
 

@@ -6,9 +6,11 @@ import pytest
 from django.db import connection
 
 from core.errors import DomainError
-from members import selectors, services
+from members import selectors
 from members.models import Payment, PaymentNotification, Refund, Subscription, SubscriptionPeriod
 from members.payments import sandbox
+from members.services.checkout import checkout_start
+from members.services.refunds import subscription_refund
 from tests.factories import UserFactory
 from tests.factories.members import PlanFactory, paid_subscription, pending_subscription, sandbox_order
 
@@ -45,7 +47,7 @@ def test_two_concurrent_refunds_produce_one_refund():
     subscription = paid_subscription()
 
     def refund():
-        services.subscription_refund(subscription_id=subscription.pk, mode="full", reason="dup", actor="op")
+        subscription_refund(subscription_id=subscription.pk, mode="full", reason="dup", actor="op")
         return "refunded"
 
     results = run_together(refund, 2)
@@ -82,7 +84,7 @@ def test_concurrent_checkouts_leave_one_current_subscription():
     user = UserFactory()
 
     def checkout():
-        services.checkout_start(user=user, plan_code="annual")
+        checkout_start(user=user, plan_code="annual")
         return "ok"
 
     results = run_together(checkout, 4)

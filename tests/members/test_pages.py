@@ -4,8 +4,10 @@ import pytest
 from django.contrib.auth.models import Group
 
 from core.demo import DEMO_PASSWORD
-from members import selectors, services
+from members import selectors
 from members.models import Payment, Programme, Refund, SandboxOrder, Subscription
+from members.services.refunds import subscription_refund
+from members.services.subscriptions import subscription_savings_add
 from tests.factories import UserFactory
 from tests.factories.members import paid_subscription
 
@@ -61,12 +63,12 @@ def test_someone_elses_checkout_page_is_not_found(plans, client):
 
 def test_membership_page_shows_savings_payments_and_refunds(plans, client, django_assert_max_num_queries):
     subscription = paid_subscription()
-    services.subscription_savings_add(subscription_id=subscription.pk, amount_fen=21240)
+    subscription_savings_add(subscription_id=subscription.pk, amount_fen=21240)
     client.force_login(subscription.user)
     html = client.get("/membership/").content.decode()
     assert "本年已省 ¥212.40 / 年费 ¥168" in html
     assert "meter-10" in html
-    services.subscription_refund(subscription_id=subscription.pk, mode="full", reason="搬家", actor="op")
+    subscription_refund(subscription_id=subscription.pk, mode="full", reason="搬家", actor="op")
     with django_assert_max_num_queries(15):
         html = client.get("/membership/").content.decode()
     assert "−¥168" in html and "搬家" in html

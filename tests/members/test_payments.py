@@ -10,9 +10,10 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from members import selectors, services
+from members import selectors
 from members.models import FlaggedPayment, Payment, PaymentNotification, SandboxEvent
 from members.payments import sandbox
+from members.services.checkout import payments_reconcile
 from tests.factories.members import deliver_pending, pending_subscription, sandbox_order
 
 pytestmark = pytest.mark.django_db
@@ -110,7 +111,7 @@ def test_amount_mismatch_is_flagged_never_activated(plans):
     assert not selectors.entitlement(user=payment.subscription.user).entitled
     # reconciliation leaves flagged payments to the operators
     Payment.objects.filter(pk=payment.pk).update(created_at=timezone.now() - timedelta(hours=1))
-    assert services.payments_reconcile() == {}
+    assert payments_reconcile() == {}
 
 
 def test_currency_mismatch_is_flagged(plans):
@@ -170,7 +171,7 @@ def test_late_notification_after_reconciliation_changes_nothing(plans):
     payment = pending_subscription()
     (event,) = held_success(payment)  # the gateway's notification is late
     Payment.objects.filter(pk=payment.pk).update(created_at=timezone.now() - timedelta(minutes=10))
-    assert services.payments_reconcile() == {"activated": 1}
+    assert payments_reconcile() == {"activated": 1}
     assert sandbox.release([event]) == ["ok"]
     assert PaymentNotification.objects.get().outcome == "already_paid"
     assert Payment.objects.get(pk=payment.pk).subscription.periods.count() == 1
@@ -178,15 +179,15 @@ def test_late_notification_after_reconciliation_changes_nothing(plans):
 
 def test_reconciliation_leaves_recent_pending_payments_alone(plans):
     pending_subscription()
-    assert services.payments_reconcile() == {}
+    assert payments_reconcile() == {}
 
 
 def test_abandoned_checkout_becomes_payment_failed_after_timeout(plans):
     payment = pending_subscription()
     Payment.objects.filter(pk=payment.pk).update(created_at=timezone.now() - timedelta(minutes=10))
-    assert services.payments_reconcile() == {"pending": 1}  # queried, not yet timed out
+    assert payments_reconcile() == {"pending": 1}  # queried, not yet timed out
     Payment.objects.filter(pk=payment.pk).update(created_at=timezone.now() - timedelta(minutes=31))
-    assert services.payments_reconcile() == {"failed": 1}
+    assert payments_reconcile() == {"failed": 1}
     payment.refresh_from_db()
     assert payment.state == "failed" and payment.subscription.state == "payment_failed"
 

@@ -7,8 +7,10 @@ from django.db.models import F
 
 from core.errors import DomainError
 from core.models import Notification
-from members import selectors, services
+from members import selectors
 from members.models import Payment, Refund, SandboxOrder
+from members.services.refunds import subscription_refund
+from members.services.subscriptions import trial_start
 from tests.factories import UserFactory
 from tests.factories.members import paid_subscription, pending_subscription
 
@@ -18,7 +20,7 @@ pytestmark = pytest.mark.django_db
 def test_full_refund_is_a_ledger_row_and_ends_the_card(plans):
     subscription = paid_subscription()
     payment = subscription.payments.get()
-    (refund,) = services.subscription_refund(subscription_id=subscription.pk, mode="full", reason="asked", actor="op")
+    (refund,) = subscription_refund(subscription_id=subscription.pk, mode="full", reason="asked", actor="op")
     assert refund.amount_fen == 16800 and refund.kind == "full" and refund.provider_refund_id
     payment.refresh_from_db()
     assert payment.amount_fen == 16800 and payment.refunded_fen == 16800  # the payment's money is never edited
@@ -33,7 +35,7 @@ def test_full_refund_is_a_ledger_row_and_ends_the_card(plans):
 def test_prorated_refund_counts_unused_days_in_the_members_favour(plans):
     subscription = paid_subscription()
     at = subscription.period_start + timedelta(days=100, hours=3)
-    (refund,) = services.subscription_refund(
+    (refund,) = subscription_refund(
         subscription_id=subscription.pk, mode="prorated", reason="moving", actor="op", at=at
     )
     unused_days = 265  # the started day counts as unused
@@ -44,9 +46,7 @@ def test_prorated_refund_counts_unused_days_in_the_members_favour(plans):
 def test_refund_above_the_amount_paid_is_refused(plans):
     subscription = paid_subscription()
     with pytest.raises(DomainError) as refusal:
-        services.subscription_refund(
-            subscription_id=subscription.pk, mode="full", reason="x", actor="op", amount_fen=16801
-        )
+        subscription_refund(subscription_id=subscription.pk, mode="full", reason="x", actor="op", amount_fen=16801)
     assert refusal.value.code == "refund_exceeds_paid"
     assert Refund.objects.count() == 0
     subscription.refresh_from_db()
@@ -87,19 +87,19 @@ def test_database_refuses_the_same_refund_request_twice(plans):
 def test_refund_of_an_unpaid_subscription_is_refused(plans):
     payment = pending_subscription()
     with pytest.raises(DomainError) as refusal:
-        services.subscription_refund(subscription_id=payment.subscription_id, mode="full", reason="x", actor="op")
+        subscription_refund(subscription_id=payment.subscription_id, mode="full", reason="x", actor="op")
     assert refusal.value.code == "subscription_not_paid"
-    trial = services.trial_start(user=UserFactory())
+    trial = trial_start(user=UserFactory())
     with pytest.raises(DomainError) as refusal:
-        services.subscription_refund(subscription_id=trial.pk, mode="full", reason="x", actor="op")
+        subscription_refund(subscription_id=trial.pk, mode="full", reason="x", actor="op")
     assert refusal.value.code == "subscription_not_paid"
 
 
 def test_refund_of_an_already_refunded_subscription_is_refused(plans):
     subscription = paid_subscription()
-    services.subscription_refund(subscription_id=subscription.pk, mode="full", reason="x", actor="op")
+    subscription_refund(subscription_id=subscription.pk, mode="full", reason="x", actor="op")
     with pytest.raises(DomainError) as refusal:
-        services.subscription_refund(subscription_id=subscription.pk, mode="full", reason="x", actor="op")
+        subscription_refund(subscription_id=subscription.pk, mode="full", reason="x", actor="op")
     assert refusal.value.code == "subscription_already_refunded"
     assert Refund.objects.count() == 1
 
@@ -107,14 +107,14 @@ def test_refund_of_an_already_refunded_subscription_is_refused(plans):
 def test_refund_requires_a_reason(plans):
     subscription = paid_subscription()
     with pytest.raises(DomainError) as refusal:
-        services.subscription_refund(subscription_id=subscription.pk, mode="full", reason="  ", actor="op")
+        subscription_refund(subscription_id=subscription.pk, mode="full", reason="  ", actor="op")
     assert refusal.value.code == "refund_reason_required"
 
 
 def test_prorated_refund_after_the_period_has_nothing_due(plans):
     subscription = paid_subscription()
     with pytest.raises(DomainError) as refusal:
-        services.subscription_refund(
+        subscription_refund(
             subscription_id=subscription.pk,
             mode="prorated",
             reason="x",
@@ -126,7 +126,7 @@ def test_prorated_refund_after_the_period_has_nothing_due(plans):
 
 def test_ledger_check_detects_an_inconsistency(plans):
     subscription = paid_subscription()
-    services.subscription_refund(subscription_id=subscription.pk, mode="full", reason="x", actor="op")
+    subscription_refund(subscription_id=subscription.pk, mode="full", reason="x", actor="op")
     assert selectors.ledger_discrepancies() == []
     Refund.objects.update(amount_fen=100)  # someone edits the ledger behind the services' back
     problems = selectors.ledger_discrepancies()

@@ -7,9 +7,21 @@ from django.utils import timezone
 
 from core.errors import DomainError
 from core.models import AuditEntry, Notification
-from members import selectors, services
+from members import selectors
 from members.models import Payment, Subscription, SubscriptionPeriod
 from members.payments import sandbox
+from members.services.checkout import checkout_start, payments_reconcile, renewals_charge
+from members.services.common import _transition
+from members.services.subscriptions import (
+    reminders_send,
+    subscription_cancel,
+    subscription_cancel_undo,
+    subscription_extend,
+    subscription_savings_add,
+    subscription_set_auto_renew,
+    subscriptions_advance,
+    trial_start,
+)
 from tests.factories import UserFactory
 from tests.factories.members import deliver_pending, paid_subscription, pending_subscription, sandbox_order
 
@@ -52,14 +64,14 @@ def test_paying_activates_for_a_year_and_audits(plans):
 def test_checkout_refused_when_member_already_has_a_current_card(plans):
     subscription = paid_subscription()
     with pytest.raises(DomainError) as refusal:
-        services.checkout_start(user=subscription.user, plan_code="annual")
+        checkout_start(user=subscription.user, plan_code="annual")
     assert refusal.value.code == "subscription_already_current"
     assert Subscription.objects.filter(user=subscription.user).count() == 1
 
 
 def test_repeated_checkout_returns_the_same_pending_payment(plans):
     payment = pending_subscription()
-    again = services.checkout_start(user=payment.subscription.user, plan_code="annual")
+    again = checkout_start(user=payment.subscription.user, plan_code="annual")
     assert again.pk == payment.pk
 
 
@@ -77,11 +89,11 @@ def test_database_holds_one_current_subscription_per_member(plans):
 
 def test_trial_once_per_person(plans):
     user = UserFactory()
-    trial = services.trial_start(user=user)
+    trial = trial_start(user=user)
     assert trial.state == "trialing" and trial.period_end - trial.period_start == timedelta(days=90)
     Subscription.objects.filter(pk=trial.pk).update(state="expired")
     with pytest.raises(DomainError) as refusal:
-        services.trial_start(user=user)
+        trial_start(user=user)
     assert refusal.value.code == "trial_already_used"
 
 
@@ -89,16 +101,16 @@ def test_unknown_or_trial_plan_is_not_sold_through_checkout(plans):
     user = UserFactory()
     for code in ("nope", "trial"):
         with pytest.raises(DomainError) as refusal:
-            services.checkout_start(user=user, plan_code=code)
+            checkout_start(user=user, plan_code=code)
         assert refusal.value.code == "plan_unavailable"
 
 
 def test_cancel_and_undo(plans):
     subscription = paid_subscription()
     user = subscription.user
-    assert services.subscription_cancel(user=user).state == "cancel_at_period_end"
+    assert subscription_cancel(user=user).state == "cancel_at_period_end"
     assert selectors.entitlement(user=user).entitled  # works until the end
-    assert services.subscription_cancel_undo(user=user).state == "active"
+    assert subscription_cancel_undo(user=user).state == "active"
     actions = list(AuditEntry.objects.filter(object_id=str(subscription.pk)).values_list("action", flat=True))
     assert "members.subscription_cancel_at_period_end" in actions
 
@@ -116,22 +128,22 @@ def test_invalid_transitions_are_refused_with_a_stable_code(plans, current, targ
     subscription = paid_subscription()
     subscription.state = current
     with pytest.raises(DomainError) as refusal:
-        services._transition(subscription, target, actor="test", reason="x")
+        _transition(subscription, target, actor="test", reason="x")
     assert refusal.value.code == "invalid_transition"
 
 
 def test_cancel_of_a_trial_is_an_invalid_transition(plans):
     user = UserFactory()
-    services.trial_start(user=user)
+    trial_start(user=user)
     with pytest.raises(DomainError) as refusal:
-        services.subscription_cancel(user=user)
+        subscription_cancel(user=user)
     assert refusal.value.code == "invalid_transition"
 
 
 def test_undo_when_not_cancelled_is_refused(plans):
     subscription = paid_subscription()
     with pytest.raises(DomainError) as refusal:
-        services.subscription_cancel_undo(user=subscription.user)
+        subscription_cancel_undo(user=subscription.user)
     assert refusal.value.code == "invalid_transition"
 
 
@@ -151,8 +163,8 @@ def test_entitlement_inside_and_outside_the_period_in_one_query(plans, django_as
 
 def test_expiry_job_ends_cards_and_entitlement(plans):
     subscription = paid_subscription()
-    services.subscription_cancel(user=subscription.user)
-    counts = services.subscriptions_advance(now=subscription.period_end + timedelta(seconds=1))
+    subscription_cancel(user=subscription.user)
+    counts = subscriptions_advance(now=subscription.period_end + timedelta(seconds=1))
     subscription.refresh_from_db()
     assert counts["expired"] == 1 and subscription.state == "expired"
     assert not selectors.entitlement(user=subscription.user).entitled
@@ -161,7 +173,7 @@ def test_expiry_job_ends_cards_and_entitlement(plans):
 def test_auto_renewal_appends_the_next_period_back_to_back(plans):
     subscription = paid_subscription()
     end = subscription.period_end
-    charged = services.renewals_charge(now=end - timedelta(hours=2))
+    charged = renewals_charge(now=end - timedelta(hours=2))
     assert charged == 1
     assert set(deliver_pending()) == {"ok"}
     subscription.refresh_from_db()
@@ -169,11 +181,11 @@ def test_auto_renewal_appends_the_next_period_back_to_back(plans):
     periods = list(subscription.periods.order_by("start"))
     assert periods[1].start == periods[0].end  # no gap
     assert selectors.entitlement(user=subscription.user, at=end).entitled
-    assert services.renewals_charge(now=end - timedelta(hours=1)) == 0  # once per period
+    assert renewals_charge(now=end - timedelta(hours=1)) == 0  # once per period
     assert Payment.objects.filter(subscription=subscription, kind="renewal").count() == 1
     # the meter rolls over when the new period begins
-    services.subscription_savings_add(subscription_id=subscription.pk, amount_fen=2500)
-    services.subscriptions_advance(now=end + timedelta(minutes=1))
+    subscription_savings_add(subscription_id=subscription.pk, amount_fen=2500)
+    subscriptions_advance(now=end + timedelta(minutes=1))
     subscription.refresh_from_db()
     assert subscription.state == "active" and subscription.period_start == end and subscription.savings_fen == 0
     assert periods[0].__class__.objects.get(pk=periods[0].pk).savings_fen == 2500
@@ -181,17 +193,17 @@ def test_auto_renewal_appends_the_next_period_back_to_back(plans):
 
 def test_auto_renew_off_means_no_renewal_charge(plans):
     subscription = paid_subscription()
-    services.subscription_set_auto_renew(user=subscription.user, auto_renew=False)
-    assert services.renewals_charge(now=subscription.period_end - timedelta(hours=2)) == 0
+    subscription_set_auto_renew(user=subscription.user, auto_renew=False)
+    assert renewals_charge(now=subscription.period_end - timedelta(hours=2)) == 0
 
 
 def test_reminders_seven_days_and_one_day_before_once_each(plans):
     subscription = paid_subscription()
     mail.outbox.clear()
     end = subscription.period_end
-    assert services.reminders_send(now=end - timedelta(days=6)) == 1
-    assert services.reminders_send(now=end - timedelta(days=5)) == 0
-    assert services.reminders_send(now=end - timedelta(hours=20)) == 1
+    assert reminders_send(now=end - timedelta(days=6)) == 1
+    assert reminders_send(now=end - timedelta(days=5)) == 0
+    assert reminders_send(now=end - timedelta(hours=20)) == 1
     notices = Notification.objects.filter(user=subscription.user, kind="members.expiry_reminder")
     assert notices.count() == 2
 
@@ -199,8 +211,8 @@ def test_reminders_seven_days_and_one_day_before_once_each(plans):
 def test_savings_meter_reads_redemption_totals(plans):
     subscription = paid_subscription()
     assert selectors.member_savings(user=subscription.user).saved_fen == 0
-    services.subscription_savings_add(subscription_id=subscription.pk, amount_fen=21240)
-    services.subscription_savings_add(subscription_id=subscription.pk, amount_fen=-1000)
+    subscription_savings_add(subscription_id=subscription.pk, amount_fen=21240)
+    subscription_savings_add(subscription_id=subscription.pk, amount_fen=-1000)
     savings = selectors.member_savings(user=subscription.user)
     assert (savings.saved_fen, savings.fee_fen, savings.currency) == (20240, 16800, "CNY")
 
@@ -208,18 +220,18 @@ def test_savings_meter_reads_redemption_totals(plans):
 def test_extend_appends_days(plans):
     subscription = paid_subscription()
     end = subscription.period_end
-    services.subscription_extend(subscription_id=subscription.pk, days=10, reason="goodwill", actor="op")
+    subscription_extend(subscription_id=subscription.pk, days=10, reason="goodwill", actor="op")
     subscription.refresh_from_db()
     assert subscription.period_end == end + timedelta(days=10)
     with pytest.raises(DomainError) as refusal:
-        services.subscription_extend(subscription_id=subscription.pk, days=0, reason="x", actor="op")
+        subscription_extend(subscription_id=subscription.pk, days=0, reason="x", actor="op")
     assert refusal.value.code == "extension_days_invalid"
 
 
 def test_sandbox_close_prevents_paying_an_abandoned_order(plans):
     payment = pending_subscription()
     Payment.objects.filter(pk=payment.pk).update(created_at=timezone.now() - timedelta(hours=1))
-    counts = services.payments_reconcile()
+    counts = payments_reconcile()
     assert counts == {"failed": 1}
     payment.refresh_from_db()
     assert payment.state == "failed" and payment.subscription.state == "payment_failed"
@@ -227,7 +239,7 @@ def test_sandbox_close_prevents_paying_an_abandoned_order(plans):
         sandbox.pay(sandbox_order(payment))
     assert refusal.value.code == "sandbox_order_closed"
     # and the member can start again
-    again = services.checkout_start(user=payment.subscription.user, plan_code="annual")
+    again = checkout_start(user=payment.subscription.user, plan_code="annual")
     assert again.subscription_id != payment.subscription_id
 
 
@@ -239,7 +251,7 @@ def test_subscription_changes_are_sent_to_partner_webhooks(plans):
         application=PartnerApplicationFactory(), url="https://partner.example/hooks", event_types=[]
     )
     subscription = paid_subscription()
-    services.subscription_cancel(user=subscription.user)
+    subscription_cancel(user=subscription.user)
     types = list(WebhookEvent.objects.order_by("pk").values_list("type", flat=True))
     assert types == ["subscription.active", "subscription.cancel_at_period_end"]
     payload = WebhookEvent.objects.last().payload["data"]

@@ -9,8 +9,11 @@ from django.utils import timezone
 
 from core.errors import DomainError
 from core.models import Notification
-from members import selectors, services
+from members import selectors
 from members.models import Payment, Programme, Refund, SandboxOrder, Subscription, SuspensionRefund
+from members.services.checkout import checkout_start
+from members.services.common import _programme_tz
+from members.services.subscriptions import subscription_cancel_undo, subscriptions_advance, trial_start
 from tests.factories import UserFactory
 from tests.factories.members import paid_subscription, pending_subscription
 
@@ -24,12 +27,12 @@ def suspend(*args):
 
 
 def today_local():
-    return timezone.localtime(timezone.now(), timezone=services._programme_tz()).date()
+    return timezone.localtime(timezone.now(), timezone=_programme_tz()).date()
 
 
 def test_full_suspension_stops_sales_ends_cards_and_refunds_everyone(plans):
     paid = [paid_subscription() for _ in range(5)]
-    trial = services.trial_start(user=UserFactory())
+    trial = trial_start(user=UserFactory())
     pending = pending_subscription()
     out, err = suspend("--effective-date", today_local().isoformat(), "--refund", "full", "--batch-size", "2")
     assert "Processed 6 subscription(s); refunded 5 for ¥840.00" in out
@@ -45,10 +48,10 @@ def test_full_suspension_stops_sales_ends_cards_and_refunds_everyone(plans):
     assert Refund.objects.count() == 5 and SuspensionRefund.objects.count() == 6
     assert Notification.objects.filter(kind="members.programme_suspended").count() == 6
     with pytest.raises(DomainError) as refusal:
-        services.checkout_start(user=UserFactory(), plan_code="annual")
+        checkout_start(user=UserFactory(), plan_code="annual")
     assert refusal.value.code == "sales_closed"
     with pytest.raises(DomainError):
-        services.trial_start(user=UserFactory())
+        trial_start(user=UserFactory())
     assert selectors.ledger_discrepancies() == []
 
 
@@ -64,9 +67,9 @@ def test_future_effective_date_keeps_cards_working_until_then(plans):
     unused = math.ceil((subscription.periods.get().end - programme.effective_at).total_seconds() / 86400)
     assert refund.amount_fen == math.ceil(16800 * unused / 365)
     with pytest.raises(DomainError) as refusal:
-        services.subscription_cancel_undo(user=subscription.user)
+        subscription_cancel_undo(user=subscription.user)
     assert refusal.value.code == "programme_suspended"
-    services.subscriptions_advance(now=programme.effective_at + timedelta(seconds=1))
+    subscriptions_advance(now=programme.effective_at + timedelta(seconds=1))
     subscription.refresh_from_db()
     assert subscription.state == "refunded"
     assert not selectors.entitlement(user=subscription.user).entitled

@@ -10,7 +10,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import DomainError
-from members import services
+from members.services.suspension import (
+    programme_preview,
+    programme_suspend,
+    suspension_close_pending,
+    suspension_remaining,
+    suspension_run,
+)
 
 
 class Progress:
@@ -61,22 +67,20 @@ class Command(BaseCommand):
         reason = options["reason"] or "RedCard programme suspended"
         actor = "system:suspend_program"
         if options["dry_run"]:
-            programme = services.programme_preview(effective_date=effective, refund_mode=mode, reason=reason)
+            programme = programme_preview(effective_date=effective, refund_mode=mode, reason=reason)
         else:
             try:
-                programme = services.programme_suspend(
-                    effective_date=effective, refund_mode=mode, reason=reason, actor=actor
-                )
+                programme = programme_suspend(effective_date=effective, refund_mode=mode, reason=reason, actor=actor)
             except DomainError as exc:
                 raise CommandError(f"{exc.code}: {exc.detail}") from exc
             self.stderr.write(f"Sales stopped. Cards end at {programme.effective_at:%Y-%m-%d %H:%M %Z}.")
-            closed = services.suspension_close_pending(actor=actor)
+            closed = suspension_close_pending(actor=actor)
             if closed:
                 self.stderr.write(f"Closed {closed} unpaid checkout(s).")
-        total = services.suspension_remaining().count()
+        total = suspension_remaining().count()
         progress = Progress(total, self.stderr._out)
         progress.draw()
-        report = services.suspension_run(
+        report = suspension_run(
             programme=programme,
             actor=actor,
             batch_size=options["batch_size"],

@@ -1,0 +1,347 @@
+"""Payments: checkout, provider notifications, settlement, closing, reconciliation and renewal charges."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from core.errors import DomainError
+from core.models import User
+from core.services import Actor, audit_record, notify
+
+from .. import errors  # noqa: F401  (registers the codes)
+from ..models import (
+    CURRENT_STATES,
+    PAID_STATES,
+    Payment,
+    PaymentNotification,
+    Plan,
+    Subscription,
+    SubscriptionPeriod,
+)
+from ..payments import get_provider
+from ..payments.base import Transaction
+from .common import (
+    MEMBERSHIP_URL,
+    S,
+    _append_period,
+    _current_of,
+    _local_date,
+    _locked_subscription,
+    _now,
+    _require_sales_open,
+    _transition,
+    programme_get,
+    yuan,
+)
+
+#: A pending payment is queried at the provider after this long ...
+RECONCILE_AFTER = timedelta(minutes=5)
+#: ... and abandoned (closed, ``payment_failed``) after this long.
+PAYMENT_TIMEOUT = timedelta(minutes=30)
+#: Auto-renewal is charged this long before the period ends.
+RENEWAL_LEAD = timedelta(days=1)
+
+logger = logging.getLogger(__name__)
+
+
+def checkout_start(*, user: User, plan_code: str) -> Payment:
+    """Open a pending subscription and its payment order, and return the payment (its
+    ``checkout_url`` is the provider's hosted page). A member with a pending checkout for the
+    same plan gets that checkout back; a pending one for another plan is closed first.
+
+    Raises ``sales_closed``, ``plan_unavailable``, ``subscription_already_current``.
+    """
+    _require_sales_open()
+    plan = Plan.objects.filter(code=plan_code, is_active=True, is_trial=False).first()
+    if plan is None:
+        raise DomainError("plan_unavailable")
+    provider = get_provider()
+    with transaction.atomic():
+        existing = _current_of(user)
+        if existing is not None and existing.state == S.PENDING_PAYMENT:
+            pending = existing.payments.filter(state=Payment.State.PENDING, flagged_at__isnull=True).last()
+            if pending is not None and existing.plan_id == plan.pk:
+                return pending
+            if pending is not None:
+                _payment_close(pending.pk, actor=user, reason="member chose another plan")
+            existing.refresh_from_db()
+        if existing is not None and existing.state in CURRENT_STATES:
+            raise DomainError("subscription_already_current")
+        try:
+            with transaction.atomic():
+                subscription = Subscription.objects.create(
+                    user=user, plan=plan, state=S.PENDING_PAYMENT, auto_renew=True, is_trial=False
+                )
+        except IntegrityError:
+            raise DomainError("subscription_already_current") from None
+        payment = Payment.objects.create(
+            subscription=subscription,
+            kind=Payment.Kind.INITIAL,
+            provider=provider.code,
+            amount_fen=plan.price_fen,
+            currency=plan.currency,
+        )
+        checkout = provider.create_checkout(
+            out_trade_no=str(payment.public_id),
+            amount_fen=plan.price_fen,
+            currency=plan.currency,
+            description=f"RedCard 小红卡 · {plan.name_zh}",
+            return_url=reverse("members:join_return", args=[payment.public_id]),
+            payer_id=user.pk,
+        )
+        payment.checkout_url = checkout.url
+        payment.save(update_fields=["checkout_url"])
+        audit_record(
+            actor=user,
+            action="members.checkout_start",
+            obj=subscription,
+            after={"plan": plan.code, "payment": str(payment.public_id), "amount_fen": plan.price_fen},
+        )
+    return payment
+
+
+# --- payments -----------------------------------------------------------------------------
+
+
+def payment_notification_receive(*, provider_code: str, headers: Any, body: bytes) -> str:
+    """Verify and apply one provider notification. Returns the outcome (``activated``,
+    ``renewed``, ``already_paid``, ``duplicate``, ``ignored``). Refusals are recorded first,
+    then raised: ``notification_signature_invalid``, ``notification_stale``,
+    ``notification_malformed``, ``payment_unknown``, ``payment_amount_mismatch``,
+    ``payment_state_conflict``."""
+    provider = get_provider(provider_code)
+    note = provider.parse_notification(headers=headers, body=body)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                receipt = PaymentNotification.objects.create(
+                    provider=provider.code,
+                    notify_id=note.notify_id[:64],
+                    event_type=note.event_type[:40],
+                    out_trade_no=note.transaction.out_trade_no[:64],
+                    outcome="received",
+                    payload=dict(note.payload),
+                )
+        except IntegrityError:
+            return "duplicate"
+        payment = _payment_by_trade_no(provider.code, note.transaction.out_trade_no)
+        if payment is None:
+            outcome = "unknown_payment"
+        elif note.transaction.state == "paid":
+            outcome = _payment_settle(payment.pk, note.transaction, actor=f"provider:{provider.code}")
+        else:
+            outcome = "ignored"  # a declined attempt leaves the order open; reconciliation decides
+        receipt.payment = payment
+        receipt.outcome = outcome
+        receipt.save(update_fields=["payment", "outcome"])
+    refusal = {
+        "unknown_payment": "payment_unknown",
+        "amount_mismatch": "payment_amount_mismatch",
+        "paid_after_close": "payment_state_conflict",
+    }.get(outcome)
+    if refusal:
+        raise DomainError(refusal)
+    return outcome
+
+
+def _payment_by_trade_no(provider_code: str, out_trade_no: str) -> Payment | None:
+    try:
+        public_id = uuid.UUID(out_trade_no)
+    except ValueError:
+        return None
+    return Payment.objects.filter(public_id=public_id, provider=provider_code).first()
+
+
+def _flag(payment: Payment, reason: str, detail: dict[str, Any]) -> None:
+    if payment.flagged_at is None:
+        payment.flag_reason = reason
+        payment.flag_detail = detail
+        payment.flagged_at = _now()
+        payment.save(update_fields=["flag_reason", "flag_detail", "flagged_at"])
+        audit_record(
+            actor="system:payments", action="members.payment_flagged", obj=payment, reason=reason, after=detail
+        )
+        logger.warning("payment %s flagged: %s %s", payment.public_id, reason, detail)
+
+
+def _payment_settle(payment_id: int, txn: Transaction, *, actor: Actor) -> str:
+    """Apply "the provider says this order is paid". Call inside a transaction.
+
+    Exactly once: the payment row is locked and only a ``pending`` payment moves on. An amount
+    or currency that differs from the order is flagged and never activates."""
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    if payment.state == Payment.State.PAID:
+        return "already_paid"
+    if txn.amount_fen != payment.amount_fen or txn.currency != payment.currency:
+        _flag(
+            payment,
+            "amount_mismatch",
+            {"expected": [payment.amount_fen, payment.currency], "received": [txn.amount_fen, txn.currency]},
+        )
+        return "amount_mismatch"
+    was_failed = payment.state == Payment.State.FAILED
+    payment.state = Payment.State.PAID
+    payment.provider_txn_id = txn.transaction_id
+    payment.paid_at = txn.paid_at or _now()
+    payment.save(update_fields=["state", "provider_txn_id", "paid_at"])
+    audit_record(actor=actor, action="members.payment_paid", obj=payment, after={"txn": txn.transaction_id})
+    subscription = _locked_subscription(payment.subscription_id)
+    plan = subscription.plan
+    now = _now()
+    if payment.kind == Payment.Kind.INITIAL:
+        if was_failed or subscription.state != S.PENDING_PAYMENT or not programme_get().sales_open:
+            _flag(payment, "paid_after_close", {"subscription_state": subscription.state})
+            return "paid_after_close"
+        end = now + timedelta(days=plan.duration_days)
+        _transition(subscription, S.ACTIVE, actor=actor, reason="payment settled", period_start=now, period_end=end)
+        SubscriptionPeriod.objects.create(
+            subscription=subscription, kind=SubscriptionPeriod.Kind.PAID, start=now, end=end, payment=payment
+        )
+        _notify_paid(subscription, payment, end, renewed=False)
+        return "activated"
+    # renewal: the next period starts exactly where the current one ends
+    if (
+        was_failed
+        or subscription.state not in PAID_STATES
+        or payment.period_start is None
+        or subscription.period_end != payment.period_start
+    ):
+        _flag(payment, "paid_after_close", {"subscription_state": subscription.state})
+        return "paid_after_close"
+    end = _append_period(
+        subscription,
+        kind=SubscriptionPeriod.Kind.RENEWAL,
+        days=plan.duration_days,
+        payment=payment,
+        actor=actor,
+        action="members.subscription_renewed",
+    )
+    _notify_paid(subscription, payment, end, renewed=True)
+    return "renewed"
+
+
+def _notify_paid(subscription: Subscription, payment: Payment, end: datetime, *, renewed: bool) -> None:
+    notify(
+        user=subscription.user,
+        kind="members.renewed" if renewed else "members.activated",
+        title=_("Your RedCard was renewed") if renewed else _("Your RedCard is active"),
+        body=(
+            _("Paid %(amount)s. Your card now works until %(end)s.")
+            if renewed
+            else _("Paid %(amount)s. Your card works until %(end)s.")
+        ),
+        url=MEMBERSHIP_URL,
+        context={"amount": yuan(payment.amount_fen), "end": _local_date(end)},
+    )
+
+
+def _payment_fail(payment_id: int, *, actor: Actor, reason: str) -> bool:
+    """Inside a transaction: a pending payment fails; a first payment fails its subscription."""
+    payment = Payment.objects.select_for_update().get(pk=payment_id)
+    if payment.state != Payment.State.PENDING:
+        return False
+    payment.state = Payment.State.FAILED
+    payment.failed_at = _now()
+    payment.save(update_fields=["state", "failed_at"])
+    audit_record(actor=actor, action="members.payment_failed", obj=payment, reason=reason)
+    subscription = _locked_subscription(payment.subscription_id)
+    if payment.kind == Payment.Kind.INITIAL and subscription.state == S.PENDING_PAYMENT:
+        _transition(subscription, S.PAYMENT_FAILED, actor=actor, reason=reason, ended_at=_now())
+    elif payment.kind == Payment.Kind.RENEWAL:
+        notify(
+            user=subscription.user,
+            kind="members.renewal_failed",
+            title=_("Your RedCard could not be renewed"),
+            body=_("The renewal payment did not go through. Your card ends on %(end)s unless you join again."),
+            url=MEMBERSHIP_URL,
+            context={"end": _local_date(subscription.period_end) if subscription.period_end else ""},
+        )
+    return True
+
+
+def _payment_close(payment_id: int, *, actor: Actor, reason: str) -> str:
+    """Close the order at the provider; settle it if the payer got there first, else fail it."""
+    payment = Payment.objects.get(pk=payment_id)
+    txn = get_provider(payment.provider).close(out_trade_no=str(payment.public_id))
+    with transaction.atomic():
+        if txn.state == "paid":
+            return _payment_settle(payment.pk, txn, actor=actor)
+        return "failed" if _payment_fail(payment.pk, actor=actor, reason=reason) else "unchanged"
+
+
+def payment_sync(*, payment: Payment, actor: Actor = "system:return_page") -> str:
+    """Ask the provider about one pending payment now (the return page and reconciliation)."""
+    if payment.state != Payment.State.PENDING or payment.flagged_at is not None:
+        return "unchanged"
+    txn = get_provider(payment.provider).query(out_trade_no=str(payment.public_id))
+    if txn.state != "paid":
+        return "pending"
+    with transaction.atomic():
+        return _payment_settle(payment.pk, txn, actor=actor)
+
+
+def payments_reconcile(*, now: datetime | None = None) -> dict[str, int]:
+    """The reconciliation job: settle pending payments the provider reports paid, and close
+    and fail those pending longer than ``PAYMENT_TIMEOUT``."""
+    now = now or _now()
+    counts: dict[str, int] = defaultdict(int)
+    stuck = Payment.objects.filter(
+        state=Payment.State.PENDING, flagged_at__isnull=True, created_at__lt=now - RECONCILE_AFTER
+    ).order_by("id")
+    for payment in stuck.iterator(chunk_size=200):
+        try:
+            outcome = payment_sync(payment=payment, actor="system:reconcile")
+            if outcome == "pending" and payment.created_at < now - PAYMENT_TIMEOUT:
+                outcome = _payment_close(payment.pk, actor="system:reconcile", reason="payment timed out")
+        except DomainError as exc:
+            outcome = exc.code
+            logger.warning("reconciling payment %s: %s", payment.public_id, exc)
+        counts[outcome] += 1
+    return dict(counts)
+
+
+def renewals_charge(*, now: datetime | None = None) -> int:
+    """Charge the auto-renewal of active cards ending within ``RENEWAL_LEAD``. A renewal
+    payment per period is unique (constraint), so the job may run any number of times."""
+    now = now or _now()
+    if not programme_get().sales_open:
+        return 0
+    provider = get_provider()
+    due = Subscription.objects.filter(
+        state=S.ACTIVE, auto_renew=True, is_trial=False, period_end__gt=now, period_end__lte=now + RENEWAL_LEAD
+    ).select_related("plan")
+    charged = 0
+    for subscription in due.iterator(chunk_size=200):
+        plan = subscription.plan
+        try:
+            with transaction.atomic():
+                locked = _locked_subscription(subscription.pk)
+                if locked.state != S.ACTIVE or not locked.auto_renew:
+                    continue
+                payment = Payment.objects.create(
+                    subscription=locked,
+                    kind=Payment.Kind.RENEWAL,
+                    provider=provider.code,
+                    amount_fen=plan.price_fen,
+                    currency=plan.currency,
+                    period_start=locked.period_end,
+                )
+        except IntegrityError:
+            continue  # this period's renewal is already charged
+        provider.charge_agreement(
+            out_trade_no=str(payment.public_id),
+            amount_fen=payment.amount_fen,
+            currency=payment.currency,
+            description=f"RedCard 小红卡 · {plan.name_zh}",
+            payer_id=subscription.user_id,
+        )
+        charged += 1
+    return charged
