@@ -24,7 +24,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, Now
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -67,10 +67,14 @@ def complaint_sla(*, complaint: Complaint, now: datetime | None = None) -> Sla:
     )
 
 
-def with_sla(queryset: QuerySet[Complaint]) -> QuerySet[Complaint]:
-    """Annotate ``first_response_breached`` and ``resolution_breached`` (for admin filters and ordering)."""
-    responded = Coalesce(F("first_responded_at"), Now(), output_field=DateTimeField())
-    resolved = Coalesce(F("resolved_at"), Now(), output_field=DateTimeField())
+def with_sla(queryset: QuerySet[Complaint], *, now: datetime | None = None) -> QuerySet[Complaint]:
+    """Annotate ``first_response_breached`` and ``resolution_breached`` (for admin filters and ordering).
+
+    "Now" is the application's clock, the one ``complaint_sla`` reads, not the database's: a row of the
+    queue and the complaint's own page never disagree about a deadline."""
+    at = Value(now or timezone.now(), output_field=DateTimeField())
+    responded = Coalesce(F("first_responded_at"), at, output_field=DateTimeField())
+    resolved = Coalesce(F("resolved_at"), at, output_field=DateTimeField())
     return queryset.annotate(
         first_response_breached=Case(When(Q(first_response_due__lt=responded), then=Value(True)), default=Value(False)),
         resolution_breached=Case(When(Q(resolution_due__lt=resolved), then=Value(True)), default=Value(False)),

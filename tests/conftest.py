@@ -2,12 +2,58 @@
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
+import time_machine
 from django.core.cache import cache
 from django.utils import translation
 from rest_framework.test import APIClient
 
 from tests.factories import PartnerApplicationFactory, UserFactory, access_token_for
+
+#: The awkward instants of a day for a product that counts days in Shanghai (UTC+8): the last second of the
+#: Shanghai day, the first of the next, the last of the UTC day, and the first second of a Shanghai day read
+#: from its own zone. Each is taken on today's date, so the database's own clock (``now()``) stays within a
+#: day of the frozen one.
+AWKWARD_INSTANTS = ("15:59:59Z", "16:00:01Z", "23:59:59Z", "00:00:01+08:00")
+
+
+def awkward_instant(spec: str, *, today: datetime | None = None) -> datetime:
+    """``"HH:MM:SS"`` with ``Z`` or ``+08:00`` -> that time of day on today's date in that zone, as aware UTC."""
+    clock, zone = (spec[:-1], UTC) if spec.endswith("Z") else (spec[:8], ZoneInfo("Asia/Shanghai"))
+    today = (today or datetime.now(UTC)).astimezone(zone)
+    instant = datetime.combine(today.date(), time.fromisoformat(clock), tzinfo=zone)
+    if instant > datetime.now(UTC) + timedelta(hours=12):
+        instant -= timedelta(days=1)  # stay near the database's clock
+    return instant.astimezone(UTC)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--clock",
+        default=os.environ.get("REDCARD_TEST_CLOCK", ""),
+        help="freeze the clock of every test at this time of day on today's date (e.g. 15:59:59Z, 00:00:01+08:00)",
+    )
+
+
+def pytest_generate_tests(metafunc):
+    """A test marked ``clock`` runs once per awkward instant (and once on the real clock)."""
+    if metafunc.definition.get_closest_marker("clock") and "_clock" in metafunc.fixturenames:
+        metafunc.parametrize("_clock", ["now", *AWKWARD_INSTANTS], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def _clock(request):
+    """The clock a test runs on: frozen at an awkward instant (``clock`` marker or ``--clock``), else real."""
+    spec = getattr(request, "param", None) or request.config.getoption("--clock") or "now"
+    if spec == "now":
+        yield None
+        return
+    with time_machine.travel(awkward_instant(spec), tick=False) as traveller:
+        yield traveller
 
 
 @pytest.fixture(autouse=True)

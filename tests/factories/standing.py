@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import factory
 from django.contrib.auth.models import Group
@@ -14,6 +14,7 @@ from core.models import User
 from curation.standing_models import Complaint, MerchantLicence
 from members.models import Subscription
 from merchants.models import Merchant, MerchantStaff
+from merchants.selectors import city_zone, local_date
 from redemptions.models import Redemption, SurgeFlag
 
 from .core import UserFactory
@@ -42,13 +43,17 @@ def history(
     rate_bp: int = 1200,
     status: str = Redemption.Status.CONFIRMED,
 ) -> Redemption:
-    """A past redemption as the redemption path leaves it (history data for the rules and the pages)."""
-    on = on or timezone.localdate()
+    """A past redemption as the redemption path leaves it (history data for the rules and the pages).
+
+    ``on`` is the shop's local day (today there by default); the visit is at noon that day, or now when
+    today's noon is still to come, so it is never in the future and always on ``on`` in the shop's zone."""
+    now = timezone.now()
+    on = on or local_date(merchant=merchant, at=now)
     subscription = Subscription.objects.filter(user=member).order_by("-pk").first()
     if subscription is None:
         raise ValueError("the member needs a subscription: use member_with_card()")
     discount = bill_fen * rate_bp // 10000
-    at = timezone.make_aware(datetime.combine(on, datetime.min.time())) + timedelta(hours=12)
+    at = min(datetime.combine(on, time(12), tzinfo=city_zone(merchant.city)), now)
     return Redemption.objects.create(
         member=member,
         subscription=subscription,

@@ -181,9 +181,13 @@ def test_shop_paused_for_today_is_refused(merchant, counter, member):
 
 
 def test_one_redemption_per_member_per_shop_per_day(merchant, counter, member):
-    confirm(merchant, counter, member, code=code_of(member).qr)
-    second = code_of(member, ahead=1).qr  # a fresh code from the next window
-    later = timezone.now() + timedelta(seconds=31)
+    # 12:00 and 12:00:31 in Shanghai: one local day whatever the hour the suite runs at (31 s after 15:59:59
+    # UTC would be the next day there, where a second visit is allowed).
+    noon = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)
+    later = noon + timedelta(seconds=31)
+    Subscription.objects.filter(user=member).update(period_start=noon - timedelta(days=1))
+    confirm(merchant, counter, member, code=code_of(member, at=noon).qr, at=noon)
+    second = code_of(member, at=later).qr  # a fresh code from the next window
     assert (
         refusal(confirm, merchant=merchant, counter=counter, member=member, code=second, at=later)
         == "member_limit_reached"

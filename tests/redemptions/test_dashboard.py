@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from merchants.models import District, MerchantStaff, PartnerGrant
+from merchants.selectors import local_date
 from redemptions import attribution
 from redemptions.attribution_selectors import k_anonymous
 from redemptions.services import redemption_void
@@ -119,13 +120,15 @@ def test_new_and_returning_members_and_money(client):
     assert totals.discount_fen == 1_200 + 2_401  # 12% rounded up to the fen
 
 
+@pytest.mark.clock
 def test_csv_exports_of_the_leaderboard_and_the_daily_series(client):
     merchant, member = shop(), member_with_card()
     touch(NoteFactory(tags=[merchant], title="好吃, 再来"), member)
     redeem(merchant, member, bill_fen=8_650)
     client.force_login(owner_of(merchant))
-    today = timezone.localdate().isoformat()
-    params = {"from": (timezone.localdate() - timedelta(days=6)).isoformat(), "to": today}
+    local_today = local_date(merchant=merchant, at=timezone.now())  # the shop's day, not the UTC one
+    today = local_today.isoformat()
+    params = {"from": (local_today - timedelta(days=6)).isoformat(), "to": today}
     response = client.get(reverse("redemptions:dashboard_csv", args=[merchant.public_id, "leaderboard"]), params)
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
