@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.http import HttpRequest
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.utils.functional import Promise
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
+from .errors import DomainError
 from .models import AuditEntry, Notification, User, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from .services import audit_history
 
@@ -24,6 +30,54 @@ class AuditHistoryMixin:
         return SafeString(render_to_string("core/admin/audit_trail.html", {"entries": audit_history(obj)[:200]}))
 
     audit_trail.short_description = _("audit trail")  # type: ignore[attr-defined]
+
+
+class ReasonForm(forms.Form):
+    """The written reason an audited console action asks for."""
+
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+
+
+#: What a reason-asking action reports when it is done (``%(n)d`` objects changed).
+DONE = _("%(n)d done.")
+
+
+def apply_with_reason(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet[Any],
+    *,
+    title: str | Promise,
+    apply: Callable[[Any, str], object],
+    done: str | Promise = DONE,
+) -> HttpResponse | None:
+    """A reason-asking admin action: show ``reason_action.html`` for the selected objects, then, on a valid
+    reason, call ``apply(obj, reason)`` for each one. A ``DomainError`` is reported for its object and the others
+    go on; ``done`` (with ``%(n)d``) reports how many succeeded."""
+    form = ReasonForm(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid():
+        count = 0
+        for obj in queryset:
+            try:
+                apply(obj, form.cleaned_data["reason"])
+                count += 1
+            except DomainError as exc:
+                modeladmin.message_user(request, f"{obj}: {exc.detail}", messages.ERROR)
+        if count:
+            modeladmin.message_user(request, str(done) % {"n": count}, messages.SUCCESS)
+        return None
+    return TemplateResponse(
+        request,
+        "core/admin/reason_action.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": title,
+            "objects": queryset,
+            "form": form,
+            "action": request.POST.get("action"),
+            "opts": modeladmin.model._meta,
+        },
+    )
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -28,8 +28,8 @@ from core.services import Actor, audit_record, notify
 from core.webhooks import emit
 from merchants.models import Merchant, MerchantStaff
 from merchants.services import merchant_set_open_findings, merchant_transition
+from redemptions.counter.selectors import members_attached_to_merchant
 from redemptions.models import Redemption
-from redemptions.selectors import members_attached_to_merchant
 
 from . import standing_errors as _errors  # noqa: F401  (registers the codes)
 from .standing_models import (

@@ -13,8 +13,8 @@ from django.utils import timezone
 from core.demo import DEMO_PASSWORD
 from core.models import User
 from merchants.models import Merchant, MerchantStaff
+from redemptions.counter.selectors import surging_merchant_ids
 from redemptions.models import Redemption
-from redemptions.selectors import surging_merchant_ids
 
 from . import standing
 from .standing_models import Complaint, Finding, MerchantLicence

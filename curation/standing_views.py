@@ -22,7 +22,7 @@ from core.errors import DomainError
 from core.models import User
 from merchants.models import Merchant
 from merchants.selectors import merchant_for_staff
-from redemptions.selectors import redemptions_of_member
+from redemptions.counter.selectors import redemptions_of_member
 
 from . import standing
 from .standing_models import Complaint

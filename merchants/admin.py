@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import AuditHistoryMixin
+from core.admin import AuditHistoryMixin, apply_with_reason
 from core.errors import DomainError
 
 from . import services
@@ -67,10 +65,6 @@ class CategoryAdmin(admin.ModelAdmin):
     search_fields = ["code", "name_zh", "name_en"]
 
 
-class ReasonForm(forms.Form):
-    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
-
-
 class OfferInline(admin.StackedInline):
     model = Offer
     can_delete = False
@@ -94,34 +88,18 @@ class PartnerGrantInline(admin.TabularInline):
 
 def _transition_action(target: str, label: Any) -> Any:
     def action(modeladmin: MerchantAdmin, request: HttpRequest, queryset: QuerySet[Merchant]) -> HttpResponse | None:
-        form = ReasonForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            done = 0
-            for merchant in queryset:
-                try:
-                    services.merchant_transition(
-                        merchant=merchant,
-                        target=target,
-                        actor=request.user,  # type: ignore[arg-type]
-                        reason=form.cleaned_data["reason"],
-                    )
-                    done += 1
-                except DomainError as exc:
-                    modeladmin.message_user(request, f"{merchant}: {exc.detail}", messages.ERROR)
-            if done:
-                modeladmin.message_user(request, _("%(n)d merchant(s) changed.") % {"n": done}, messages.SUCCESS)
-            return None
-        return TemplateResponse(
+        return apply_with_reason(
+            modeladmin,
             request,
-            "merchants/admin/reason_action.html",
-            {
-                **modeladmin.admin_site.each_context(request),
-                "title": label,
-                "objects": queryset,
-                "form": form,
-                "action": request.POST.get("action"),
-                "opts": modeladmin.model._meta,
-            },
+            queryset,
+            title=label,
+            apply=lambda merchant, reason: services.merchant_transition(
+                merchant=merchant,
+                target=target,
+                actor=request.user,  # type: ignore[arg-type]
+                reason=reason,
+            ),
+            done=_("%(n)d merchant(s) changed."),
         )
 
     action.__name__ = f"to_{target}"

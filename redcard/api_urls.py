@@ -9,6 +9,6 @@ urlpatterns = [
     path("", include("core.api.urls")),
     path("", include("members.api_urls")),
     path("", include("merchants.api_urls")),
-    path("", include("redemptions.api_urls")),
+    path("", include("redemptions.api.urls")),
     path("", include("curation.api_urls")),
 ]

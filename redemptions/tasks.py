@@ -1,22 +1,6 @@
-"""Thin Celery tasks: each calls one service."""
+"""The app's Celery tasks, one module per domain; Celery's autodiscovery imports this module."""
 
-from __future__ import annotations
+from .attribution.tasks import credits_catch_up, home_districts_refresh, touches_purge
+from .counter.tasks import claims_expire, surge_detect
 
-from celery import shared_task
-
-
-@shared_task
-def surge_detect() -> int:
-    from .services import surge_detect as detect
-
-    return len(detect())
-
-
-@shared_task
-def claims_expire() -> int:
-    from .services import claims_expire as expire
-
-    return expire()
-
-
-from .attribution_tasks import *  # noqa: E402,F403  (notes, touches, attribution: issue 6)
+__all__ = ["claims_expire", "credits_catch_up", "home_districts_refresh", "surge_detect", "touches_purge"]

@@ -101,7 +101,7 @@ def seed(members: int, touches: int, busy: int) -> dict:
     from core.models import User
     from members.services import seed_default_plans, trial_start
     from merchants.models import MerchantStaff
-    from redemptions import attribution
+    from redemptions.attribution import services as attribution
     from tests.factories import PartnerApplicationFactory, UserFactory
     from tests.factories.merchants import MerchantFactory
 
@@ -209,7 +209,7 @@ def seed(members: int, touches: int, busy: int) -> dict:
             {"sub": subscription.pk, "shop": busy_shop.pk, "fu": first_user, "lu": last_user, "n": busy},
         )
     # The bulk load bypassed confirm: the dashboard's roll-ups as confirm would have kept them.
-    from redemptions.attribution import dashboard_rollups_rebuild
+    from redemptions.attribution.services import dashboard_rollups_rebuild
 
     loaded_redemptions = time.perf_counter()
     dashboard_rollups_rebuild()
@@ -245,9 +245,9 @@ def attribution_cost(busy_shop: str, samples: int = 2000) -> dict:
     """Time credit_redemption (what confirm adds) on busy-shop redemptions, one transaction each."""
     from django.db import connection, transaction
 
-    from redemptions.attribution import credit_redemption
-    from redemptions.attribution_models import AttributionCredit, Touch
+    from redemptions.attribution.services import credit_redemption
     from redemptions.models import Redemption
+    from redemptions.models.attribution import AttributionCredit, Touch
 
     rows = list(Redemption.objects.filter(merchant__public_id=busy_shop).select_related("merchant").order_by("pk"))
     timings, credited = [], 0
@@ -304,7 +304,7 @@ def ingestion(meta: dict, seconds: int, clients: int, workers: int, members: int
     from django.db import connection
 
     from core.models import PartnerApplication, User
-    from redemptions.attribution_models import Touch
+    from redemptions.models.attribution import Touch
     from tests.factories import access_token_for
 
     app = PartnerApplication.objects.get(pk=meta["app_id"])
@@ -478,7 +478,7 @@ def dashboard_parts(meta: dict, runs: int) -> dict:
     from django.test.utils import CaptureQueriesContext
 
     from merchants.models import Merchant
-    from redemptions import attribution_selectors as selectors
+    from redemptions.attribution import selectors
 
     merchant = Merchant.objects.get(public_id=meta["busy_shop"])
     today = selectors.merchant_today(merchant=merchant)

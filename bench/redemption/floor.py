@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api.views import APIView
-from redemptions.api import PARTNER
+from redemptions.counter.api import PARTNER
 
 FLOOR = os.environ.get("FLOOR", "drf")
 

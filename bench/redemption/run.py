@@ -131,7 +131,7 @@ def work_items(shops: list[str], shift: int) -> list[dict]:
     """One fresh code per member (derived now; valid for 90 s from its window), spread over the shops
     (member n at shop n + shift, so that a re-run with ``--reuse`` meets no daily limit)."""
     from core.models import User
-    from redemptions.services import member_code
+    from redemptions.counter.services import member_code
 
     items = []
     # The last members are kept for capturing a confirm's statements and for the in-process cost.
@@ -169,9 +169,9 @@ def captured_confirm_sql(shops: list[str], shift: int) -> list[str]:
     from django.test.utils import CaptureQueriesContext
 
     from core.models import PartnerApplication, User
-    from redemptions import services
+    from redemptions.counter import services
+    from redemptions.counter.selectors import merchant_by_public_id
     from redemptions.models import Redemption
-    from redemptions.selectors import merchant_by_public_id
 
     merchant = merchant_by_public_id(public_id=shops[(2 * shift) % len(shops)])
     person = User.objects.filter(email__startswith="bench").order_by("-pk").first()
@@ -192,8 +192,8 @@ def in_process_cost(seed_info: dict, shift: int, pairs: int = 40) -> dict:
     from rest_framework.test import APIClient
 
     from core.models import PartnerApplication, User
+    from redemptions.counter.services import member_code
     from redemptions.models import MemberDay
-    from redemptions.services import member_code
     from tests.factories import access_token_for
 
     client = APIClient()

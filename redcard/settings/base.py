@@ -328,7 +328,7 @@ CSP_POLICY = {
 # Swagger UI and Django admin set style attributes at run time.
 CSP_STYLE_ATTRIBUTE_PATHS = ["/api/v1/docs/", "/admin/"]
 
-# --- Member codes (redemptions.codes): Ed25519 signing keys ---------------------
+# --- Member codes (redemptions.counter.codes): Ed25519 signing keys ---------------------
 # REDCARD_CODE_KEYS is JSON {"<key id>": "<base64 32-byte Ed25519 seed>", ...}; every key listed
 # verifies, REDCARD_CODE_KEY_ID names the one that signs. Keep retired keys listed for a few minutes
 # after a rotation so codes already on screen keep working. Without keys the embedded default

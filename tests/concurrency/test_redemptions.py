@@ -16,10 +16,10 @@ from django.utils import timezone
 from core.errors import DomainError
 from members.models import Subscription
 from merchants.models import Merchant, MerchantDay
-from redemptions import services
+from redemptions.counter import services
+from redemptions.counter.selectors import merchant_by_public_id
+from redemptions.counter.services import Counter
 from redemptions.models import MemberDay, Redemption, RefusedScan
-from redemptions.selectors import merchant_by_public_id
-from redemptions.services import Counter
 from tests.factories.redemptions import code_of, member_with_card, shop, staff_of
 
 pytestmark = pytest.mark.django_db(transaction=True)

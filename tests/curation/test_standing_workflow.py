@@ -194,7 +194,7 @@ def standing_queue():
 
 
 def test_members_who_saved_a_note_about_a_removed_shop_are_told(day, curator):
-    from redemptions.attribution_models import Touch
+    from redemptions.models.attribution import Touch
     from tests.factories.attribution import NoteFactory, touch
 
     shop, _owner, finding = warned_shop(day)

@@ -8,9 +8,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
-from redemptions import services
+from redemptions.counter import services
+from redemptions.counter.selectors import merchant_by_public_id
 from redemptions.models import Claim, Redemption
-from redemptions.selectors import merchant_by_public_id
 from tests.e2e.conftest import console_errors, sign_in
 from tests.e2e.y4m import write_qr_video
 from tests.factories.redemptions import code_of, member_with_card, shop, staff_of
@@ -94,7 +94,7 @@ def test_the_card_page_rotates_its_code(browser, live_server, settings, counter_
     assert second_code and second_code.startswith("RC")
     assert "秒后换码" in driver.find_element(By.ID, "rc-countdown").text
     # The code on screen is genuine: the server accepts it.
-    from redemptions import codes
+    from redemptions.counter import codes
 
     assert codes.verify(second_code).member_public_id == member.public_id
 

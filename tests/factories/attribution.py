@@ -10,10 +10,10 @@ from django.utils import timezone
 
 from core.models import PartnerApplication, User
 from merchants.models import Merchant
-from redemptions.attribution_models import Note, NoteMerchant, Touch
+from redemptions.counter.selectors import merchant_by_public_id
+from redemptions.counter.services import Counter, redemption_confirm
 from redemptions.models import Redemption
-from redemptions.selectors import merchant_by_public_id
-from redemptions.services import Counter, redemption_confirm
+from redemptions.models.attribution import Note, NoteMerchant, Touch
 
 from .core import PartnerApplicationFactory
 from .redemptions import code_of, staff_of

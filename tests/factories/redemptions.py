@@ -7,8 +7,8 @@ from datetime import datetime
 from core.models import User
 from members.services import seed_default_plans, trial_start
 from merchants.models import Merchant, MerchantStaff
-from redemptions import codes
-from redemptions.services import member_code
+from redemptions.counter import codes
+from redemptions.counter.services import member_code
 
 from .core import UserFactory
 from .merchants import MerchantFactory, MerchantStaffFactory

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from redemptions.selectors import merchant_by_public_id
-from redemptions.services import Counter
+from redemptions.counter.selectors import merchant_by_public_id
+from redemptions.counter.services import Counter
 from tests.factories.redemptions import member_with_card, shop, staff_of
 
 

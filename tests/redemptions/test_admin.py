@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from merchants.services import merchant_set_promotion_hold
-from redemptions import services
+from redemptions.counter import services
 from redemptions.models import Redemption, RefusedScan, SurgeFlag
 from tests.factories import UserFactory
 from tests.factories.redemptions import code_of
@@ -64,8 +64,8 @@ def test_a_curator_hides_a_note_with_a_reason_and_it_leaves_the_leaderboard(clie
 
     from core.models import AuditEntry
     from core.roles import sync_role_groups
-    from redemptions.attribution_models import Note
-    from redemptions.attribution_selectors import Period, leaderboard
+    from redemptions.attribution.selectors import Period, leaderboard
+    from redemptions.models.attribution import Note
     from tests.factories.attribution import NoteFactory, redeem, touch
     from tests.factories.redemptions import member_with_card
 

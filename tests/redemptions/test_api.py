@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from merchants.models import PartnerGrant
-from redemptions.errors import REFUSAL_CODES
+from redemptions.counter.errors import REFUSAL_CODES
 from redemptions.models import Redemption
 from tests.factories.redemptions import code_of, member_with_card, shop
 
@@ -127,7 +127,7 @@ def test_staff_lists_today_and_voids(staff_client, merchant, member, django_asse
 def test_member_reads_their_card_and_redemptions(merchant, counter, member):
     from rest_framework.test import APIClient
 
-    from redemptions import services
+    from redemptions.counter import services
 
     services.redemption_confirm(merchant=merchant, counter=counter, bill=10000, code=code_of(member).qr)
     client = APIClient()
@@ -157,8 +157,8 @@ def test_partner_granted_at_the_shop_gets_the_redemption_webhooks(
     partner_client, member, django_capture_on_commit_callbacks
 ):
     from core.models import WebhookDelivery, WebhookEndpoint
-    from redemptions import services
-    from redemptions.selectors import merchant_by_public_id
+    from redemptions.counter import services
+    from redemptions.counter.selectors import merchant_by_public_id
     from tests.factories import PartnerApplicationFactory
 
     merchant = merchant_by_public_id(public_id=shop().public_id)

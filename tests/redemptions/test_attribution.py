@@ -9,9 +9,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from redemptions import attribution
-from redemptions.attribution_models import SHARE_ONE, AttributionCredit, AttributionWindow, Touch
-from redemptions.services import redemption_void
+from redemptions.attribution import services as attribution
+from redemptions.counter.services import redemption_void
+from redemptions.models.attribution import SHARE_ONE, AttributionCredit, AttributionWindow, Touch
 from tests.factories.attribution import NoteFactory, content_app, redeem, touch
 from tests.factories.redemptions import member_with_card, shop
 
@@ -165,7 +165,7 @@ def test_retention_is_never_shorter_than_the_longest_window(settings):
 
 def test_home_district_is_where_the_member_redeems_most():
     from merchants.models import District
-    from redemptions.attribution_models import MemberHomeDistrict
+    from redemptions.models.attribution import MemberHomeDistrict
 
     member = member_with_card()
     a = shop()
@@ -266,7 +266,7 @@ def test_the_attribution_jobs_are_on_the_beat_and_registered_with_the_workers(se
 
 
 def test_the_catch_up_task_runs_the_job():
-    from redemptions.attribution_tasks import credits_catch_up
+    from redemptions.attribution.tasks import credits_catch_up
 
     merchant, member = shop(), member_with_card()
     redemption = redeem(merchant, member)

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from core.errors import DomainError
 from merchants.models import Merchant
-from redemptions import services
+from redemptions.counter import services
 from redemptions.models import Channel, Claim, Redemption, SurgeFlag
 from tests.factories import UserFactory
 from tests.factories.redemptions import member_with_card

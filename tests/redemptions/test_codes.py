@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from core.errors import DomainError
-from redemptions import codes
+from redemptions.counter import codes
 
 T0 = datetime(2026, 11, 20, 4, 0, 0, tzinfo=UTC)  # window boundary (divisible by 30 s)
 MEMBER = uuid.UUID("12345678-1234-5678-1234-567812345678")

@@ -12,10 +12,10 @@ from core.errors import DomainError
 from core.models import AuditEntry
 from members.models import Subscription
 from merchants.models import Merchant, MerchantDay, Offer
-from redemptions import codes, services
+from redemptions.counter import codes, services
+from redemptions.counter.selectors import merchant_by_public_id
+from redemptions.counter.services import Counter
 from redemptions.models import Channel, MemberDay, Redemption, RefusedScan
-from redemptions.selectors import merchant_by_public_id
-from redemptions.services import Counter
 from tests.factories.redemptions import code_of, member_with_card, shop, staff_of
 
 pytestmark = pytest.mark.django_db

@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from merchants.models import District, MerchantStaff, PartnerGrant
 from merchants.selectors import local_date
-from redemptions import attribution
-from redemptions.attribution_selectors import k_anonymous
-from redemptions.services import redemption_void
+from redemptions.attribution import services as attribution
+from redemptions.attribution.selectors import k_anonymous
+from redemptions.counter.services import redemption_void
 from tests.factories import MerchantStaffFactory, UserFactory
 from tests.factories.attribution import NoteFactory, redeem, touch
 from tests.factories.redemptions import member_with_card, shop, staff_of

@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from merchants.models import MerchantDay
 from merchants.services import capacity_take, merchant_days_rebuild
-from redemptions.attribution import dashboard_rollups_rebuild
+from redemptions.attribution.services import dashboard_rollups_rebuild
+from redemptions.counter.services import redemption_void
 from redemptions.models import MemberDay, Redemption
-from redemptions.services import redemption_void
 from tests.factories import MerchantFactory
 from tests.factories.attribution import redeem
 from tests.factories.redemptions import member_with_card, shop, staff_of

@@ -9,9 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.errors import DomainError
-from redemptions import attribution
-from redemptions.attribution_models import AttributionCredit, Note, NoteMerchant
-from redemptions.services import redemption_void
+from redemptions.attribution import services as attribution
+from redemptions.counter.services import redemption_void
+from redemptions.models.attribution import AttributionCredit, Note, NoteMerchant
 from tests.factories.attribution import redeem, touch
 from tests.factories.redemptions import member_with_card, shop
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from redemptions import services
+from redemptions.counter import services
 from redemptions.models import Claim, NfcTag
 from tests.factories.redemptions import code_of, member_with_card
 
@@ -114,7 +114,7 @@ def test_my_redemptions_lists_savings_per_visit(client, merchant, counter, membe
 
     from django.utils import timezone
 
-    from redemptions.selectors import merchant_by_public_id
+    from redemptions.counter.selectors import merchant_by_public_id
     from tests.factories.redemptions import shop, staff_of
 
     other = merchant_by_public_id(public_id=shop().public_id)

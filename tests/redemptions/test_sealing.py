@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import override_settings
 
 from core import sealing
-from redemptions import services
+from redemptions.counter import services
 from redemptions.models import NfcTag
 
 pytestmark = pytest.mark.django_db

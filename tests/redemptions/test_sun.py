@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import DomainError
-from redemptions import sun
+from redemptions.counter import sun
 
 ZERO_KEY = bytes(16)
 PICC = "EF963FF7828658A599F3041510671E88"

@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from redemptions.attribution import TOUCH_BATCH_LIMIT
-from redemptions.attribution_models import Touch
+from redemptions.attribution.services import TOUCH_BATCH_LIMIT
+from redemptions.models.attribution import Touch
 from tests.factories.attribution import NoteFactory
 from tests.factories.redemptions import member_with_card
 

@@ -25,9 +25,9 @@ from core.api.views import APIView, ListAPIView
 from core.errors import DomainError
 from members.selectors import member_savings
 
+from ..models import Channel, Claim, NfcTag, Redemption
 from . import codes, selectors, services
 from .errors import REFUSAL_CODES
-from .models import Channel, Claim, NfcTag, Redemption
 
 PARTNER = scoped(services.PARTNER_SCOPE)
 

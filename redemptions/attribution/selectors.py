@@ -46,8 +46,8 @@ from merchants.models import Merchant
 from merchants.selectors import day_totals
 from merchants.selectors import local_date as merchant_local_date
 
-from . import attribution_errors as _attribution_errors  # noqa: F401  (registers the codes)
-from .attribution_models import SHARE_ONE, AttributionModel
+from ..models import SHARE_ONE, AttributionModel
+from . import errors as _errors  # noqa: F401  (registers the codes)
 
 K_ANONYMITY = 10
 COUNT_ROUNDING = 5

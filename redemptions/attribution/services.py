@@ -41,19 +41,20 @@ from core.services import Actor, audit_record
 from merchants.models import City, Merchant
 from merchants.services import merchant_days_rebuild
 
-from . import attribution_errors as _attribution_errors  # noqa: F401  (registers the codes)
-from .attribution_models import (
+from ..models import (
     SHARE_ONE,
     AttributionCredit,
     AttributionCursor,
     AttributionModel,
     AttributionWindow,
+    MemberDay,
     MemberHomeDistrict,
     Note,
     NoteMerchant,
+    Redemption,
     Touch,
 )
-from .models import MemberDay, Redemption
+from . import errors as _errors  # noqa: F401  (registers the codes)
 
 #: Most touches one batch may hold.
 TOUCH_BATCH_LIMIT = 1000

@@ -23,10 +23,10 @@ from core.models import User
 from merchants.models import Merchant, MerchantStaff
 from merchants.selectors import merchant_for_staff
 
-from . import attribution, attribution_selectors
-from .attribution_models import AttributionModel
-from .attribution_selectors import DayPoint
-from .models import Redemption
+from ..attribution import selectors as attribution_selectors
+from ..attribution import services as attribution
+from ..attribution.selectors import DayPoint
+from ..models import AttributionModel, Redemption
 
 CSV_KINDS = ("leaderboard", "daily", "audience")
 

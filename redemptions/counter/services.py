@@ -40,10 +40,10 @@ from merchants.selectors import local_date as merchant_local_date
 from merchants.selectors import partner_granted, redeem_refusal, staff_membership, today_used
 from merchants.services import capacity_release, capacity_take, merchant_set_promotion_hold
 
+from ..attribution.services import credit_redemption, reverse_credit
+from ..models import Channel, Claim, MemberDay, NfcTag, Redemption, RefusedScan, SurgeFlag
 from . import codes, sun
 from . import errors as _errors  # noqa: F401  (registers the refusal codes)
-from .attribution import credit_redemption, reverse_credit
-from .models import Channel, Claim, MemberDay, NfcTag, Redemption, RefusedScan, SurgeFlag
 
 PARTNER_SCOPE = "redemptions:write"
 #: The biggest bill we accept (¥100,000): anything larger is a typo.

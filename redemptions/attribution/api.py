@@ -29,9 +29,9 @@ from core.models import PartnerApplication
 from merchants.models import Merchant
 from merchants.selectors import partner_granted, staff_membership
 
-from . import attribution, attribution_selectors
-from .attribution_errors import TOUCH_ROW_CODES
-from .models import Redemption
+from ..models import Redemption
+from . import selectors, services
+from .errors import TOUCH_ROW_CODES
 
 NOTES_SCOPE = "notes:write"
 TOUCHES_SCOPE = "touches:write"
@@ -53,7 +53,7 @@ class NoteInput(serializers.Serializer):
     url = serializers.URLField(max_length=500)
     published_at = serializers.DateTimeField()
     merchants = serializers.ListField(
-        child=serializers.UUIDField(), min_length=1, max_length=attribution.NOTE_MERCHANT_LIMIT
+        child=serializers.UUIDField(), min_length=1, max_length=services.NOTE_MERCHANT_LIMIT
     )
     author_member = serializers.UUIDField(required=False, allow_null=True, help_text="The author's member id.")
     author_external_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
@@ -64,7 +64,7 @@ class NoteInput(serializers.Serializer):
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs.get("author_member") and not attrs.get("author_external_id"):
             raise serializers.ValidationError({"author_member": "Give author_member or author_external_id."})
-        if attrs["published_at"] > timezone.now() + attribution.CLOCK_SKEW:
+        if attrs["published_at"] > timezone.now() + services.CLOCK_SKEW:
             raise serializers.ValidationError({"published_at": "A note cannot be published in the future."})
         return attrs
 
@@ -98,7 +98,7 @@ class NoteView(APIView):
         data = NoteInput(data=request.data)
         data.is_valid(raise_exception=True)
         v = data.validated_data
-        result = attribution.note_upsert(
+        result = services.note_upsert(
             source=content_app(request),
             external_id=external_id,
             title=v["title"],
@@ -121,7 +121,7 @@ class NoteView(APIView):
         description="The note was deleted in the content app: it is hidden (credits already given stay).",
     )
     def delete(self, request: Request, external_id: str) -> Response:
-        attribution.note_hide(source=content_app(request), external_id=external_id)
+        services.note_hide(source=content_app(request), external_id=external_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -133,7 +133,7 @@ class MerchantNotesView(APIView):
         merchant = Merchant.objects.filter(public_id=public_id, state__in=Merchant.VISIBLE_STATES).first()
         if merchant is None:
             raise DomainError("not_found")
-        notes = attribution.notes_for_merchant(merchant=merchant)
+        notes = services.notes_for_merchant(merchant=merchant)
         from django.db.models import prefetch_related_objects
 
         prefetch_related_objects(notes, "merchants")
@@ -184,7 +184,7 @@ class TouchBatchView(APIView):
         rows = request.data.get("touches") if isinstance(request.data, dict) else None
         if not isinstance(rows, list):
             raise DomainError("touch_batch_empty")
-        result = attribution.touches_ingest(source=content_app(request), rows=rows)
+        result = services.touches_ingest(source=content_app(request), rows=rows)
         return Response(
             {
                 "received": result.received,
@@ -233,13 +233,13 @@ class InsightsView(APIView):
     )
     def get(self, request: Request, public_id: UUID) -> Response:
         merchant = insights_merchant(request, public_id)
-        today = attribution_selectors.merchant_today(merchant=merchant)
-        period = attribution_selectors.period_parse(
+        today = selectors.merchant_today(merchant=merchant)
+        period = selectors.period_parse(
             start=request.query_params.get("from"), end=request.query_params.get("to"), today=today
         )
-        model = attribution_selectors.model_parse(request.query_params.get("model"))
-        board = attribution_selectors.dashboard(merchant=merchant, period=period, model=model, today=today)
-        return Response(attribution_selectors.dashboard_payload(board))
+        model = selectors.model_parse(request.query_params.get("model"))
+        board = selectors.dashboard(merchant=merchant, period=period, model=model, today=today)
+        return Response(selectors.dashboard_payload(board))
 
 
 # --- Post-redemption note ----------------------------------------------------------------------------------
@@ -268,5 +268,5 @@ class NoteInviteView(APIView):
         redemption = Redemption.objects.select_related("merchant").filter(public_id=public_id).first()
         if redemption is None:
             raise DomainError("not_found")
-        invite = attribution.note_invite(redemption=redemption, member=request_person(request))
+        invite = services.note_invite(redemption=redemption, member=request_person(request))
         return Response(NoteInviteOutput(invite).data)

@@ -12,7 +12,7 @@ from core.models import User
 from merchants.models import Merchant
 from merchants.selectors import local_date
 
-from .models import Claim, NfcTag, Redemption, RefusedScan, SurgeFlag
+from ..models import Claim, NfcTag, Redemption, RefusedScan, SurgeFlag
 
 
 def merchant_by_public_id(*, public_id: Any) -> Merchant | None:
@@ -95,7 +95,7 @@ def surging_merchant_ids() -> set[int]:
 def members_attached_to_merchant(*, merchant: Merchant, since: date) -> set[int]:
     """Members who redeemed at ``merchant`` or saved a note about it since ``since``: the people to tell
     when the shop leaves RedCard. Two index-backed queries."""
-    from .attribution_models import NoteMerchant, Touch
+    from ..models import NoteMerchant, Touch
 
     redeemed = Redemption.objects.filter(
         merchant=merchant, status=Redemption.Status.CONFIRMED, local_date__gte=since

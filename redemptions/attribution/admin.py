@@ -11,11 +11,10 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import AuditHistoryMixin, ReadOnlyAdmin
+from core.admin import AuditHistoryMixin, ReadOnlyAdmin, apply_with_reason
 
-from . import attribution
-from .admin import _with_reason
-from .attribution_models import AttributionCredit, Note
+from ..models import AttributionCredit, Note
+from . import services
 
 
 class NoteTagInline(admin.TabularInline):
@@ -63,12 +62,12 @@ class NoteAdmin(AuditHistoryMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Hide from readers and leaderboards (with a reason)"), permissions=["change"])
     def hide(self, request: HttpRequest, queryset: QuerySet[Note]) -> HttpResponse | None:
-        return _with_reason(
+        return apply_with_reason(
             self,
             request,
             queryset,
-            _("Hide notes"),
-            lambda note, reason: attribution.note_moderate_hide(
+            title=_("Hide notes"),
+            apply=lambda note, reason: services.note_moderate_hide(
                 note=note,
                 actor=request.user,  # type: ignore[arg-type]
                 reason=reason,

@@ -1,4 +1,4 @@
-"""API endpoints of the redemptions app, under /api/v1/."""
+"""API endpoints at the counter (codes, prepare/confirm/void, claims, tags), included by :mod:`redemptions.api.urls`."""
 
 from django.urls import path
 
@@ -27,4 +27,3 @@ urlpatterns = [
         name="api-claim-reject",
     ),
 ]
-urlpatterns += __import__("redemptions.attribution_api_urls", fromlist=["urlpatterns"]).urlpatterns  # issue 6

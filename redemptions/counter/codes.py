@@ -22,7 +22,7 @@ The short numeric fallback that staff can type is
 ``<member number, at least 3 digits><window mod 10><6-digit HMAC>``: it is
 derived, never stored, and guessing one needs the 6-digit MAC of a live window
 (one in a million per attempt); refused attempts are recorded and counted
-(see ``redemptions.services``).
+(see ``redemptions.counter.services``).
 """
 
 from __future__ import annotations
@@ -260,7 +260,7 @@ def _check_live(window: int, at: datetime) -> None:
 def verify(text: str, *, at: datetime | None = None) -> VerifiedCode:
     """Check a scanned or typed code. Raises ``DomainError`` ``code_invalid`` (malformed, forged,
     tampered, unknown key) or ``code_expired``. Does not look at the database (single use is the
-    caller's, see ``redemptions.services``)."""
+    caller's, see ``redemptions.counter.services``)."""
     at = at or timezone.now()
     text = (text or "").strip()
     if looks_numeric(text):

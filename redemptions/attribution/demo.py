@@ -1,4 +1,4 @@
-"""Demo notes and touches (issue 6), called at the end of ``redemptions.demo.seed``.
+"""Demo notes and touches (issue 6), called by :func:`redemptions.demo.seed` after the counter's visits.
 
 A demo content app publishes a handful of notes about each demo shop; most members who redeemed had
 viewed, clicked or saved one or two of them in the days before (one note per shop is the popular one),
@@ -20,9 +20,8 @@ from core.demo import DEMO_PASSWORD
 from core.models import PartnerApplication, User
 from merchants.models import Merchant, MerchantStaff
 
-from . import attribution
-from .attribution_models import Note
-from .models import Redemption
+from ..models import Note, Redemption
+from . import services
 
 TITLES = (
     "{shop}｜本周最想再去一次的店",
@@ -75,7 +74,7 @@ def seed(out: list[tuple[str, str, str]]) -> None:
     for shop in shops:
         titles = rng.sample(TITLES, 4)
         notes_of[shop.pk] = [
-            attribution.note_upsert(
+            services.note_upsert(
                 source=app,
                 external_id=f"demo-{shop.public_id.hex[:8]}-{i}",
                 title=title.format(shop=shop.name_zh),
@@ -115,8 +114,8 @@ def seed(out: list[tuple[str, str, str]]) -> None:
     # The second wave: two members wrote a note after their visit; later visitors read it first.
     early = [r for r in redemptions if r.confirmed_at < now - timedelta(days=12)]
     for first in rng.sample(early, min(2, len(early))):
-        invite = attribution.note_invite(redemption=first, member=first.member)
-        note = attribution.note_upsert(
+        invite = services.note_invite(redemption=first, member=first.member)
+        note = services.note_upsert(
             source=app,
             external_id=f"demo-visit-{first.public_id.hex[:8]}",
             title=f"#小红卡 {first.merchant.name_zh} 真实到店体验",
@@ -134,10 +133,10 @@ def seed(out: list[tuple[str, str, str]]) -> None:
         for r in later[::2]:
             add(note, r.member, r.confirmed_at - timedelta(hours=rng.randint(1, 20)))
 
-    for start in range(0, len(rows), attribution.TOUCH_BATCH_LIMIT):
-        attribution.touches_ingest(source=app, rows=rows[start : start + attribution.TOUCH_BATCH_LIMIT], now=now)
-    attribution.credits_catch_up()
-    attribution.home_districts_refresh()
+    for start in range(0, len(rows), services.TOUCH_BATCH_LIMIT):
+        services.touches_ingest(source=app, rows=rows[start : start + services.TOUCH_BATCH_LIMIT], now=now)
+    services.credits_catch_up()
+    services.home_districts_refresh()
 
     owner = (
         MerchantStaff.objects.filter(merchant__in=shops, role=MerchantStaff.Role.OWNER, user__email__endswith=".local")

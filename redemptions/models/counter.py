@@ -301,6 +301,3 @@ class SurgeFlag(models.Model):
     @property
     def is_open(self) -> bool:
         return self.cleared_at is None
-
-
-from .attribution_models import *  # noqa: E402,F403  (notes, touches, attribution: issue 6)

@@ -1,4 +1,7 @@
-"""Thin Celery tasks of issue 6 (imported by ``redemptions.tasks`` so that workers register them)."""
+"""Thin Celery tasks of attribution (imported by :mod:`redemptions.tasks` so that workers register them).
+
+Task names are stable (queued messages and the beat schedule carry them), so they keep their first spelling.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ __all__ = ["credits_catch_up", "home_districts_refresh", "touches_purge"]
 @shared_task(name="redemptions.attribution_tasks.credits_catch_up")
 def credits_catch_up() -> int:
     """Credit redemptions for touches that arrived after them (dated before them, inside the window)."""
-    from .attribution import credits_catch_up as catch_up
+    from .services import credits_catch_up as catch_up
 
     return catch_up()
 
@@ -18,7 +21,7 @@ def credits_catch_up() -> int:
 @shared_task(name="redemptions.attribution_tasks.touches_purge")
 def touches_purge() -> int:
     """Delete touches older than the retention period."""
-    from .attribution import touches_purge as purge
+    from .services import touches_purge as purge
 
     return purge()
 
@@ -26,6 +29,6 @@ def touches_purge() -> int:
 @shared_task(name="redemptions.attribution_tasks.home_districts_refresh")
 def home_districts_refresh() -> int:
     """Recompute members' home districts for the audience insights."""
-    from .attribution import home_districts_refresh as refresh
+    from .services import home_districts_refresh as refresh
 
     return refresh()

@@ -20,8 +20,8 @@ from core.models import User
 from members.selectors import entitlement, member_savings
 from merchants.selectors import merchant_for_staff, merchants_of_staff, today_used
 
+from ..models import Claim, NfcTag
 from . import codes, selectors, services
-from .models import Claim, NfcTag
 
 #: The NDEF URL suffix to program into an NTAG 424 DNA: the tag mirrors PICCData and SDMMAC over the zeros.
 SUN_MIRROR = "&picc=" + "0" * 32 + "&cmac=" + "0" * 16

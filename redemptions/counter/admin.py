@@ -1,0 +1,120 @@
+"""The redemption part of the console: redemptions (void with a reason), refused scans, claims,
+NFC tags and surge flags (a curator clears a flag to resume promotion)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
+
+from core.admin import AuditHistoryMixin, ReadOnlyAdmin, apply_with_reason
+
+from ..models import Claim, NfcTag, Redemption, RefusedScan, SurgeFlag
+from . import services
+
+
+@admin.register(Redemption)
+class RedemptionAdmin(AuditHistoryMixin, admin.ModelAdmin):
+    list_display = [
+        "confirmed_at",
+        "merchant",
+        "member",
+        "channel",
+        "status",
+        "bill_fen",
+        "discount_fen",
+        "charge_fen",
+        "local_date",
+    ]
+    list_filter = ["status", "channel", "merchant__city", "local_date", "merchant"]
+    date_hierarchy = "confirmed_at"
+    search_fields = ["public_id", "member__email", "merchant__name_zh", "merchant__name_en", "code_id"]
+    list_select_related = ["merchant", "member"]
+    actions = ["void"]
+    readonly_fields = [f.name for f in Redemption._meta.fields] + ["audit_trail"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description=_("Void (with a reason)"), permissions=["change"])
+    def void(self, request: HttpRequest, queryset: QuerySet[Redemption]) -> HttpResponse | None:
+        # Operators may void after the staff window (support cases); the reason is audited.
+        return apply_with_reason(
+            self,
+            request,
+            queryset,
+            title=_("Void redemptions"),
+            apply=lambda obj, reason: services.redemption_void(
+                redemption=obj,
+                actor=request.user,  # type: ignore[arg-type]
+                reason=reason,
+                enforce_window=False,
+            ),
+        )
+
+
+@admin.register(RefusedScan)
+class RefusedScanAdmin(ReadOnlyAdmin):
+    list_display = ["at", "reason", "step", "code_kind", "merchant", "staff", "member"]
+    list_filter = ["reason", "step", "code_kind", "merchant__city"]
+    date_hierarchy = "at"
+    search_fields = ["code_text", "merchant__name_zh", "staff__email", "member__email"]
+    list_select_related = ["merchant", "staff", "member"]
+
+
+@admin.register(Claim)
+class ClaimAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "short_number", "merchant", "member", "bill_fen", "status", "tag_verified"]
+    list_filter = ["status", "tag_verified", "merchant__city"]
+    search_fields = ["public_id", "member__email", "merchant__name_zh"]
+    list_select_related = ["merchant", "member"]
+
+
+@admin.register(NfcTag)
+class NfcTagAdmin(AuditHistoryMixin, admin.ModelAdmin):
+    list_display = ["label", "merchant", "kind", "uid", "last_counter", "last_tap_at", "is_active"]
+    list_filter = ["kind", "is_active", "merchant__city"]
+    search_fields = ["label", "uid", "merchant__name_zh"]
+    list_select_related = ["merchant"]
+    readonly_fields = ["public_id", "keys_held", "uid", "last_counter", "last_tap_at", "audit_trail"]
+    # The SUN keys are sealed at rest and never shown: a shop registers them with the tag (console or API).
+    fields = ["merchant", "label", "kind", "is_active", *readonly_fields]
+    raw_id_fields = ["merchant"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # shops register tags with their keys (console or API), where the keys are checked
+
+    @admin.display(description=_("SUN keys"))
+    def keys_held(self, tag: NfcTag) -> str:
+        if tag.kind != NfcTag.Kind.SUN:
+            return "—"
+        return str(_("held, sealed at rest")) if tag.meta_read_key and tag.file_read_key else str(_("missing"))
+
+
+@admin.register(SurgeFlag)
+class SurgeFlagAdmin(AuditHistoryMixin, admin.ModelAdmin):
+    list_display = ["detected_at", "merchant", "hour_count", "baseline", "cleared_at", "cleared_by"]
+    list_filter = [("cleared_at", admin.EmptyFieldListFilter), "merchant__city"]
+    list_select_related = ["merchant", "cleared_by"]
+    readonly_fields = ["merchant", "detected_at", "hour_count", "baseline", "cleared_at", "cleared_by", "audit_trail"]
+    fields = [*readonly_fields[:-1], "note", "audit_trail"]
+    actions = ["clear"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description=_("Clear: promote the shop again"), permissions=["change"])
+    def clear(self, request: HttpRequest, queryset: QuerySet[SurgeFlag]) -> HttpResponse | None:
+        return apply_with_reason(
+            self,
+            request,
+            queryset,
+            title=_("Clear surge flags"),
+            apply=lambda obj, reason: services.surge_clear(flag=obj, actor=request.user, note=reason),  # type: ignore[arg-type]
+        )

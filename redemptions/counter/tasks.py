@@ -1,0 +1,22 @@
+"""Thin Celery tasks of the counter: each calls one service.
+
+Task names are stable (queued messages and the beat schedule carry them), so they are given explicitly.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="redemptions.tasks.surge_detect")
+def surge_detect() -> int:
+    from .services import surge_detect as detect
+
+    return len(detect())
+
+
+@shared_task(name="redemptions.tasks.claims_expire")
+def claims_expire() -> int:
+    from .services import claims_expire as expire
+
+    return expire()

@@ -1,0 +1,18 @@
+"""Pages at the counter: the member's card and visits, the staff scanner, the QR stand, tap-to-claim.
+
+Included by :mod:`redemptions.urls` under /r/ (namespace ``redemptions``).
+"""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("card/", views.card, name="card"),
+    path("mine/", views.mine, name="mine"),
+    path("scan/", views.scanner_pick, name="scanner_pick"),
+    path("scan/<uuid:merchant_id>/", views.scanner, name="scanner"),
+    path("scan/<uuid:merchant_id>/stand/", views.stand, name="stand"),
+    path("m/<uuid:merchant_id>/claim/", views.claim, name="claim"),
+    path("claims/<uuid:claim_id>/", views.claim_live, name="claim_live"),
+]

@@ -1,0 +1,37 @@
+"""The tables of the redemptions app, one module per domain (app label ``redemptions``, tables unchanged).
+
+- :mod:`.counter`: what happens at the counter: redemptions, member days, refused scans, NFC tags, claims, surge flags;
+- :mod:`.attribution`: notes, touches and the credits a redemption gives the notes that led to it.
+"""
+
+from .attribution import (
+    SHARE_ONE,
+    AttributionCredit,
+    AttributionCursor,
+    AttributionModel,
+    AttributionWindow,
+    MemberHomeDistrict,
+    Note,
+    NoteMerchant,
+    Touch,
+)
+from .counter import Channel, Claim, MemberDay, NfcTag, Redemption, RefusedScan, SurgeFlag
+
+__all__ = [
+    "SHARE_ONE",
+    "AttributionCredit",
+    "AttributionCursor",
+    "AttributionModel",
+    "AttributionWindow",
+    "Channel",
+    "Claim",
+    "MemberDay",
+    "MemberHomeDistrict",
+    "NfcTag",
+    "Note",
+    "NoteMerchant",
+    "Redemption",
+    "RefusedScan",
+    "SurgeFlag",
+    "Touch",
+]
