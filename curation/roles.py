@@ -1,32 +1,10 @@
-"""Permissions of the curator and operator groups on this app's models.
+"""Permissions of the curator and operator groups on this app's models, gathered from its domains
+(``core.roles`` reads :data:`PERMISSIONS` after ``migrate``)."""
 
-Curators run the intake (``change_application`` is what ``curation.services`` checks before a decision)
-and keep the admission rules; operators read everything.
-"""
+from .intake.roles import PERMISSIONS as _INTAKE
+from .standing.roles import PERMISSIONS as _STANDING
 
-PERMISSIONS = {
-    "curator": [
-        "curation.view_application",
-        "curation.change_application",
-        "curation.view_admissionrule",
-        "curation.add_admissionrule",
-        "curation.change_admissionrule",
-        "curation.view_ruleresult",
-        "curation.view_sitevisit",
-        "curation.add_sitevisit",
-        "curation.change_sitevisit",
-        "curation.view_decision",
-    ],
-    "operator": [
-        "curation.view_application",
-        "curation.view_admissionrule",
-        "curation.view_ruleresult",
-        "curation.view_sitevisit",
-        "curation.view_decision",
-    ],
-}
-
-from .standing_roles import PERMISSIONS as _STANDING  # noqa: E402  (issue 7)
-
-for _group, _perms in _STANDING.items():
-    PERMISSIONS.setdefault(_group, []).extend(_perms)
+PERMISSIONS: dict[str, list[str]] = {}
+for _part in (_INTAKE, _STANDING):
+    for _group, _perms in _part.items():
+        PERMISSIONS.setdefault(_group, []).extend(_perms)

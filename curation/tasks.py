@@ -1,3 +1,6 @@
-"""Background jobs of the curation app (thin: they call services)."""
+"""The app's Celery tasks, one module per domain; Celery's autodiscovery imports this module."""
 
-from .standing_tasks import evaluate_removal_rules, ops_rollup  # noqa: F401  (issue 7: registered with Celery)
+from .ops.tasks import ops_rollup
+from .standing.tasks import evaluate_removal_rules
+
+__all__ = ["evaluate_removal_rules", "ops_rollup"]

@@ -10,5 +10,5 @@ urlpatterns = [
     path("", include("members.api_urls")),
     path("", include("merchants.api_urls")),
     path("", include("redemptions.api.urls")),
-    path("", include("curation.api_urls")),
+    path("", include("curation.api.urls")),
 ]

@@ -17,7 +17,7 @@ migrates it and seeds the real tables with set-based SQL (``INSERT … SELECT ge
 
 Then it runs ANALYZE and measures, in-process with the real code:
 
-1. ``standing.ops_rollup(days=400)`` (the one-off backfill) and ``ops_rollup(days=3)`` (the nightly job);
+1. ``curation.ops.services.ops_rollup(days=400)`` (the one-off backfill) and ``ops_rollup(days=3)`` (the nightly job);
 2. ``standing.removal_rules_evaluate()`` three times: the first run of the day (opens every finding), the same
    day again (must create nothing), and the next day (refreshes the open findings' evidence);
 3. the operations overview: ``ops_figures()`` and the admin page ``/admin/curation/opsdailytotal/``
@@ -301,7 +301,7 @@ def measure_overview(runs: int = 10) -> None:
 def _measure_overview(runs: int, Client) -> None:
 
     from core.models import User
-    from curation.standing_selectors import ops_figures
+    from curation.ops.selectors import ops_figures
 
     admin = User.objects.filter(email="bench-admin@bench.local").first() or User.objects.create_superuser(
         "bench-admin@bench.local", "bench"
@@ -335,8 +335,8 @@ def measure_rules(day) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from curation import standing
-    from curation.standing_rules import EVALUATORS
+    from curation.standing import services as standing
+    from curation.standing.rules import EVALUATORS
 
     for rule in standing.active_removal_rules():
         with CaptureQueriesContext(connection) as ctx:
@@ -357,8 +357,9 @@ def main() -> None:
     if not args.reuse:
         recreate_database()
     setup_django()
-    from curation import standing
-    from curation.standing_models import EvaluationRun, Finding
+    from curation.models import EvaluationRun, Finding
+    from curation.ops import services as ops_services
+    from curation.standing import services as standing
 
     day = standing.evaluation_day()
     if not args.reuse:
@@ -370,8 +371,8 @@ def main() -> None:
 
         Merchant.objects.filter(state="warned").update(state="listed")
         Merchant.objects.update(has_open_findings=False)
-    timed("ops_rollup(days=400) backfill", standing.ops_rollup, days=400)
-    timed("ops_rollup(days=3) nightly", standing.ops_rollup, days=3)
+    timed("ops_rollup(days=400) backfill", ops_services.ops_rollup, days=400)
+    timed("ops_rollup(days=3) nightly", ops_services.ops_rollup, days=3)
     run, _ = timed("evaluation, first run of the day", standing.removal_rules_evaluate, day=day)
     print(f"  findings created {run.findings_created}, breaches per rule {run.report['breaches']}")
     run, _ = timed("evaluation, same day again", standing.removal_rules_evaluate, day=day)

@@ -22,6 +22,6 @@ def open_city(db):
 def _admission_rules(request):
     """Version 1 of each rule, as the data migration installs it (a transactional test flushes it)."""
     if request.node.get_closest_marker("django_db") is not None:
-        from curation.services import rules_install_defaults
+        from curation.intake.services import rules_install_defaults
 
         rules_install_defaults()

@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from curation import services
+from curation.intake import services
 from curation.models import Application, SiteVisit
 from merchants.models import Merchant
 from tests.factories.curation import ApplicationFactory

@@ -12,9 +12,9 @@ from django.db import connection
 from django.utils import timezone
 
 from core.errors import DomainError
-from curation import standing
-from curation.standing_models import Complaint
-from curation.standing_selectors import complaint_queue, complaint_sla
+from curation.models import Complaint
+from curation.standing import services as standing
+from curation.standing.selectors import complaint_queue, complaint_sla
 from tests.factories import MerchantFactory, UserFactory
 from tests.factories.redemptions import member_with_card
 from tests.factories.standing import JPEG_TINY, PNG_1PX, ComplaintFactory, curator_user, history, owner_of

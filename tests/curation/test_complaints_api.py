@@ -9,8 +9,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
-from curation import standing
-from curation.standing_models import Appeal, Complaint, Finding
+from curation.models import Appeal, Complaint, Finding
+from curation.standing import services as standing
 from tests.factories import MerchantFactory, UserFactory
 from tests.factories.redemptions import member_with_card
 from tests.factories.standing import PNG_1PX, ComplaintFactory, curator_user, history, owner_of

@@ -28,7 +28,7 @@ def _fill(driver, values):
 
 
 def test_owner_applies_curator_approves_shop_is_listed_and_managed(live_server, browser):  # noqa: F811
-    from curation.services import rules_install_defaults
+    from curation.intake.services import rules_install_defaults
 
     rules_install_defaults()
     city = CityFactory()

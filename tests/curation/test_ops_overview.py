@@ -10,9 +10,10 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils import timezone
 
-from curation import standing
-from curation.standing_models import OpsDailyTotal
-from curation.standing_selectors import ops_figures
+from curation.models import OpsDailyTotal
+from curation.ops import services as ops_services
+from curation.ops.selectors import ops_figures
+from curation.standing import services as standing
 from merchants.models import Merchant
 from tests.factories import CityFactory, DistrictFactory, MerchantFactory, UserFactory
 from tests.factories.redemptions import member_with_card
@@ -40,7 +41,7 @@ def test_members_redemptions_and_savings_figures():
     for i in range(6):
         history(members[i % 2], shop, on=day - timedelta(days=1 + i), bill_fen=10000, rate_bp=1200)
     history(members[0], shop, on=day - timedelta(days=2), status="voided")
-    assert standing.ops_rollup(days=10) == 6  # one row per (city, day)
+    assert ops_services.ops_rollup(days=10) == 6  # one row per (city, day)
     total = OpsDailyTotal.objects.filter(local_date=day - timedelta(days=1)).get()
     assert (total.redemptions, total.discount_fen, total.members) == (1, 1200, 1)
     f = figures()
@@ -54,10 +55,10 @@ def test_rollup_replaces_a_day_after_a_void():
     shop = MerchantFactory()
     day = standing.evaluation_day() - timedelta(days=1)
     redemption = history(member, shop, on=day)
-    standing.ops_rollup(days=2)
+    ops_services.ops_rollup(days=2)
     assert OpsDailyTotal.objects.get(local_date=day).redemptions == 1
     type(redemption).objects.filter(pk=redemption.pk).update(status="voided", voided_at=timezone.now())
-    standing.ops_rollup(days=2)
+    ops_services.ops_rollup(days=2)
     assert not OpsDailyTotal.objects.filter(local_date=day).exists()
 
 
@@ -111,10 +112,10 @@ def test_overview_query_count_does_not_grow_with_data(django_assert_max_num_quer
 
 
 def test_nightly_snapshot_holds_the_slow_member_figures():
-    from curation.standing_models import OpsSnapshot
+    from curation.models import OpsSnapshot
 
     member = member_with_card()
-    standing.ops_rollup(days=3)
+    ops_services.ops_rollup(days=3)
     snapshot = OpsSnapshot.objects.get()
     assert snapshot.figures["trials_ended"] == 0 and snapshot.figures["fees_net_fen"] == 0
     OpsSnapshot.objects.filter(pk=snapshot.pk).update(

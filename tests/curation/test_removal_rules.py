@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from curation import standing
-from curation.standing_models import EvaluationRun, Finding, RemovalRule
-from curation.standing_rules import EVALUATORS, day_start
+from curation.models import EvaluationRun, Finding, RemovalRule
+from curation.standing import services as standing
+from curation.standing.rules import EVALUATORS, day_start
 from merchants.models import Merchant
 from redemptions.models import Redemption
 from tests.factories import MerchantFactory

@@ -7,8 +7,8 @@ from django.contrib.auth.models import Group
 from django.db import connection
 
 from core.errors import DomainError
+from curation.intake.services import application_approve
 from curation.models import Application
-from curation.services import application_approve
 from merchants.models import Merchant
 from tests.factories import CityCategoryFactory, CityFactory, MerchantFactory, UserFactory
 from tests.factories.curation import ApplicationFactory

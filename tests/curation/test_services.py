@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from core.errors import DomainError
 from core.models import AuditEntry, Notification
-from curation import services
+from curation.intake import services
 from curation.models import AdmissionRule, Application, Decision, RuleResult
 from merchants.models import Merchant, MerchantStaff
 from tests.factories import CategoryFactory, DistrictFactory, MerchantFactory, UserFactory, valid_uscc

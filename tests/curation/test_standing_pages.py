@@ -11,8 +11,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from curation import standing
-from curation.standing_models import Appeal, Complaint, Finding
+from curation.models import Appeal, Complaint, Finding
+from curation.standing import services as standing
 from merchants.models import Merchant
 from merchants.selectors import catalogue
 from tests.factories import MerchantFactory, UserFactory
@@ -107,7 +107,7 @@ def test_curator_answers_and_resolves_in_admin():
 
 
 def complaint_sla_breached(complaint: Complaint) -> bool:
-    from curation.standing_selectors import complaint_sla
+    from curation.standing.selectors import complaint_sla
 
     return complaint_sla(complaint=complaint).breached
 

@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from core.errors import DomainError
-from curation import standing
-from curation.standing_models import Appeal, Finding
+from curation.models import Appeal, Finding
+from curation.standing import services as standing
 from merchants.models import Merchant
 from merchants.selectors import catalogue, redeem_refusal
 from merchants.services import merchant_promote_due
@@ -188,7 +188,7 @@ def test_only_the_owner_may_appeal_and_with_a_text(day):
 
 
 def standing_queue():
-    from curation.standing_selectors import appeals_queue
+    from curation.standing.selectors import appeals_queue
 
     return appeals_queue()
 

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from core.models import User
-from curation.standing_models import Complaint, MerchantLicence
+from curation.models import Complaint, MerchantLicence
 from members.models import Subscription
 from merchants.models import Merchant, MerchantStaff
 from merchants.selectors import city_zone, local_date

@@ -21,10 +21,9 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models import Count, Exists, F, Max, OuterRef, Q
 
+from curation.models import Complaint, MerchantLicence, RemovalRule
 from merchants.models import Merchant
 from redemptions.models import Redemption, SurgeFlag
-
-from .standing_models import Complaint, MerchantLicence, RemovalRule
 
 #: Merchants the rules judge: the ones members can see, plus those already warned.
 EVALUATED_STATES = (Merchant.State.PROBATION, Merchant.State.LISTED, Merchant.State.WARNED)

@@ -1,4 +1,4 @@
-"""Curation: merchant applications, admission rules and their results, reviews, visits and decisions."""
+"""Intake: merchant applications, admission rules and their results, reviews, visits and decisions."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from django.utils.translation import gettext_lazy as _
 
 from merchants.models import Category, City, District, Merchant
 
+from .rules import VersionedRule
+
 
 class Application(models.Model):
-    """A merchant owner's request to join. Changed only through ``curation.services``."""
+    """A merchant owner's request to join. Changed only through :mod:`curation.intake.services`."""
 
     class State(models.TextChoices):
         DRAFT = "draft", _("draft")
@@ -115,24 +117,6 @@ class Application(models.Model):
         if self.submitted_at is None:
             return None
         return (timezone.now() - self.submitted_at).days
-
-
-class VersionedRule(models.Model):
-    """A written rule kept as data (admission rules here, removal rules in ``standing_models``): its
-    thresholds are ``parameters``; a new ``version`` supersedes the old one from its ``active_from``, and
-    every result or finding names the rule and version that produced it. Subclasses define ``kind``."""
-
-    parameters = models.JSONField(_("parameters"), default=dict, blank=True)
-    version = models.PositiveIntegerField(_("version"), default=1)
-    active_from = models.DateTimeField(_("active from"), default=timezone.now)
-    is_active = models.BooleanField(_("active"), default=True)
-
-    class Meta:
-        abstract = True
-        ordering = ["kind", "-version"]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} v{self.version}"  # type: ignore[attr-defined]
 
 
 class AdmissionRule(VersionedRule):
@@ -238,6 +222,3 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.reason_code})"
-
-
-from .standing_models import *  # noqa: E402,F403  (complaints, removal rules: issue 7)

@@ -16,12 +16,12 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
+from curation.models import Application
 from merchants.forms import fen_to_yuan, yuan_to_fen
 from merchants.validators import opening_hours_text
 
 from . import selectors, services
 from .forms import BusinessStep, ContactStep, LocationStep, OfferStep, ShopStep
-from .models import Application
 
 STEPS: dict[str, tuple[Any, type[forms.Form]]] = {
     "business": (gettext_lazy("Business"), BusinessStep),

@@ -1,39 +1,35 @@
 """Merchant standing through the API (/api/v1/): complaints (a member's own; a partner app filing for a
 member with ``complaints:write``; an owner's view of the complaints about the shop and answers), findings
-for the owner (and appeals), and the operations figures (operators, or partner scope ``ops:read``)."""
+for the owner (and appeals)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.http import Http404
-from django.urls import path
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.api.permissions import IsOperator, IsPerson, partner_application, request_person, scoped
+from core.api.permissions import IsPerson, partner_application, request_person, scoped
 from core.api.schema import documented
 from core.api.views import APIView, ListAPIView
 from core.errors import DomainError
 from core.models import User
+from curation.models import Complaint, Finding
 from merchants.models import Merchant
 from merchants.selectors import merchant_for_staff
 
-from . import standing
-from .standing_models import Complaint, Finding
-from .standing_selectors import (
+from . import services as standing
+from .selectors import (
     complaint_of_member,
     complaint_sla,
     complaints_of_member,
     complaints_of_merchant,
     finding_of_merchant,
     findings_of_merchant,
-    ops_figures,
-    overview_as_json,
     redemption_by_public_id,
 )
 
@@ -284,57 +280,3 @@ class ShopFindingAppealView(APIView):
         standing.appeal_file(finding=finding, actor=request_person(request), text=str(request.data.get("text", "")))
         finding = finding_of_merchant(merchant=merchant, public_id=finding_id)
         return Response(FindingOutput(finding).data, status=status.HTTP_201_CREATED)
-
-
-class OpsOverviewView(APIView):
-    """The operations overview's figures and chart series, each with how it is computed."""
-
-    permission_classes = [IsOperator | scoped("ops:read")]
-
-    @extend_schema(
-        responses={200: OpenApiTypes.OBJECT},
-        examples=[
-            OpenApiExample(
-                "overview",
-                value={
-                    "at": "2026-11-23T02:00:00+00:00",
-                    "rollup_through": "2026-11-22",
-                    "figures": [
-                        {
-                            "key": "active_members",
-                            "label": "Active members",
-                            "value": 1520,
-                            "display": "1,520",
-                            "how": "People whose card works now…",
-                        }
-                    ],
-                    "charts": [{"key": "seats", "title": "…", "how": "…", "unit": "", "bars": []}],
-                },
-            )
-        ],
-    )
-    def get(self, request: Request) -> Response:
-        return Response(overview_as_json(ops_figures()))
-
-
-urlpatterns = [
-    path("complaints/", ComplaintListView.as_view(), name="api-complaints"),
-    path("complaints/<uuid:public_id>/", ComplaintDetailView.as_view(), name="api-complaint"),
-    path(
-        "console/merchants/<uuid:public_id>/complaints/",
-        ShopComplaintListView.as_view(),
-        name="api-console-complaints",
-    ),
-    path(
-        "console/merchants/<uuid:public_id>/complaints/<uuid:complaint_id>/answer/",
-        ShopComplaintAnswerView.as_view(),
-        name="api-console-complaint-answer",
-    ),
-    path("console/merchants/<uuid:public_id>/findings/", ShopFindingListView.as_view(), name="api-console-findings"),
-    path(
-        "console/merchants/<uuid:public_id>/findings/<uuid:finding_id>/appeal/",
-        ShopFindingAppealView.as_view(),
-        name="api-console-finding-appeal",
-    ),
-    path("ops/overview/", OpsOverviewView.as_view(), name="api-ops-overview"),
-]

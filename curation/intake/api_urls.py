@@ -1,4 +1,4 @@
-"""API endpoints of the curation app, under /api/v1/."""
+"""API endpoints of intake (included by :mod:`curation.api.urls` under /api/v1/)."""
 
 from django.urls import path
 
@@ -14,7 +14,3 @@ urlpatterns = [
         name="api-application-withdraw",
     ),
 ]
-
-from .standing_api import urlpatterns as standing_urlpatterns  # noqa: E402  (issue 7: complaints, findings, ops)
-
-urlpatterns += standing_urlpatterns

@@ -1,10 +1,10 @@
 """Every write of merchant standing (issue 7): complaints and their SLA, the daily removal-rule evaluation,
-findings and the warn / suspend / remove / clear workflow, appeals, and the operations roll-up.
+findings and the warn / suspend / remove / clear workflow, and appeals.
 
 Functions are keyword-only, open their own transaction, lock what guards an invariant, record the audit
 entry and send notices (e-mail + in-app) through ``core.services.notify``. Listing states change only
 through ``merchants.services.merchant_transition``. Errors are ``DomainError`` with the codes of
-``curation.standing_errors``.
+``curation.standing.errors``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -26,24 +26,21 @@ from core.models import PartnerApplication, User
 from core.roles import CURATOR
 from core.services import Actor, audit_record, notify
 from core.webhooks import emit
-from merchants.models import Merchant, MerchantStaff
-from merchants.services import merchant_set_open_findings, merchant_transition
-from redemptions.counter.selectors import members_attached_to_merchant
-from redemptions.models import Redemption
-
-from . import standing_errors as _errors  # noqa: F401  (registers the codes)
-from .standing_models import (
+from curation.models import (
     Appeal,
     Complaint,
     ComplaintMessage,
     EvaluationRun,
     Finding,
-    OpsDailyTotal,
-    OpsSnapshot,
     RemovalRule,
 )
-from .standing_rules import DEFAULT_RULES, EVALUATED_STATES, EVALUATORS, programme_zone
-from .standing_selectors import member_kpis
+from merchants.models import Merchant, MerchantStaff
+from merchants.services import merchant_set_open_findings, merchant_transition
+from redemptions.counter.selectors import members_attached_to_merchant
+from redemptions.models import Redemption
+
+from . import errors as _errors  # noqa: F401  (registers the codes)
+from .rules import DEFAULT_RULES, EVALUATED_STATES, EVALUATORS, programme_zone
 
 logger = logging.getLogger(__name__)
 
@@ -827,46 +824,3 @@ def removal_rules_evaluate(*, day: date | None = None, now: datetime | None = No
     )
     run.refresh_from_db()
     return run
-
-
-# --- Operations roll-up ------------------------------------------------------------------------------------
-
-
-def ops_rollup(*, days: int = 3, today: date | None = None) -> int:
-    """Recompute the daily redemption totals per city for the ``days`` local days before ``today``
-    (one GROUP BY over the redemptions of those days) and upsert them. Returns the rows written.
-
-    The nightly job recomputes the last three days (voids inside the void window are caught);
-    ``days=400`` backfills a year. It also stores the slow-moving member figures (``OpsSnapshot``).
-    """
-    today = today or evaluation_day()
-    first = today - timedelta(days=days)
-    rows = (
-        Redemption.objects.filter(status=Redemption.Status.CONFIRMED, local_date__gte=first, local_date__lt=today)
-        .values("merchant__city_id", "local_date")
-        .annotate(
-            n=Count("id"),
-            members=Count("member_id", distinct=True),
-            bill=Sum("bill_fen"),
-            discount=Sum("discount_fen"),
-        )
-    )
-    now = timezone.now()
-    totals = [
-        OpsDailyTotal(
-            city_id=row["merchant__city_id"],
-            local_date=row["local_date"],
-            redemptions=row["n"],
-            members=row["members"],
-            bill_fen=row["bill"] or 0,
-            discount_fen=row["discount"] or 0,
-            computed_at=now,
-        )
-        for row in rows
-    ]
-    kpis = member_kpis(now=now)
-    with transaction.atomic():  # readers see the old totals or the new ones, never a gap
-        OpsDailyTotal.objects.filter(local_date__gte=first, local_date__lt=today).delete()
-        OpsDailyTotal.objects.bulk_create(totals, batch_size=1000)
-        OpsSnapshot.objects.update_or_create(day=today, defaults={"figures": kpis, "computed_at": now})
-    return len(totals)

@@ -1,4 +1,4 @@
-"""Background jobs of merchant standing (thin: they call ``curation.standing``)."""
+"""Background jobs of merchant standing (thin: they call :mod:`curation.standing.services`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from . import standing
+from . import services as standing
 
 
 @shared_task(name="curation.evaluate_removal_rules")
@@ -19,9 +19,3 @@ def evaluate_removal_rules() -> dict[str, Any]:
         "cleared": run.findings_cleared,
         "attempts": run.attempts,
     }
-
-
-@shared_task(name="curation.ops_rollup")
-def ops_rollup() -> int:
-    """Roll up the last three local days of redemptions per city for the operations overview."""
-    return standing.ops_rollup(days=3)

@@ -9,9 +9,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from core.models import User
+from curation.models import Decision
 from merchants.models import Category, City, District
-
-from .models import Decision
 
 
 class DecisionForm(forms.Form):

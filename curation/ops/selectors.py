@@ -1,4 +1,4 @@
-"""Reads of merchant standing: complaint queues with their SLA, findings, and the operations overview.
+"""Reads of the operations overview: every figure and chart, each with how it is computed.
 
 The overview reads the members, merchants and redemptions tables with aggregate queries only (a fixed
 number of queries whatever the data size); redemption totals come from the nightly ``OpsDailyTotal``
@@ -12,150 +12,19 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db.models import (
-    Case,
     Count,
-    DateTimeField,
-    Exists,
     F,
-    OuterRef,
     Q,
-    QuerySet,
     Sum,
-    Value,
-    When,
 )
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.models import User
+from curation.models import Complaint, Finding, OpsDailyTotal, OpsSnapshot, RemovalRule
+from curation.standing.rules import programme_zone
 from members.selectors import live_member_counts, member_kpis
 from merchants.models import City, District, Merchant
-from redemptions.models import Redemption, SurgeFlag
-
-from .standing_models import Appeal, Complaint, EvaluationRun, Finding, OpsDailyTotal, OpsSnapshot, RemovalRule
-from .standing_rules import programme_zone
-
-# --- Complaints ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sla:
-    """Where a complaint stands against its two SLA clocks at ``now``."""
-
-    age: timedelta
-    first_response_breached: bool
-    resolution_breached: bool
-    first_response_left: timedelta | None  # None once answered
-    resolution_left: timedelta | None  # None once resolved
-
-    @property
-    def breached(self) -> bool:
-        return self.first_response_breached or self.resolution_breached
-
-
-def complaint_sla(*, complaint: Complaint, now: datetime | None = None) -> Sla:
-    now = now or timezone.now()
-    responded = complaint.first_responded_at
-    resolved = complaint.resolved_at
-    return Sla(
-        age=(resolved or now) - complaint.created_at,
-        first_response_breached=(responded or now) > complaint.first_response_due,
-        resolution_breached=(resolved or now) > complaint.resolution_due,
-        first_response_left=None if responded else complaint.first_response_due - now,
-        resolution_left=None if resolved else complaint.resolution_due - now,
-    )
-
-
-def with_sla(queryset: QuerySet[Complaint], *, now: datetime | None = None) -> QuerySet[Complaint]:
-    """Annotate ``first_response_breached`` and ``resolution_breached`` (for admin filters and ordering).
-
-    "Now" is the application's clock, the one ``complaint_sla`` reads, not the database's: a row of the
-    queue and the complaint's own page never disagree about a deadline."""
-    at = Value(now or timezone.now(), output_field=DateTimeField())
-    responded = Coalesce(F("first_responded_at"), at, output_field=DateTimeField())
-    resolved = Coalesce(F("resolved_at"), at, output_field=DateTimeField())
-    return queryset.annotate(
-        first_response_breached=Case(When(Q(first_response_due__lt=responded), then=Value(True)), default=Value(False)),
-        resolution_breached=Case(When(Q(resolution_due__lt=resolved), then=Value(True)), default=Value(False)),
-    )
-
-
-def complaint_queue() -> QuerySet[Complaint]:
-    """Open complaints, oldest first, with what a queue row shows."""
-    return with_sla(
-        Complaint.objects.filter(state__in=Complaint.OPEN_STATES)
-        .select_related("merchant", "member", "assignee")
-        .order_by("created_at", "pk")
-    )
-
-
-def complaints_of_member(*, member: User) -> QuerySet[Complaint]:
-    return Complaint.objects.filter(member=member).select_related("merchant", "redemption").order_by("-created_at")
-
-
-def complaints_of_merchant(*, merchant: Merchant) -> QuerySet[Complaint]:
-    return (
-        Complaint.objects.filter(merchant=merchant)
-        .select_related("merchant", "redemption", "member")
-        .order_by("-created_at")
-    )
-
-
-def complaint_of_member(*, member: User, public_id: Any) -> Complaint | None:
-    return complaints_of_member(member=member).filter(public_id=public_id).prefetch_related("messages").first()
-
-
-def complaint_messages(*, complaint: Complaint, include_internal: bool = False) -> list[Any]:
-    messages = complaint.messages.select_related("author").order_by("created_at", "pk")
-    if not include_internal:
-        messages = messages.exclude(author_role="internal")
-    return list(messages)
-
-
-def redemption_of_member(*, member: User, public_id: Any) -> Redemption | None:
-    return Redemption.objects.filter(member=member, public_id=public_id).select_related("merchant").first()
-
-
-def redemption_by_public_id(*, public_id: Any) -> Redemption | None:
-    return Redemption.objects.filter(public_id=public_id).select_related("merchant").first()
-
-
-def merchants_visited(*, member: User) -> QuerySet[Merchant]:
-    """Shops where the member has a confirmed redemption (those they may complain about)."""
-    visited = Redemption.objects.filter(member=member, merchant=OuterRef("pk"), status=Redemption.Status.CONFIRMED)
-    return Merchant.objects.filter(Exists(visited)).order_by("name_zh")
-
-
-# --- Findings -----------------------------------------------------------------------------------------------
-
-
-def findings_of_merchant(*, merchant: Merchant) -> QuerySet[Finding]:
-    return Finding.objects.filter(merchant=merchant).select_related("rule", "appeal").order_by("-evaluated_on", "-pk")
-
-
-def finding_of_merchant(*, merchant: Merchant, public_id: Any) -> Finding | None:
-    return findings_of_merchant(merchant=merchant).filter(public_id=public_id).first()
-
-
-def findings_queue() -> QuerySet[Finding]:
-    """Active findings for the curators, those past their fix-by date first."""
-    return (
-        Finding.objects.filter(state__in=Finding.ACTIVE_STATES)
-        .select_related("merchant", "merchant__city", "rule")
-        .order_by("fix_by", "pk")
-    )
-
-
-def appeals_queue() -> QuerySet[Appeal]:
-    return (
-        Appeal.objects.filter(state=Appeal.State.PENDING, finding__state__in=Finding.ACTIVE_STATES)
-        .select_related("finding", "finding__merchant", "author")
-        .order_by("created_at")
-    )
-
-
-# --- The operations overview -------------------------------------------------------------------------------
+from redemptions.models import SurgeFlag
 
 
 @dataclass
@@ -515,19 +384,4 @@ def overview_as_json(overview: Overview) -> dict[str, Any]:
     }
 
 
-def last_evaluation() -> EvaluationRun | None:
-    return EvaluationRun.objects.order_by("-evaluated_on").first()
-
-
-__all__ = [
-    "Bar",
-    "Chart",
-    "Figure",
-    "Overview",
-    "Sla",
-    "appeals_queue",
-    "complaint_queue",
-    "complaint_sla",
-    "ops_figures",
-    "overview_as_json",
-]
+__all__ = ["Bar", "Chart", "Figure", "Overview", "ops_figures", "overview_as_json"]

@@ -1,13 +1,12 @@
-"""Merchant standing (issue 7): complaints with an SLA, removal rules as data, findings, appeals,
-recorded licence expiry dates, the daily evaluation runs and the operations roll-up.
+"""Merchant standing: complaints with an SLA, removal rules as data, findings, appeals, recorded licence
+expiry dates and the daily evaluation runs.
 
-Imported at the end of ``curation/models.py`` so that Django sees these models in the ``curation`` app.
 The invariants the database holds:
 
 - a member cannot file the same complaint twice (the service locks the member and looks back one minute);
 - one open finding per merchant and rule type, and one finding per merchant, rule type and day;
 - one appeal per finding;
-- one evaluation run per day; one roll-up row per city and day.
+- one evaluation run per day.
 """
 
 from __future__ import annotations
@@ -20,9 +19,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from merchants.models import City, Merchant
+from merchants.models import Merchant
 
-from .models import VersionedRule
+from .rules import VersionedRule
 
 __all__ = [
     "Appeal",
@@ -31,8 +30,6 @@ __all__ = [
     "EvaluationRun",
     "Finding",
     "MerchantLicence",
-    "OpsDailyTotal",
-    "OpsSnapshot",
     "RemovalRule",
 ]
 
@@ -320,43 +317,3 @@ class EvaluationRun(models.Model):
 
     def __str__(self) -> str:
         return str(self.evaluated_on)
-
-
-class OpsDailyTotal(models.Model):
-    """Confirmed redemptions of one city on one local day, rolled up nightly from the redemptions
-    table for the operations overview (which then never scans millions of rows)."""
-
-    city = models.ForeignKey(City, on_delete=models.CASCADE, related_name="+")
-    local_date = models.DateField(_("day"))
-    redemptions = models.PositiveIntegerField(_("redemptions"), default=0)
-    members = models.PositiveIntegerField(_("distinct members"), default=0)
-    bill_fen = models.BigIntegerField(_("bills (fen)"), default=0)
-    discount_fen = models.BigIntegerField(_("savings (fen)"), default=0)
-    computed_at = models.DateTimeField(_("computed"), default=timezone.now)
-
-    class Meta:
-        # The admin lists the model under this name: its changelist is the operations overview page.
-        verbose_name = _("operations overview")
-        verbose_name_plural = _("operations overview")
-        ordering = ["-local_date", "city"]
-        constraints = [models.UniqueConstraint(fields=["city", "local_date"], name="opsdailytotal_city_day")]
-
-    def __str__(self) -> str:
-        return f"{self.city_id} {self.local_date}: {self.redemptions}"
-
-
-class OpsSnapshot(models.Model):
-    """The slow-moving member figures of the overview (90-day conversion and renewal, 12 months of fees),
-    computed by the nightly roll-up so that the overview page does not scan the members' tables."""
-
-    day = models.DateField(_("day"), unique=True)
-    figures = models.JSONField(_("figures"), default=dict)
-    computed_at = models.DateTimeField(_("computed"), default=timezone.now)
-
-    class Meta:
-        verbose_name = _("overview snapshot")
-        verbose_name_plural = _("overview snapshots")
-        ordering = ["-day"]
-
-    def __str__(self) -> str:
-        return str(self.day)

@@ -1,4 +1,4 @@
-"""Group permissions on the standing models (merged into ``curation.roles.PERMISSIONS``).
+"""Group permissions on the standing models (merged into :data:`curation.roles.PERMISSIONS`).
 
 Curators handle complaints, findings and appeals and keep the removal rules and licences; operators read
 everything, including the operations overview (the ``OpsDailyTotal`` changelist).

@@ -1,8 +1,7 @@
 """The standing console: the complaint queue by age with SLA breaches, assignment, replies and outcomes;
-findings with suspend / remove / clear; the appeals queue; removal rules as data; licences; evaluation runs;
-and the operations overview (the changelist of ``OpsDailyTotal`` renders the overview page).
+findings with suspend / remove / clear; the appeals queue; removal rules as data; licences; evaluation runs.
 
-Every action goes through ``curation.standing`` services on an intermediate form page; refusals are shown
+Every action goes through ``curation.standing.services`` on an intermediate form page; refusals are shown
 with their message, never half-applied.
 """
 
@@ -28,20 +27,22 @@ from core.admin import AuditHistoryMixin, ReadOnlyAdmin
 from core.errors import DomainError
 from core.models import User
 from core.roles import CURATOR
-
-from . import standing
-from .standing_charts import chart_geometry
-from .standing_models import (
+from curation.models import (
     Appeal,
     Complaint,
     ComplaintMessage,
     EvaluationRun,
     Finding,
     MerchantLicence,
-    OpsDailyTotal,
     RemovalRule,
 )
-from .standing_selectors import complaint_messages, complaint_sla, ops_figures, with_sla
+
+from . import services as standing
+from .selectors import (
+    complaint_messages,
+    complaint_sla,
+    with_sla,
+)
 
 # --- forms of the intermediate pages --------------------------------------------------------------------
 
@@ -586,36 +587,3 @@ class EvaluationRunAdmin(ReadOnlyAdmin):
         "findings_created",
         "findings_cleared",
     ]
-
-
-@admin.register(OpsDailyTotal)
-class OperationsOverviewAdmin(ReadOnlyAdmin):
-    """The admin index lists this as "operations overview"; its changelist is the overview page."""
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        user = request.user
-        return bool(
-            user.is_active
-            and user.is_staff
-            and (user.is_superuser or user.groups.filter(name__in=["curator", "operator"]).exists())  # type: ignore[union-attr]
-        )
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return self.has_view_permission(request)
-
-    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        overview = ops_figures()
-        return TemplateResponse(
-            request,
-            "curation/standing/admin/overview.html",
-            {
-                **_site_context(request),
-                "title": _("Operations overview"),
-                "overview": overview,
-                "charts": [chart_geometry(chart) for chart in overview.charts],
-                "opts": self.model._meta,
-                "last_run": EvaluationRun.objects.order_by("-evaluated_on").first(),
-            },
-        )

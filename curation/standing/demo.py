@@ -12,12 +12,12 @@ from django.utils import timezone
 
 from core.demo import DEMO_PASSWORD
 from core.models import User
+from curation.models import Complaint, Finding, MerchantLicence
 from merchants.models import Merchant, MerchantStaff
 from redemptions.counter.selectors import surging_merchant_ids
 from redemptions.models import Redemption
 
-from . import standing
-from .standing_models import Complaint, Finding, MerchantLicence
+from . import services as standing
 
 
 def _visits(merchant: Merchant) -> list[Redemption]:
@@ -119,7 +119,6 @@ def seed(out: list[tuple[str, str, str]]) -> None:
         standing.appeal_file(
             finding=appeal_finding, actor=owner.user, text="新许可证已于上周办理，附件已发给审核员邮箱。"
         )
-    standing.ops_rollup(days=400)
     del connection.run_on_commit[pending:]  # demo notices stay in-app; no e-mail
     owner_of_warned = MerchantStaff.objects.filter(merchant=warned, role="owner").select_related("user").first()
     if owner_of_warned is not None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from core.models import User
-
-from .models import Application, RuleResult
+from curation.models import Application, RuleResult
 
 
 def open_application(*, owner: User) -> Application | None:

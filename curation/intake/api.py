@@ -13,10 +13,10 @@ from rest_framework.response import Response
 from core.api.permissions import IsPerson, request_person
 from core.api.schema import problem_example
 from core.api.views import APIView, ListAPIView
+from curation.models import Application
 from merchants.models import Category, City, District
 
 from . import selectors, services
-from .models import Application
 
 
 class RuleResultSerializer(serializers.Serializer):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .standing_selectors import Chart
+from .selectors import Chart
 
 LABEL_WIDTH = 200
 BAR_SPACE = 260

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from core.errors import DomainError
 from core.models import User
 from core.services import Actor, audit_record, notify, transition_check
+from curation.models import AdmissionRule, Application, Decision, RuleResult, SiteVisit
 from merchants import selectors as merchant_selectors
 from merchants import services as merchant_services
 from merchants.validators import (
@@ -32,7 +33,6 @@ from merchants.validators import (
 )
 
 from . import errors as _errors  # noqa: F401  (registers the codes)
-from .models import AdmissionRule, Application, Decision, RuleResult, SiteVisit
 from .rules import DEFAULT_PARAMETERS, EVALUATORS
 
 State = Application.State

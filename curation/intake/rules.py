@@ -10,10 +10,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from curation.models import AdmissionRule, Application, RuleResult
 from merchants import selectors as merchant_selectors
 from merchants.validators import check_food_licence, check_uscc
-
-from .models import AdmissionRule, Application, RuleResult
 
 Outcome = RuleResult.Outcome
 Kind = AdmissionRule.Kind

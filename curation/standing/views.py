@@ -1,32 +1,29 @@
 """Standing pages: a member complains (from their redemption history or a shop page) and follows the ticket;
-a shop owner reads the complaints about the shop and its findings, answers and appeals; operators fetch
-the overview as JSON. Mounted under /curation/standing/ (see ``standing_urls``)."""
+a shop owner reads the complaints about the shop and its findings, answers and appeals. Mounted under
+/curation/standing/ (see :mod:`.urls`)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import path
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
 from core.models import User
+from curation.models import Complaint
 from merchants.models import Merchant
 from merchants.selectors import merchant_for_staff
 from redemptions.counter.selectors import redemptions_of_member
 
-from . import standing
-from .standing_models import Complaint
-from .standing_selectors import (
+from . import services as standing
+from .selectors import (
     complaint_messages,
     complaint_of_member,
     complaint_sla,
@@ -35,8 +32,6 @@ from .standing_selectors import (
     finding_of_merchant,
     findings_of_merchant,
     merchants_visited,
-    ops_figures,
-    overview_as_json,
     redemption_of_member,
 )
 
@@ -216,27 +211,3 @@ def shop_appeal(request: HttpRequest, public_id: uuid.UUID, finding_id: uuid.UUI
     else:
         messages.success(request, _("Your appeal was sent to the curators."))
     return redirect("curation:shop_standing", public_id=merchant.public_id)
-
-
-# --- operators ----------------------------------------------------------------------------------------------
-
-
-@staff_member_required
-def ops_json(request: HttpRequest) -> HttpResponse:
-    """The overview's figures as JSON for curators and operators signed in to the console."""
-    user = _person(request)
-    if not (user.is_superuser or user.groups.filter(name__in=["curator", "operator"]).exists()):
-        raise Http404
-    data: dict[str, Any] = overview_as_json(ops_figures())
-    return JsonResponse(data, json_dumps_params={"ensure_ascii": False})
-
-
-urlpatterns = [
-    path("standing/complaints/new/", complaint_new, name="complaint_new"),
-    path("standing/complaints/", complaint_list, name="complaint_list"),
-    path("standing/complaints/<uuid:public_id>/", complaint_detail, name="complaint_detail"),
-    path("standing/shop/<uuid:public_id>/", shop_standing, name="shop_standing"),
-    path("standing/shop/<uuid:public_id>/complaints/<uuid:complaint_id>/answer/", shop_answer, name="shop_answer"),
-    path("standing/shop/<uuid:public_id>/findings/<uuid:finding_id>/appeal/", shop_appeal, name="shop_appeal"),
-    path("standing/ops.json", ops_json, name="ops_json"),
-]
