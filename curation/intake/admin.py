@@ -1,5 +1,6 @@
 """The intake console: the application queue, the rule checklist, assignment, on-site visits and
-decisions (approve / reject / request changes) through intermediate form pages calling ``curation.services``."""
+decisions (approve / reject / request changes) through intermediate form pages calling
+:mod:`curation.intake.services`."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Permissions of the curator and operator groups on the intake models.
 
-Curators run the intake (``change_application`` is what ``curation.services`` checks before a decision)
+Curators run the intake (``change_application`` is what :mod:`curation.intake.services` checks before a decision)
 and keep the admission rules; operators read everything.
 """
 
