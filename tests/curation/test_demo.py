@@ -9,6 +9,7 @@ pytestmark = pytest.mark.django_db
 def test_demo_seeds_merchants_and_every_application_state_idempotently():
     from core import demo as core_demo
     from curation import demo as curation_demo
+    from curation.intake.demo import APPLICANTS
     from merchants import demo as merchants_demo
 
     out: list = []
@@ -26,4 +27,4 @@ def test_demo_seeds_merchants_and_every_application_state_idempotently():
     for module in (core_demo, merchants_demo, curation_demo):
         module.seed([])
     assert Merchant.objects.count() == merchants
-    assert Application.objects.count() == len(curation_demo.APPLICANTS)
+    assert Application.objects.count() == len(APPLICANTS)
