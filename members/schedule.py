@@ -8,4 +8,10 @@ BEAT: dict[str, dict] = {
     "members-charge-renewals": {"task": "members.tasks.charge_renewals", "schedule": timedelta(hours=1)},
     "members-send-reminders": {"task": "members.tasks.send_reminders", "schedule": timedelta(hours=1)},
     "members-sandbox-redeliver": {"task": "members.tasks.sandbox_redeliver", "schedule": timedelta(minutes=1)},
+    # Member events: offers from the waitlist not confirmed in time pass on; no-shows after the event.
+    "members-events-expire-offers": {"task": "members.events.tasks.expire_offers", "schedule": timedelta(minutes=1)},
+    "members-events-settle-no-shows": {
+        "task": "members.events.tasks.settle_no_shows",
+        "schedule": timedelta(minutes=30),
+    },
 }

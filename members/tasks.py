@@ -88,3 +88,6 @@ def suspend_programme(effective_date: str, refund_mode: str, reason: str, actor_
         effective_date=date.fromisoformat(effective_date), refund_mode=refund_mode, reason=reason, actor=actor
     )
     return report.as_dict()
+
+
+from .events.tasks import expire_offers, settle_no_shows  # noqa: E402,F401  (registered with the app's tasks)
