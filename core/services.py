@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import date, datetime
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -11,10 +12,11 @@ from django.core.mail import send_mail
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import formats, timezone, translation
 from django.utils.functional import Promise
 
 from .errors import InvalidTransition
+from .localtime import programme_zone
 from .models import AuditEntry, Notification, User
 
 logger = logging.getLogger(__name__)
@@ -80,6 +82,17 @@ def transition_check(
         raise InvalidTransition(model=model, current=current, target=target)
 
 
+def reader_text(value: Any, *, language: str) -> Any:
+    """A date or datetime as a reader of ``language`` writes it, on the programme's wall clock
+    (2027年12月3日 in Chinese, 2027-12-03 in English); anything else as it is."""
+    if not isinstance(value, date):
+        return value
+    with translation.override(language), timezone.override(programme_zone()):
+        if isinstance(value, datetime):
+            return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
+        return formats.date_format(value, "DATE_FORMAT")
+
+
 def notify(
     *,
     user: User,
@@ -89,18 +102,24 @@ def notify(
     url: str = "",
     email: bool = True,
     context: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
 ) -> Notification:
     """Leave an in-app notice for ``user`` and e-mail it after the transaction commits.
 
     ``title`` and ``body`` may be lazy translations with ``%(name)s``
     placeholders filled from ``context``; they are rendered in the user's own
-    language.
+    language. Dates and datetimes in ``context`` are written as the reader's
+    language writes them, on the programme's wall clock (2027年12月3日, or
+    2027-12-03 in English). ``at`` is when the event happened (default now): the
+    notice carries the event's own time.
     """
-    params = dict(context or {})
+    params = {key: reader_text(value, language=user.language) for key, value in (context or {}).items()}
     with translation.override(user.language):
         title_text = str(title) % params if params else str(title)
         body_text = str(body) % params if params else str(body)
-    notice = Notification.objects.create(user=user, kind=kind, title=title_text, body=body_text, url=url)
+    notice = Notification.objects.create(
+        user=user, kind=kind, title=title_text, body=body_text, url=url, created_at=at or timezone.now()
+    )
     if email and user.email:
         from django.conf import settings
 

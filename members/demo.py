@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import F
 from django.utils import timezone
 
 from core.demo import DEMO_PASSWORD, demo_user
+from core.localtime import programme_zone
+from core.models import Notification
+from core.services import reader_text
 
 from .models import Payment, SandboxOrder, Subscription, SubscriptionPeriod
 from .payments import sandbox
@@ -28,6 +31,25 @@ def _paid_member(email: str, name: str) -> Subscription:
     return Subscription.objects.get(pk=payment.subscription_id)
 
 
+def _move_notices(subscription: Subscription, shift: timedelta) -> None:
+    """The member's notices move with the history they tell of: the time they were sent, and the card's end
+    date they state (the same date the membership page reads from the subscription)."""
+    user = subscription.user
+    if subscription.period_end is None:
+        return
+    old_end = reader_text(_local_day(subscription.period_end), language=user.language)
+    subscription.refresh_from_db(fields=["period_end"])
+    new_end = reader_text(_local_day(subscription.period_end or timezone.now()), language=user.language)
+    for notice in Notification.objects.filter(user=user):
+        notice.created_at -= shift
+        notice.title, notice.body = notice.title.replace(old_end, new_end), notice.body.replace(old_end, new_end)
+        notice.save(update_fields=["created_at", "title", "body"])
+
+
+def _local_day(moment: datetime) -> date:
+    return timezone.localtime(moment, programme_zone()).date()
+
+
 def seed(out: list[tuple[str, str, str]]) -> None:
     seed_default_plans()  # a flushed test database lacks the migration's rows
     if not programme_get().sales_open:
@@ -43,6 +65,7 @@ def seed(out: list[tuple[str, str, str]]) -> None:
         Payment.objects.filter(subscription=active).update(
             created_at=F("created_at") - shift, paid_at=F("paid_at") - shift, period_start=F("period_start") - shift
         )
+        _move_notices(active, shift)
 
     cancelling = _paid_member("cancelling@redcard.local", "会员 Zhao")
     if cancelling.state == Subscription.State.ACTIVE:

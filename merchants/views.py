@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
+from core.localtime import use_zone_of_city
 
 from . import services
 from .filters import CatalogueFilter
@@ -86,6 +87,7 @@ def merchant_page(request: HttpRequest, public_id: Any) -> HttpResponse:
     merchant = catalogue_merchant(public_id=public_id)
     if merchant is None:
         raise Http404
+    use_zone_of_city(merchant.city)
     now = timezone.now()
     hours = [(label, merchant.opening_hours.get(day, [])) for day, label in WEEKDAY_LABELS.items()]
     return render(request, "merchants/merchant.html", {**_row(merchant, now), "hours": hours})
@@ -98,6 +100,7 @@ def _staff_or_404(request: HttpRequest, public_id: Any) -> tuple[Merchant, Merch
     found = merchant_for_staff(user=request.user, public_id=public_id)
     if found is None:
         raise Http404  # a shop the person does not work for does not exist for them
+    use_zone_of_city(found[0].city)
     return found
 
 

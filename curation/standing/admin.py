@@ -176,7 +176,17 @@ class ComplaintMessageInline(admin.TabularInline):
 
 @admin.register(Complaint)
 class ComplaintAdmin(AuditHistoryMixin, admin.ModelAdmin):
-    list_display = ["short_id", "age", "sla_state", "state", "category", "merchant", "assignee", "outcome"]
+    list_display = [
+        "short_id",
+        "created_at",
+        "age",
+        "sla_state",
+        "state",
+        "category",
+        "merchant",
+        "assignee",
+        "outcome",
+    ]
     list_filter = ["state", SlaFilter, AgeFilter, "category", "outcome", ("assignee", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["public_id", "merchant__name_zh", "merchant__name_en", "member__email", "text"]
     list_select_related = ["merchant", "assignee"]

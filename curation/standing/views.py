@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
+from core.localtime import use_zone_of_city
 from core.models import User
 from curation.models import Complaint
 from merchants.models import Merchant
@@ -150,6 +151,7 @@ def _owned(request: HttpRequest, public_id: uuid.UUID) -> Merchant:
     found = merchant_for_staff(user=request.user, public_id=public_id)
     if found is None or not found[1].is_owner:
         raise Http404
+    use_zone_of_city(found[0].city)
     return found[0]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -110,8 +110,9 @@ def _require_sales_open() -> None:
         raise DomainError("sales_closed")
 
 
-def _local_date(moment: datetime) -> str:
-    return moment.astimezone(_programme_tz()).date().isoformat()
+def _local_date(moment: datetime) -> date:
+    """The programme's calendar day at ``moment`` (``notify`` writes it as the reader's language does)."""
+    return moment.astimezone(_programme_tz()).date()
 
 
 def _append_period(

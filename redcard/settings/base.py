@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "core.localtime.LocalTimeMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -194,9 +195,11 @@ LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 USE_TZ = True
-TIME_ZONE = "UTC"
-# The programme's default local timezone (a city may override it).
+TIME_ZONE = "UTC"  # storage and the API; pages switch to local time (core.localtime)
+# The programme's local timezone: member pages, the console and the overview (a city's zone rules its shops' pages).
 REDCARD_DEFAULT_TIMEZONE = env("REDCARD_DEFAULT_TIMEZONE", "Asia/Shanghai")
+# 24-hour clock in both languages; ISO dates in English, 2026年12月3日 in Chinese (redcard/formats/).
+FORMAT_MODULE_PATH = ["redcard.formats"]
 
 # --- Programme rules that operators tune (each app reads them with these defaults) ----
 REDCARD_VOID_WINDOW_SECONDS = env_int("REDCARD_VOID_WINDOW_SECONDS", 3600)

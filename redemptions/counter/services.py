@@ -854,6 +854,7 @@ def member_notice_redeemed(*, redemption: Redemption) -> None:
         body=_("Bill ¥%(bill)s, paid ¥%(charge)s."),
         url="/r/mine/",
         email=False,
+        at=redemption.confirmed_at,
         context={
             "saved": f"{redemption.discount_fen / 100:.2f}",
             "shop": redemption.merchant.name_zh,

@@ -16,6 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from core.errors import DomainError
+from core.localtime import use_zone_of_city
 from core.models import User
 from members.selectors import entitlement, member_savings
 from merchants.selectors import merchant_for_staff, merchants_of_staff, today_used
@@ -117,6 +118,7 @@ def _staff_merchant(request: HttpRequest, merchant_id: UUID) -> Any:
     found = merchant_for_staff(user=request.user, public_id=merchant_id)
     if found is None:
         raise Http404
+    use_zone_of_city(found[0].city)
     return found[0]
 
 
@@ -197,6 +199,7 @@ def claim(request: HttpRequest, merchant_id: UUID) -> HttpResponse:
     merchant = selectors.merchant_by_public_id(public_id=merchant_id)
     if merchant is None:
         raise Http404
+    use_zone_of_city(merchant.city)
     member: User = request.user  # type: ignore[assignment]
     tap_error = None
     if request.method == "GET" and request.GET.get("t"):

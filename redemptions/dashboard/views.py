@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from core.errors import DomainError
+from core.localtime import use_zone_of_city
 from core.models import User
 from merchants.models import Merchant, MerchantStaff
 from merchants.selectors import merchant_for_staff
@@ -46,6 +47,7 @@ def owned_merchant(request: HttpRequest, merchant_id: UUID) -> Merchant:
     merchant, staff = found
     if staff.role != MerchantStaff.Role.OWNER:
         raise PermissionDenied(str(DomainError("dashboard_not_owner").detail))
+    use_zone_of_city(merchant.city)
     return merchant
 
 

@@ -19,7 +19,7 @@
 
   function tick() {
     const left = Math.max(0, Math.round((expires - Date.now()) / 1000));
-    clock.textContent = state === "pending" ? `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}` : new Date().toLocaleTimeString();
+    clock.textContent = state === "pending" ? `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}` : window.RedCardTime.clock(new Date(), { seconds: true });
   }
 
   async function poll() {

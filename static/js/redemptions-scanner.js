@@ -244,7 +244,7 @@ async function loadToday() {
   const windowMs = Number(data.voidMinutes) * 60000;
   for (const r of rows) {
     const at = new Date(r.confirmed_at);
-    const time = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    const time = window.RedCardTime.clock(at);
     const li = item(`${time} · ${r.member} · ¥${yuan(r.bill_fen)} → ¥${yuan(r.charge_fen)}`);
     if (r.status === "voided") {
       li.append(` · ${data.labelVoided}`);

@@ -3,6 +3,9 @@ used code, the member's card rotating its code, and the tap-claim flow from memb
 
 from __future__ import annotations
 
+from datetime import UTC
+from zoneinfo import ZoneInfo
+
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
@@ -135,3 +138,30 @@ def test_staff_types_the_number_under_the_qr_and_confirms(browser, live_server, 
     driver.find_element(By.ID, "rc-go").click()
     assert "¥105.60" in visible(driver, "#rc-result.rc-ok").text
     assert Redemption.objects.get().channel == "staff_typed"
+
+
+def test_the_scanners_list_tells_the_shops_time_in_the_pages_language(live_server, counter_setup):
+    """The browser runs in UTC with English settings; the list the script renders shows the shop's
+    wall clock on a 24-hour clock (never the tablet's zone, never "PM")."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    from tests.e2e.conftest import CHROMEDRIVER, chromium_options
+
+    merchant, staff, member = counter_setup
+    services.redemption_confirm(
+        merchant=merchant, counter=services.Counter(staff=staff), bill=8600, code=code_of(member).qr
+    )
+    at = Redemption.objects.get().confirmed_at
+    shop_clock, utc_clock = at.astimezone(ZoneInfo("Asia/Shanghai")), at.astimezone(UTC)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=chromium_options(language="en-US"))
+    try:
+        sign_in(driver, live_server, staff)
+        driver.get(f"{live_server.url}/r/scan/{merchant.public_id}/")
+        # The row with a void form is the one the script rendered from the API (UTC with offset).
+        row = visible(driver, "#rc-today li.list-item form.rc-void").find_element(By.XPATH, "..")
+        assert driver.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
+        assert row.text.startswith(f"{shop_clock:%H:%M} ·"), row.text
+        assert not row.text.startswith(f"{utc_clock:%H:%M}") and "PM" not in row.text and "AM" not in row.text
+    finally:
+        driver.quit()
