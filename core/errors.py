@@ -44,6 +44,10 @@ register(
             _("A request with this Idempotency-Key is still being processed; retry shortly."),
         ),
         "idempotency_key_invalid": (400, _("The Idempotency-Key header must be 1 to 255 printable characters.")),
+        "invalid_input": (
+            400,
+            _("The request holds text that cannot be stored (a U+0000 character or invalid Unicode)."),
+        ),
     }
 )
 

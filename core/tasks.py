@@ -10,7 +10,7 @@ def purge_idempotency_keys() -> int:
     return idempotency.purge_expired()
 
 
-@shared_task
+@shared_task(ignore_result=False)
 def ping(value: str = "pong") -> str:
     """A round trip through the broker, used by the health check's test and by operators."""
     return value

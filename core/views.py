@@ -71,6 +71,7 @@ def _database() -> str:
 
 
 def _cache() -> str:
+    # The cache fails open (core.cache), so a dead Redis shows as a value not kept.
     cache.set("healthz", "1", 10)
     return "ok" if cache.get("healthz") == "1" else "error: cache did not keep a value"
 
@@ -87,9 +88,30 @@ def _broker() -> str:
 
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
+    """Every dependency, for people and monitoring: ``ok``; ``degraded`` (200) when Redis (cache or broker) is
+    away, since the counter keeps confirming without it; ``down`` (503) when the database is away."""
     checks = dict(_check(name, fn) for name, fn in (("database", _database), ("cache", _cache), ("broker", _broker)))
-    healthy = all(value in ("ok", "inline") for value in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503)
+    if checks["database"] != "ok":
+        state, status = "down", 503
+    elif all(value in ("ok", "inline") for value in checks.values()):
+        state, status = "ok", 200
+    else:
+        state, status = "degraded", 200
+    return JsonResponse({"status": state, **checks}, status=status)
+
+
+@never_cache
+def livez(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers (no dependency is asked, so a database outage restarts nothing)."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: this node can serve, i.e. it reaches the database (Redis is optional: it fails open)."""
+    name, result = _check("database", _database)
+    ready = result == "ok"
+    return JsonResponse({"status": "ok" if ready else "unavailable", name: result}, status=200 if ready else 503)
 
 
 def favicon(request: HttpRequest) -> HttpResponse:

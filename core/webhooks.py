@@ -20,8 +20,10 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 from standardwebhooks import Webhook
 
+from .cache import UNAVAILABLE as REDIS_UNAVAILABLE
 from .models import PartnerApplication, WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -78,7 +80,11 @@ def emit(
         from .tasks import deliver_webhook
 
         for delivery_id in ids:
-            deliver_webhook.delay(delivery_id)
+            try:
+                deliver_webhook.delay(delivery_id)
+            except (BrokerUnavailable, *REDIS_UNAVAILABLE) as exc:  # the row stays due: the retry job sends it
+                logger.warning("webhook delivery %s not queued (%s); the retry job will send it", delivery_id, exc)
+                return
 
     transaction.on_commit(send)
     return event

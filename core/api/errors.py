@@ -16,13 +16,15 @@ from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DataError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
-from core.errors import DomainError
+from core.errors import CODES, DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +105,11 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     """DRF ``EXCEPTION_HANDLER``: every error leaves as problem+json."""
     if isinstance(exc, DomainError):
         return Response(problem_from_domain_error(exc), status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
+    if isinstance(exc, DataError):
+        # A value PostgreSQL refuses (the middleware stops U+0000 before this): the caller's input, not a 5xx.
+        logger.warning("database refused a value", exc_info=exc)
+        set_rollback()
+        return Response(invalid_input_body(None), status=400, content_type=PROBLEM_CONTENT_TYPE)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -150,3 +157,14 @@ def problem_response(request: HttpRequest, *, status: int, code: str, detail: st
         content_type=PROBLEM_CONTENT_TYPE,
         json_dumps_params={"ensure_ascii": False},
     )
+
+
+def invalid_input_body(where: str | None) -> dict[str, Any]:
+    """``invalid_input``: ``where`` names the part of the request (``path``, ``query``, ``body``) when known."""
+    extra: dict[str, Any] = {"where": where} if where else {}
+    return problem_body(status=400, code="invalid_input", detail=str(CODES["invalid_input"][1]), **extra)
+
+
+def machine_client(request: HttpRequest) -> bool:
+    """Whether errors for this request are problem+json: the API and the OAuth token endpoints."""
+    return request.path.startswith(("/api/", "/o/"))

@@ -11,6 +11,8 @@ from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
+from core.cache import UNAVAILABLE, warn_unavailable
+
 
 class ClientRateThrottle(BaseThrottle):
     """``client`` rate for partner apps and signed-in people, ``anon`` per IP otherwise.
@@ -22,7 +24,11 @@ class ClientRateThrottle(BaseThrottle):
     across a window boundary at worst), as GitHub's and most API gateways' limits do.
 
     A throttled request gets 429 with ``Retry-After`` (problem+json ``throttled``): the seconds until
-    the window ends.
+    the window ends. With Redis unreachable the throttle fails open (logged, at most every 30 s): the
+    counter's confirm matters more than the budget.
+
+    The client's address is ``REMOTE_ADDR``, or the entry ``REDCARD_TRUSTED_PROXIES`` from the end of
+    ``X-Forwarded-For`` (DRF's ``NUM_PROXIES``, set from it): a spoofed header gets no fresh budget.
     """
 
     def __init__(self) -> None:
@@ -69,7 +75,11 @@ class ClientRateThrottle(BaseThrottle):
             pipe = client.pipeline(transaction=False)
             pipe.incr(f"redcard:{key}")
             pipe.expire(f"redcard:{key}", duration + 1, nx=True)
-            return int(pipe.execute()[0])
+            try:
+                return int(pipe.execute()[0])
+            except UNAVAILABLE as exc:
+                warn_unavailable("the API throttle", exc)
+                return 0
         try:
             return int(cache.incr(key))
         except ValueError:  # no such key yet: this call opens the window

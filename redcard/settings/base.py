@@ -68,11 +68,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.logs.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "core.middleware.RejectUnstorableInputMiddleware",
     "core.localtime.LocalTimeMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -120,15 +122,42 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, Celery -------------------------------------------------------------
+# One Redis server, three databases: the cache on REDIS_URL's database (0 unless the URL names one), the
+# Celery broker on the next, task results on the one after (so flushing the cache never drops a queued task).
+# CELERY_BROKER_URL / CELERY_RESULT_BACKEND override them.
 REDIS_URL = env("REDIS_URL")
+
+
+def redis_database_url(url: str, offset: int) -> str:
+    """``url`` moved ``offset`` databases on: ``redis://h:6379/4`` + 1 -> ``redis://h:6379/5``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    database = int(parts.path.strip("/") or 0) + offset
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+REDIS_TIMEOUTS = {
+    "socket_connect_timeout": float(env("REDIS_CONNECT_TIMEOUT", "0.5")),
+    "socket_timeout": float(env("REDIS_SOCKET_TIMEOUT", "1")),
+}
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Fails open (core.cache): with Redis away, reads miss and limits are not enforced, the counter goes on.
+    CACHES = {"default": {"BACKEND": "core.cache.FailOpenRedisCache", "LOCATION": REDIS_URL, "OPTIONS": REDIS_TIMEOUTS}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "redcard"}}
 
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL or "memory://")
-CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", REDIS_URL or "cache+memory://")
-# Without a broker configured, tasks run inline in the calling process.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", redis_database_url(REDIS_URL, 1) if REDIS_URL else "memory://")
+CELERY_RESULT_BACKEND = env(
+    "CELERY_RESULT_BACKEND", redis_database_url(REDIS_URL, 2) if REDIS_URL else "cache+memory://"
+)
+# Nobody waits on a task's return value (tasks record their outcome in the database): no result is stored and
+# a publish does not subscribe to the result database. A task that is awaited says ignore_result=False.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+# Publishing gives up after about a second when the broker is away (the caller logs and carries on; the
+# periodic jobs pick up what was left due) instead of holding a request.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.3, "interval_max": 0.5}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not bool(REDIS_URL or env("CELERY_BROKER_URL")))
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
@@ -221,6 +250,14 @@ STORAGES = {
 }
 WHITENOISE_MIMETYPES = {".wasm": "application/wasm", ".webmanifest": "application/manifest+json"}
 
+# --- Proxies ------------------------------------------------------------------
+# How many reverse proxies of ours stand in front of the web nodes (0: clients connect directly). The client's
+# address is then the entry that many places from the end of X-Forwarded-For, for the API throttle (DRF's
+# NUM_PROXIES), allauth's login limits (ALLAUTH_TRUSTED_PROXY_COUNT) and the logs (core.logs); anything a
+# client put in front of it is ignored. gunicorn's forwarded_allow_ips names the proxies' addresses.
+REDCARD_TRUSTED_PROXIES = env_int("REDCARD_TRUSTED_PROXIES", 0)
+ALLAUTH_TRUSTED_PROXY_COUNT = REDCARD_TRUSTED_PROXIES
+
 # --- Security headers that hold everywhere --------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -249,6 +286,7 @@ REST_FRAMEWORK = {
         "anon": env("API_ANON_THROTTLE_RATE", "120/min"),
     },
     "DEFAULT_VERSIONING_CLASS": None,
+    "NUM_PROXIES": REDCARD_TRUSTED_PROXIES,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -350,11 +388,24 @@ REDCARD_DATA_KEY_ID = env("REDCARD_DATA_KEY_ID")
 # --- Idempotency --------------------------------------------------------------
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
 
+# Plain lines on a laptop, one JSON object a line in production (LOG_FORMAT=json); both carry the request id
+# and the client's address (core.logs).
+LOG_FORMAT = env("LOG_FORMAT", "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request": {"()": "core.logs.RequestContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(client_ip)s] %(message)s"},
+        "json": {"()": "core.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},

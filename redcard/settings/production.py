@@ -1,11 +1,43 @@
-"""Production: everything from the environment, HTTPS only, no insecure defaults."""
+"""Production: everything from the environment, HTTPS only, no insecure defaults.
+
+It refuses to start on the embedded default's pieces: without PostgreSQL (``DATABASE_URL``) and Redis
+(``REDIS_URL``) it would run on a SQLite file, a per-process cache (throttles and login limits per process)
+and inline tasks; each missing piece is named in the error.
+"""
 
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import env, env_bool, env_int
+from .base import CACHES, CELERY_BROKER_URL, CELERY_RESULT_BACKEND, DATABASES, env, env_bool, env_int
 
 DEBUG = False
+LOG_FORMAT = env("LOG_FORMAT", "json")
+LOGGING["handlers"]["console"]["formatter"] = "json" if LOG_FORMAT == "json" else "plain"  # type: ignore[index]
+
+if not env("DATABASE_URL"):
+    raise ImproperlyConfigured(
+        "DATABASE_URL must be set in production (postgres://user:password@host:5432/name); "
+        "without it RedCard would run on a SQLite file"
+    )
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://...) in production")
+if not env("REDIS_URL"):
+    raise ImproperlyConfigured(
+        "REDIS_URL must be set in production (redis://host:6379/0); without it the cache, throttles and login "
+        "limits would be per process and tasks would run inline in web requests"
+    )
+if env_bool("CELERY_TASK_ALWAYS_EAGER", False):
+    raise ImproperlyConfigured("CELERY_TASK_ALWAYS_EAGER must not be set in production: tasks go to the worker")
+CELERY_TASK_ALWAYS_EAGER = False
+_redis_places = {"REDIS_URL (cache)": CACHES["default"]["LOCATION"], "CELERY_BROKER_URL": CELERY_BROKER_URL}
+if CELERY_RESULT_BACKEND.startswith("redis"):
+    _redis_places["CELERY_RESULT_BACKEND"] = CELERY_RESULT_BACKEND
+if len(set(_redis_places.values())) != len(_redis_places):
+    raise ImproperlyConfigured(
+        "the cache, the Celery broker and the task results must use separate Redis databases: "
+        + ", ".join(_redis_places)
+        + " name the same one"
+    )
 SECRET_KEY = env("SECRET_KEY")
 if not SECRET_KEY or SECRET_KEY.startswith("dev-only"):
     raise ImproperlyConfigured("SECRET_KEY must be set in production")
@@ -18,7 +50,7 @@ if not env("REDCARD_DATA_KEYS"):
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
