@@ -275,6 +275,7 @@ def test_owner_answers_a_complaint_about_their_shop_others_cannot(visit):
     refused("owner_required", standing.complaint_merchant_answer, complaint=complaint, actor=UserFactory(), body="x")
 
 
+@pytest.mark.clock
 @pytest.mark.django_db
 def test_sla_breaches_are_computed_at_any_time():
     now = timezone.now()

@@ -34,6 +34,7 @@ def staff_in(group: str) -> Client:
     return client
 
 
+@pytest.mark.clock
 def test_members_redemptions_and_savings_figures():
     members = [member_with_card() for _ in range(2)]
     shop = MerchantFactory()
@@ -50,6 +51,7 @@ def test_members_redemptions_and_savings_figures():
     assert f["savings_fee_ratio"].raw is None  # trials paid nothing: no ratio rather than a division by zero
 
 
+@pytest.mark.clock
 def test_rollup_replaces_a_day_after_a_void():
     member = member_with_card()
     shop = MerchantFactory()

@@ -146,6 +146,7 @@ def test_dormant_boundary_and_evidence(day):
 # --- licence expired --------------------------------------------------------------------------------------
 
 
+@pytest.mark.clock
 def test_licence_expired_the_day_before(day):
     expired = MerchantFactory()
     today = MerchantFactory()
@@ -282,6 +283,7 @@ def test_day_start_is_programme_midnight(day):
     assert day_start(day).utcoffset() == timedelta(hours=8)
 
 
+@pytest.mark.clock
 @pytest.mark.django_db(transaction=True)
 def test_two_runs_at_the_same_time_open_each_finding_once():
     import threading

@@ -45,6 +45,7 @@ def warned_shop(day, **fields):
     return shop, owner, Finding.objects.get(merchant=shop)
 
 
+@pytest.mark.clock
 def test_curator_removes_a_warned_merchant_and_it_vanishes(day, curator):
     shop, owner, finding = warned_shop(day)
     recent, old = member_with_card(), member_with_card()

@@ -70,6 +70,7 @@ def test_near_me_paginates_by_cursor_in_distance_order(api_client):
     assert seen == [str(m.public_id) for m in made]
 
 
+@pytest.mark.clock
 def test_open_now_filter_via_the_api(api_client):
     today = timezone.now().astimezone(ZoneInfo("Asia/Shanghai")).weekday()
     other_day = WEEKDAYS[(today + 3) % 7]
@@ -96,6 +97,7 @@ def test_open_now_uses_each_city_timezone_and_overnight_hours():
     assert set(filter_open_now(catalogue(at=at), at=at)) == {uk}
 
 
+@pytest.mark.clock
 def test_capacity_status_busy_full_and_paused(api_client):
     now = timezone.now()
     busy = MerchantFactory(daily_capacity=10)

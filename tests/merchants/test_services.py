@@ -59,6 +59,7 @@ def test_promotion_after_probation_skips_open_findings_and_excluded_merchants():
     assert states == {due.pk: "listed", flagged.pk: "probation", excluded.pk: "probation", young.pk: "probation"}
 
 
+@pytest.mark.clock
 def test_redeem_refusal_answers_state_and_pause_in_the_city_day():
     merchant = MerchantFactory(state="listed")
     at = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)  # 01:00 on the 24th in Shanghai
@@ -72,6 +73,7 @@ def test_redeem_refusal_answers_state_and_pause_in_the_city_day():
         assert selectors.redeem_refusal(merchant=merchant, at=at) == "merchant_not_active"
 
 
+@pytest.mark.clock
 def test_pause_today_uses_the_local_day_and_any_staff_may_pause(owned):
     merchant, _owner = owned
     staff = MerchantStaffFactory(merchant=merchant).user

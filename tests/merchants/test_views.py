@@ -17,6 +17,7 @@ def shop_a_owner(client):
     return shop, owner
 
 
+@pytest.mark.clock
 def test_catalogue_page_lists_visible_shops_with_badge_and_filters(client):
     MerchantFactory(name_zh="可见小店")
     MerchantFactory(name_zh="被暂停店", state="suspended")
@@ -28,6 +29,7 @@ def test_catalogue_page_lists_visible_shops_with_badge_and_filters(client):
     assert bad.status_code == 200 and "可见小店" not in bad.content.decode()
 
 
+@pytest.mark.clock
 def test_merchant_page_shows_offer_and_full_today(client):
     shop = MerchantFactory(daily_capacity=5)
     MerchantDay.objects.create(

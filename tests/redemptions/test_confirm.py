@@ -173,6 +173,7 @@ def test_shop_that_may_not_redeem_is_refused(merchant, counter, member, state, c
     assert refusal(confirm, merchant=merchant, counter=counter, member=member) == code
 
 
+@pytest.mark.clock
 def test_shop_paused_for_today_is_refused(merchant, counter, member):
     today = services.merchant_local_date(merchant=merchant, at=timezone.now())
     Merchant.objects.filter(pk=merchant.pk).update(paused_on=today)
@@ -180,6 +181,7 @@ def test_shop_paused_for_today_is_refused(merchant, counter, member):
     assert refusal(confirm, merchant=merchant, counter=counter, member=member) == "merchant_paused"
 
 
+@pytest.mark.clock
 def test_one_redemption_per_member_per_shop_per_day(merchant, counter, member):
     # 12:00 and 12:00:31 in Shanghai: one local day whatever the hour the suite runs at (31 s after 15:59:59
     # UTC would be the next day there, where a second visit is allowed).
@@ -194,6 +196,7 @@ def test_one_redemption_per_member_per_shop_per_day(merchant, counter, member):
     )
 
 
+@pytest.mark.clock
 def test_local_day_boundary_is_the_shops_midnight(merchant, counter, member):
     # 23:59 and 00:01 Shanghai time (UTC+8) are two local days: both redemptions go through.
     before = datetime(2026, 11, 20, 15, 59, tzinfo=UTC)

@@ -59,6 +59,7 @@ def test_confirm_and_void_keep_the_day_roll_up_exact_beside_the_capacity_counter
     assert day_row(merchant, day) == (1, 1, 20_001, 2_401)  # already exact: the rebuild changes nothing
 
 
+@pytest.mark.clock
 def test_the_rebuild_recomputes_roll_up_and_member_days_of_its_range_but_never_capacity():
     merchant, elsewhere = shop(), shop()
     member, other = member_with_card(), member_with_card()
@@ -95,6 +96,7 @@ def test_the_rebuild_recomputes_roll_up_and_member_days_of_its_range_but_never_c
     assert MemberDay.objects.get(member=other, local_date=days[1]).count == 0
 
 
+@pytest.mark.clock
 def test_new_and_returning_members_across_the_audience_weeks(client):
     """Last week, Wednesday to Sunday: the audience covers Monday to Sunday. A member is returning when they
     came before Wednesday: on Monday (read in the same pass) or weeks earlier (read from the member days);
@@ -130,6 +132,7 @@ def test_new_and_returning_members_across_the_audience_weeks(client):
     assert sorted(r["first"] >= wednesday for r in firsts) == [False, False, True, True]
 
 
+@pytest.mark.clock
 @pytest.mark.django_db(transaction=True)
 def test_a_confirmation_racing_the_rebuild_is_counted_once():
     """The rebuild locks the merchant days before it reads the redemptions: a confirmation that comes in
