@@ -11,6 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from core.demo import demo_user
+from core.localtime import programme_zone
 from core.models import User
 from curation.models import Application
 from merchants.models import Category, City
@@ -125,7 +126,7 @@ def seed(out: list[tuple[str, str, str]]) -> None:
         services.visit_record(
             application=app,
             visitor=curator,
-            visited_on=timezone.localdate() - timedelta(days=1),
+            visited_on=timezone.localdate(timezone=programme_zone()) - timedelta(days=1),
             score=4,
             notes="环境整洁，出品稳定（演示）",
             actor=curator,

@@ -157,7 +157,7 @@ class ComplaintMessage(models.Model):
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.get_author_role_display()} {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.get_author_role_display()} {timezone.localtime(self.created_at):%Y-%m-%d %H:%M}"
 
 
 class RemovalRule(VersionedRule):

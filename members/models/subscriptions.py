@@ -17,6 +17,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.i18n import localized
@@ -236,7 +237,7 @@ class SubscriptionPeriod(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.start:%Y-%m-%d}–{self.end:%Y-%m-%d}"
+        return f"{self.kind} {timezone.localtime(self.start):%Y-%m-%d}–{timezone.localtime(self.end):%Y-%m-%d}"
 
 
 class Refund(models.Model):

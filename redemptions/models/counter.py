@@ -170,7 +170,7 @@ class RefusedScan(models.Model):
         indexes = [models.Index(fields=["merchant", "code_kind", "-at"], name="refusedscan_attempts_idx")]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.reason}"
+        return f"{timezone.localtime(self.at):%Y-%m-%d %H:%M:%S} {self.reason}"
 
 
 class NfcTag(models.Model):
@@ -296,7 +296,7 @@ class SurgeFlag(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.merchant} {self.detected_at:%Y-%m-%d %H:%M}"
+        return f"{self.merchant} {timezone.localtime(self.detected_at):%Y-%m-%d %H:%M}"
 
     @property
     def is_open(self) -> bool:

@@ -8,8 +8,10 @@ from datetime import date
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from core.errors import DomainError
+from core.localtime import programme_zone
 from members.services.suspension import (
     programme_preview,
     programme_suspend,
@@ -73,7 +75,8 @@ class Command(BaseCommand):
                 programme = programme_suspend(effective_date=effective, refund_mode=mode, reason=reason, actor=actor)
             except DomainError as exc:
                 raise CommandError(f"{exc.code}: {exc.detail}") from exc
-            self.stderr.write(f"Sales stopped. Cards end at {programme.effective_at:%Y-%m-%d %H:%M %Z}.")
+            ends = timezone.localtime(programme.effective_at, programme_zone())
+            self.stderr.write(f"Sales stopped. Cards end at {ends:%Y-%m-%d %H:%M} ({ends.tzinfo}).")
             closed = suspension_close_pending(actor=actor)
             if closed:
                 self.stderr.write(f"Closed {closed} unpaid checkout(s).")
