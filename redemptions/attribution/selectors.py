@@ -7,10 +7,10 @@ The whole dashboard costs a fixed number of queries whatever the period or the s
   total and discount, kept exact by confirm and void; ``attribution.dashboard_rollups_rebuild`` recomputes it
   after writes that bypass them); totals are summed from it;
 - the shop's visitors, one pass over the redemptions of the audience's whole weeks grouped per member: it
-  feeds both the audience and new vs returning members. A member of the period is returning when they have a
-  confirmed visit before it: inside the weeks that is read from the same pass, before them from the member's
-  daily-limit rows (``MemberDay``, one index probe per member of the period, ``count > 0`` so that a voided
-  visit does not count);
+  feeds both the audience and new vs returning members. A member of the period is returning when they came
+  back: more than one confirmed visit in the period, or one before it (inside the weeks that is read from the
+  same pass, before them from the member's daily-limit rows: ``MemberDay``, one index probe per member of the
+  period, ``count > 0`` so that a voided visit does not count);
 - the leaderboard: the period's credits summed per note, then joined to the notes.
 
 Audience insights (k-anonymity, k = ``K_ANONYMITY``):
@@ -255,7 +255,7 @@ FROM (
         SUM(p.in_period) AS period_members, SUM(p.is_returning) AS returning_members
     FROM (
         SELECT q.member_id, q.birth_year, q.visits, q.in_period,
-            CASE WHEN q.in_period = 1 AND (q.first_visit < %s OR EXISTS (
+            CASE WHEN q.in_period = 1 AND (q.first_visit < %s OR q.period_visits > 1 OR EXISTS (
                 SELECT 1 FROM redemptions_memberday AS md
                 WHERE md.member_id = q.member_id AND md.merchant_id = %s AND md.local_date < %s AND md.count > 0
             )) THEN 1 ELSE 0 END AS is_returning
@@ -263,7 +263,8 @@ FROM (
             SELECT member_id, MAX(member_birth_year) AS birth_year,
                 CASE WHEN COUNT(*) >= 4 THEN 4 ELSE COUNT(*) END AS visits,
                 MIN(local_date) AS first_visit,
-                MAX(CASE WHEN local_date >= %s AND local_date <= %s THEN 1 ELSE 0 END) AS in_period
+                MAX(CASE WHEN local_date >= %s AND local_date <= %s THEN 1 ELSE 0 END) AS in_period,
+                SUM(CASE WHEN local_date >= %s AND local_date <= %s THEN 1 ELSE 0 END) AS period_visits
             FROM redemptions_redemption
             WHERE merchant_id = %s AND status = 'confirmed' AND local_date >= %s AND local_date <= %s
             GROUP BY member_id
@@ -290,6 +291,8 @@ def _visitor_rows(*, merchant: Merchant, period: Period, weeks: Period) -> list[
                 weeks.start,
                 period.start,
                 period.end,
+                period.start,
+                period.end,
                 merchant.pk,
                 weeks.start,
                 weeks.end,
@@ -307,7 +310,8 @@ class Visitors:
 
 def visitors(*, merchant: Merchant, period: Period, today: date | None = None, k: int = K_ANONYMITY) -> Visitors:
     """Who the shop's members are, over whole weeks covering ``period`` (k-anonymous), and how many members of
-    ``period`` are new (never redeemed at this shop before it) or returning: one query."""
+    ``period`` are new (one visit in the period, none at this shop before it) or returning (they came back: a
+    second visit in the period, or an earlier one): one query."""
     weeks = period.whole_weeks()
     year = (today or timezone.now().date()).year
     tallies: dict[str, dict[str, int]] = {d: defaultdict(int) for d in DIMENSIONS}

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from merchants.models import MerchantDay
+from merchants.selectors import local_date
 from merchants.services import capacity_take, merchant_days_rebuild
 from redemptions.attribution.services import dashboard_rollups_rebuild
 from redemptions.counter.services import redemption_void
@@ -173,3 +174,20 @@ def test_a_confirmation_racing_the_rebuild_is_counted_once():
         t.join()
     assert errors == []
     assert day_row(merchant, day) == (2, 2, 5_000, 600)
+
+
+@pytest.mark.clock
+def test_a_first_timer_who_comes_back_in_the_period_is_a_returning_member(client):
+    """The demo's regular: first visit this week, then five more. "回头会员" counts who came back, so they are
+    returning, not new; a member who came once is new."""
+    merchant = shop()
+    today = local_date(merchant=merchant, at=timezone.now())
+    regular, once = member_with_card(), member_with_card()
+    for days_ago in range(6):
+        history(regular, merchant, on=today - timedelta(days=days_ago))
+    history(once, merchant, on=today)
+    dashboard_rollups_rebuild(merchant_ids=[merchant.pk])
+    client.force_login(owner_of(merchant))
+    params = {"from": (today - timedelta(days=6)).isoformat(), "to": today.isoformat()}
+    board = client.get(reverse("redemptions:dashboard", args=[merchant.public_id]), params).context["board"]
+    assert (board.totals.new_members, board.totals.returning_members, board.totals.redemptions) == (1, 1, 7)
