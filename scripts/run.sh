@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE:-redcard.settings.dev}
+# Links in e-mails, printed stands and QR codes point at the address this server binds.
+export SITE_URL=${SITE_URL:-http://${BIND:-127.0.0.1:8000}}
 .venv/bin/python manage.py migrate --noinput -v0
 .venv/bin/python manage.py seed_demo
 echo

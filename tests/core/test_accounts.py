@@ -28,6 +28,9 @@ def test_sign_up_requires_verifying_the_email_address(client):
     assert client.get("/api/v1/me/").status_code in (401, 403)  # not signed in until verified
 
     assert len(mail.outbox) == 1
+    greeting = mail.outbox[0].body.splitlines()[0]
+    assert greeting == "您好，这里是小红卡！"  # not allauth's "Hello from testserver!"
+    assert mail.outbox[0].body.rstrip().endswith("http://127.0.0.1:8000")  # SITE_URL, not the request's host
     confirm = link_in(mail.outbox[0])
     assert client.post(confirm).status_code == 302
     me = client.get("/api/v1/me/")
