@@ -35,6 +35,10 @@ class CapacityForm(forms.Form):
     daily_capacity = forms.IntegerField(label=_("RedCard visits per day"), min_value=0, max_value=100000)
 
 
+class PhoneForm(forms.Form):
+    phone = forms.CharField(label=_("Public phone"), max_length=20, required=False)
+
+
 class InviteForm(forms.Form):
     email = forms.CharField(label=_("E-mail address"), max_length=254)
     role = forms.ChoiceField(label=_("Role"), choices=MerchantStaff.Role.choices, initial=MerchantStaff.Role.STAFF)

@@ -7,11 +7,17 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.i18n import localized
+
+#: A landline with its area code or a mobile number: digits, spaces, hyphens, an optional leading +.
+phone_validator = RegexValidator(
+    r"^\+?[0-9][0-9 -]{5,18}[0-9]$", _("Enter a phone number: digits, spaces or hyphens, e.g. 021-6288 1234.")
+)
 
 
 class City(models.Model):
@@ -169,6 +175,13 @@ class Merchant(models.Model):
         _("promotion on hold"), default=False, help_text=_("Set by the surge detector; the catalogue stops promoting.")
     )
     notes_url = models.URLField(_("link to notes"), blank=True)
+    phone = models.CharField(
+        _("public phone"),
+        max_length=20,
+        blank=True,
+        validators=[phone_validator],
+        help_text=_("The number customers call (shown on the shop page); not the contact person's."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -23,6 +23,36 @@ from .validators import EARTH_RADIUS_KM, is_open_at, minute_of_week
 BUSY_SHARE = 0.8
 
 
+WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class HoursRow:
+    """Consecutive days with the same hours: ``first``..``last`` (weekday keys), their ranges, and whether
+    today (in the shop's zone) is one of them."""
+
+    first: str
+    last: str
+    ranges: tuple[str, ...]
+    today: bool
+
+
+def opening_hours_rows(*, merchant: Merchant, at: datetime) -> list[HoursRow]:
+    """The week's hours as people read them on a shop's door: runs of days with the same hours grouped
+    ("Mon–Fri 11:00–22:00"), closed days included, today's run marked."""
+    hours = merchant.opening_hours or {}
+    today = WEEK[at.astimezone(city_zone(merchant.city)).weekday()]
+    rows: list[HoursRow] = []
+    for day in WEEK:
+        ranges = tuple(hours.get(day, []))
+        if rows and rows[-1].ranges == ranges:
+            last = rows[-1]
+            rows[-1] = HoursRow(last.first, day, ranges, last.today or day == today)
+        else:
+            rows.append(HoursRow(day, day, ranges, day == today))
+    return rows
+
+
 def city_zone(city: City) -> ZoneInfo:
     return ZoneInfo(city.timezone)
 

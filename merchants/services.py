@@ -12,16 +12,17 @@ from decimal import Decimal
 from itertools import islice
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.errors import DomainError
+from core.errors import DomainError, field_error
 from core.models import User
 from core.services import Actor, audit_record, notify, transition_check
 
 from . import errors as _errors  # noqa: F401  (registers the codes)
-from .models import City, Merchant, MerchantDay, MerchantStaff, Offer, OfferChange, OpeningSlot
+from .models import City, Merchant, MerchantDay, MerchantStaff, Offer, OfferChange, OpeningSlot, phone_validator
 from .selectors import local_date, seats_taken, staff_membership
 from .validators import OpeningHoursError, Problem, check_offer, parse_opening_hours, problems_error, week_slots
 
@@ -354,6 +355,27 @@ def merchant_pause_today(*, merchant: Merchant, actor: User, paused: bool, now: 
             after={"paused_on": locked.paused_on},
         )
     merchant.paused_on = locked.paused_on
+    return merchant
+
+
+def merchant_phone_set(*, merchant: Merchant, actor: User, phone: str) -> Merchant:
+    """Set the public phone shown on the shop page (blank removes it). Owners only; audited."""
+    _require_owner(merchant=merchant, actor=actor)
+    phone = " ".join(phone.split())
+    if phone:
+        try:
+            phone_validator(phone)
+        except ValidationError as exc:
+            raise field_error("phone", "invalid", exc.messages[0]) from exc
+    with transaction.atomic():
+        locked = Merchant.objects.select_for_update().get(pk=merchant.pk)
+        before = locked.phone
+        locked.phone = phone
+        locked.save(update_fields=["phone"])
+        audit_record(
+            actor=actor, action="merchants.phone_set", obj=locked, before={"phone": before}, after={"phone": phone}
+        )
+    merchant.phone = phone
     return merchant
 
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("console/<uuid:public_id>/", views.console_shop, name="console_shop"),
     path("console/<uuid:public_id>/offer/", views.console_offer, name="console_offer"),
     path("console/<uuid:public_id>/capacity/", views.console_capacity, name="console_capacity"),
+    path("console/<uuid:public_id>/phone/", views.console_phone, name="console_phone"),
     path("console/<uuid:public_id>/pause/", views.console_pause, name="console_pause"),
     path("console/<uuid:public_id>/staff/", views.console_staff, name="console_staff"),
     path(

@@ -21,7 +21,7 @@ from core.localtime import use_zone_of_city
 
 from . import services
 from .filters import CatalogueFilter
-from .forms import CapacityForm, InviteForm, OfferForm, fen_to_yuan, yuan_to_fen
+from .forms import CapacityForm, InviteForm, OfferForm, PhoneForm, fen_to_yuan, yuan_to_fen
 from .models import Category, City, District, Merchant, MerchantStaff, OfferChange
 from .selectors import (
     capacity_status,
@@ -31,6 +31,7 @@ from .selectors import (
     merchant_for_staff,
     merchant_is_open,
     merchants_of_staff,
+    opening_hours_rows,
     today_used,
 )
 
@@ -75,7 +76,11 @@ def catalogue_page(request: HttpRequest) -> HttpResponse:
             "page": page,
             "rows": [_row(m, now) for m in page.object_list],
             "cities": City.objects.filter(is_active=True),
-            "districts": District.objects.filter(city__code=city) if city else District.objects.select_related("city"),
+            # One city's districts once a city is chosen; before that, each city's under its own heading.
+            "districts": District.objects.filter(city__code=city).select_related("city")
+            if city
+            else District.objects.filter(city__is_active=True).select_related("city").order_by("city__pk", "pk"),
+            "city_chosen": bool(city),
             "categories": Category.objects.all(),
             "tiers": Category.PriceTier.choices,
             "query": query.urlencode(),
@@ -89,7 +94,16 @@ def merchant_page(request: HttpRequest, public_id: Any) -> HttpResponse:
         raise Http404
     use_zone_of_city(merchant.city)
     now = timezone.now()
-    hours = [(label, merchant.opening_hours.get(day, [])) for day, label in WEEKDAY_LABELS.items()]
+    hours = [
+        {
+            "days": WEEKDAY_LABELS[row.first]
+            if row.first == row.last
+            else _("%(first)s – %(last)s") % {"first": WEEKDAY_LABELS[row.first], "last": WEEKDAY_LABELS[row.last]},
+            "ranges": row.ranges,
+            "today": row.today,
+        }
+        for row in opening_hours_rows(merchant=merchant, at=now)
+    ]
     return render(request, "merchants/merchant.html", {**_row(merchant, now), "hours": hours})
 
 
@@ -136,6 +150,7 @@ def console_shop(request: HttpRequest, public_id: Any) -> HttpResponse:
                 }
             ),
             "capacity_form": CapacityForm(initial={"daily_capacity": merchant.daily_capacity}),
+            "phone_form": PhoneForm(initial={"phone": merchant.phone}),
         },
     )
 
@@ -165,6 +180,26 @@ def console_offer(request: HttpRequest, public_id: Any) -> HttpResponse:
             messages.info(
                 request, _("Lowering the offer needs a curator's review; the current offer stays until then.")
             )
+    return redirect("merchants:console_shop", public_id=merchant.public_id)
+
+
+@login_required
+@require_POST
+def console_phone(request: HttpRequest, public_id: Any) -> HttpResponse:
+    merchant, _role = _staff_or_404(request, public_id)
+    form = PhoneForm(request.POST)
+    if form.is_valid():
+        try:
+            services.merchant_phone_set(
+                merchant=merchant,
+                actor=request.user,  # type: ignore[arg-type]
+                phone=form.cleaned_data["phone"],
+            )
+            messages.success(request, _("Phone saved."))
+        except DomainError as exc:
+            _error(request, exc)
+    else:
+        messages.error(request, form.errors.as_text())
     return redirect("merchants:console_shop", public_id=merchant.public_id)
 
 

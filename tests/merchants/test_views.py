@@ -2,9 +2,15 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from core.models import AuditEntry
 from merchants.models import MerchantDay, MerchantStaff
-from merchants.selectors import local_date
-from tests.factories import MerchantFactory, MerchantStaffFactory, UserFactory
+from merchants.selectors import city_zone, local_date
+from tests.factories import CityFactory, MerchantFactory, MerchantStaffFactory, UserFactory
+
+
+def local_zone(merchant):
+    return city_zone(merchant.city)
+
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +56,7 @@ def test_staff_of_shop_a_gets_404_on_every_page_of_shop_b(client, shop_a_owner):
         ("console_stand", "get", None),
         ("console_offer", "post", {"percent": "50"}),
         ("console_capacity", "post", {"daily_capacity": "1"}),
+        ("console_phone", "post", {"phone": "021-6288 1234"}),
         ("console_pause", "post", {"paused": "1"}),
         ("console_staff", "post", {"email": "spy@example.com", "role": "owner"}),
     ]:
@@ -145,3 +152,43 @@ def test_promote_task_lists_merchants_past_probation():
     assert promote_due.delay().get() == 1
     shop.refresh_from_db()
     assert shop.state == "listed"
+
+
+@pytest.mark.clock
+def test_shop_page_groups_the_hours_marks_today_and_links_map_and_phone(client):
+    hours = {d: ["11:00-14:00", "17:00-22:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
+    hours["sat"] = hours["sun"] = ["10:00-23:00"]
+    shop = MerchantFactory(opening_hours=hours, phone="021-6288 1234", lat=31.2304, lng=121.4737)
+    page = client.get(reverse("merchants:merchant", args=[shop.public_id]))
+    rows = page.context["hours"]
+    assert [(str(r["days"]), r["ranges"]) for r in rows] == [
+        ("星期一至星期五", ("11:00-14:00", "17:00-22:00")),
+        ("星期六至星期日", ("10:00-23:00",)),
+    ]
+    weekend = timezone.localtime(timezone.now(), local_zone(shop)).weekday() >= 5
+    assert [r["today"] for r in rows] == [not weekend, weekend]  # today in Shanghai, not in UTC
+    html = page.content.decode()
+    assert 'href="tel:02162881234"' in html and "uri.amap.com/marker?position=121.473700,31.230400" in html
+    assert 'href="geo:31.230400,121.473700' in html
+
+
+def test_owner_sets_the_public_phone_and_bad_numbers_are_explained(client, shop_a_owner):
+    shop, _owner = shop_a_owner
+    url = reverse("merchants:console_phone", args=[shop.public_id])
+    client.post(url, {"phone": " 021-6288  1234 "})
+    shop.refresh_from_db()
+    assert shop.phone == "021-6288 1234"
+    page = client.post(url, {"phone": "call me<script>"}, follow=True).content.decode()
+    shop.refresh_from_db()
+    assert shop.phone == "021-6288 1234" and "请输入电话号码" in page
+    assert AuditEntry.objects.filter(action="merchants.phone_set").count() == 1
+
+
+def test_catalogue_districts_are_grouped_by_city_until_one_is_chosen(client):
+    MerchantFactory(city=CityFactory(code="bj", name_zh="北京"))
+    MerchantFactory(city=CityFactory(code="gz", name_zh="广州"))
+    html = client.get(reverse("merchants:catalogue")).content.decode()
+    assert '<optgroup label="北京">' in html and '<optgroup label="广州">' in html
+    chosen = client.get(reverse("merchants:catalogue"), {"city": "bj"})
+    assert {d.city.code for d in chosen.context["districts"]} == {"bj"}
+    assert "<optgroup" not in chosen.content.decode()
