@@ -183,7 +183,7 @@ def live_member_counts(*, now: datetime) -> tuple[int, int]:
     """(People whose card works at ``now``, of which on a free trial): one aggregate query. A person holds
     at most one current subscription (database constraint), so rows are people."""
     live = Subscription.objects.filter(state__in=ENTITLED_STATES, period_start__lte=now, period_end__gt=now)
-    counts = live.aggregate(total=Count("pk"), trials=Count("pk", filter=Q(is_trial=True)))
+    counts = live.aggregate(total=Count("pk"), trials=Count("pk", filter=Q(state=SubscriptionState.TRIALING)))
     return counts["total"] or 0, counts["trials"] or 0
 
 
@@ -192,10 +192,11 @@ def member_kpis(*, now: datetime) -> dict[str, Any]:
     ended in the last 90 days and how many renewed, fees paid in the last 365 days net of refunds.
     Three aggregate queries; the operations roll-up (curation) stores them nightly."""
     since = now - timedelta(days=90)
-    ended_trials = Subscription.objects.filter(is_trial=True, period_end__gte=since, period_end__lt=now)
-    # A non-trial card that got past payment (its first payment settled) is a paid card.
-    paid_later = Subscription.objects.filter(user_id=OuterRef("user_id"), is_trial=False).exclude(
-        state__in=[SubscriptionState.PENDING_PAYMENT, SubscriptionState.PAYMENT_FAILED]
+    ended_trials = SubscriptionPeriod.objects.filter(kind=SubscriptionPeriod.Kind.TRIAL, end__gte=since, end__lt=now)
+    # A trial converted when the member paid: a paid period on another card of theirs, or on the
+    # trial card itself (bought during the trial, the paid year follows it).
+    paid_later = SubscriptionPeriod.objects.filter(
+        subscription__user_id=OuterRef("subscription__user_id"), kind=SubscriptionPeriod.Kind.PAID
     )
     conv = ended_trials.aggregate(n=Count("pk"), paid=Count("pk", filter=Exists(paid_later)))
     ended_periods = SubscriptionPeriod.objects.filter(

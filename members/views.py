@@ -44,9 +44,12 @@ def membership(request: HttpRequest) -> HttpResponse:
         "refunds": selectors.member_refunds(user=user)[:50],  # type: ignore[arg-type]
         "States": SubscriptionState,
         "pending_payment": (
-            subscription.payments.filter(state=Payment.State.PENDING).last()
-            if subscription and subscription.state == SubscriptionState.PENDING_PAYMENT
+            subscription.payments.filter(state=Payment.State.PENDING, flagged_at__isnull=True).last()
+            if subscription and subscription.state in (SubscriptionState.PENDING_PAYMENT, SubscriptionState.TRIALING)
             else None
+        ),
+        "upgrade_plan": (
+            selectors.default_plan() if subscription and subscription.state == SubscriptionState.TRIALING else None
         ),
     }
     return render(request, "members/membership.html", context)

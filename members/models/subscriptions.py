@@ -153,6 +153,9 @@ class Payment(models.Model):
         Subscription, on_delete=models.PROTECT, related_name="payments", verbose_name=_("subscription")
     )
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.INITIAL)
+    plan = models.ForeignKey(
+        Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("plan bought")
+    )
     provider = models.CharField(_("provider"), max_length=20)
     amount_fen = models.BigIntegerField(_("amount (fen)"))
     currency = models.CharField(_("currency"), max_length=3, default=CNY)

@@ -9,7 +9,7 @@
 State machine of a subscription (``TRANSITIONS``)::
 
     pending_payment -> active | payment_failed
-    trialing        -> expired
+    trialing        -> active (upgraded: the paid year follows the trial) | expired
     active          -> cancel_at_period_end | expired | refunded
     cancel_at_period_end -> active (undo) | expired | refunded
 

@@ -53,28 +53,69 @@ logger = logging.getLogger(__name__)
 
 
 def checkout_start(*, user: User, plan_code: str) -> Payment:
-    """Open a pending subscription and its payment order, and return the payment (its
-    ``checkout_url`` is the provider's hosted page). A member with a pending checkout for the
-    same plan gets that checkout back; a pending one for another plan is closed first.
+    """Record a payment order for ``plan_code``, then open it at the provider, and return the
+    payment (its ``checkout_url`` is the provider's hosted page).
 
-    Raises ``sales_closed``, ``plan_unavailable``, ``subscription_already_current``.
+    * A member without a current card gets a pending subscription and its first payment.
+    * A trial member buys the card in one tap: the payment hangs on the trial subscription and,
+      once paid, the paid year is appended where the trial ends (no day lost, none twice).
+    * A member with a pending checkout for the same plan gets that checkout back; a pending one
+      for another plan is closed first.
+
+    The order is recorded and committed before the provider is called, and the provider is
+    called outside any transaction: if the call fails, the payment stays pending without a
+    checkout page, a retry opens the same order number again, and reconciliation settles or
+    closes it. Raises ``sales_closed``, ``plan_unavailable``, ``subscription_already_current``
+    and the provider's errors (``payment_gateway_unavailable``).
     """
     _require_sales_open()
     plan = Plan.objects.filter(code=plan_code, is_active=True, is_trial=False).first()
     if plan is None:
         raise DomainError("plan_unavailable")
     provider = get_provider()
+    stale = (
+        Payment.objects.filter(
+            subscription__user=user,
+            subscription__state__in=CURRENT_STATES,
+            state=Payment.State.PENDING,
+            flagged_at__isnull=True,
+        )
+        .exclude(plan=plan)
+        .last()
+    )
+    if stale is not None:
+        _payment_close(stale.pk, actor=user, reason="member chose another plan")
     with transaction.atomic():
-        existing = _current_of(user)
-        if existing is not None and existing.state == S.PENDING_PAYMENT:
-            pending = existing.payments.filter(state=Payment.State.PENDING, flagged_at__isnull=True).last()
-            if pending is not None and existing.plan_id == plan.pk:
-                return pending
-            if pending is not None:
-                _payment_close(pending.pk, actor=user, reason="member chose another plan")
-            existing.refresh_from_db()
-        if existing is not None and existing.state in CURRENT_STATES:
+        payment = _checkout_record(user=user, plan=plan, provider_code=provider.code)
+    if payment.checkout_url:
+        return payment
+    checkout = provider.create_checkout(
+        out_trade_no=str(payment.public_id),
+        amount_fen=payment.amount_fen,
+        currency=payment.currency,
+        description=f"RedCard 小红卡 · {plan.name_zh}",
+        return_url=reverse("members:join_return", args=[payment.public_id]),
+        payer_id=user.pk,
+    )
+    Payment.objects.filter(pk=payment.pk).update(checkout_url=checkout.url)
+    payment.checkout_url = checkout.url
+    return payment
+
+
+def _checkout_record(*, user: User, plan: Plan, provider_code: str) -> Payment:
+    """Inside a transaction: the member's pending order for ``plan``, or a new one."""
+    existing = _current_of(user)
+    if existing is not None and existing.state in (S.PENDING_PAYMENT, S.TRIALING):
+        pending = existing.payments.filter(state=Payment.State.PENDING, flagged_at__isnull=True).last()
+        if pending is not None and pending.plan_id == plan.pk:
+            return pending
+        if pending is not None:  # a concurrent checkout for another plan got here first
             raise DomainError("subscription_already_current")
+    if existing is not None and existing.state == S.TRIALING:
+        subscription = existing
+    elif existing is not None:
+        raise DomainError("subscription_already_current")
+    else:
         try:
             with transaction.atomic():
                 subscription = Subscription.objects.create(
@@ -82,29 +123,25 @@ def checkout_start(*, user: User, plan_code: str) -> Payment:
                 )
         except IntegrityError:
             raise DomainError("subscription_already_current") from None
-        payment = Payment.objects.create(
-            subscription=subscription,
-            kind=Payment.Kind.INITIAL,
-            provider=provider.code,
-            amount_fen=plan.price_fen,
-            currency=plan.currency,
-        )
-        checkout = provider.create_checkout(
-            out_trade_no=str(payment.public_id),
-            amount_fen=plan.price_fen,
-            currency=plan.currency,
-            description=f"RedCard 小红卡 · {plan.name_zh}",
-            return_url=reverse("members:join_return", args=[payment.public_id]),
-            payer_id=user.pk,
-        )
-        payment.checkout_url = checkout.url
-        payment.save(update_fields=["checkout_url"])
-        audit_record(
-            actor=user,
-            action="members.checkout_start",
-            obj=subscription,
-            after={"plan": plan.code, "payment": str(payment.public_id), "amount_fen": plan.price_fen},
-        )
+    payment = Payment.objects.create(
+        subscription=subscription,
+        kind=Payment.Kind.INITIAL,
+        plan=plan,
+        provider=provider_code,
+        amount_fen=plan.price_fen,
+        currency=plan.currency,
+    )
+    audit_record(
+        actor=user,
+        action="members.checkout_start",
+        obj=subscription,
+        after={
+            "plan": plan.code,
+            "payment": str(payment.public_id),
+            "amount_fen": plan.price_fen,
+            "upgrade": subscription.state == S.TRIALING,
+        },
+    )
     return payment
 
 
@@ -196,6 +233,8 @@ def _payment_settle(payment_id: int, txn: Transaction, *, actor: Actor) -> str:
     subscription = _locked_subscription(payment.subscription_id)
     plan = subscription.plan
     now = _now()
+    if payment.kind == Payment.Kind.INITIAL and subscription.state == S.TRIALING:
+        return _trial_upgrade(subscription, payment, was_failed=was_failed, actor=actor)
     if payment.kind == Payment.Kind.INITIAL:
         if was_failed or subscription.state != S.PENDING_PAYMENT or not programme_get().sales_open:
             _flag(payment, "paid_after_close", {"subscription_state": subscription.state})
@@ -226,6 +265,27 @@ def _payment_settle(payment_id: int, txn: Transaction, *, actor: Actor) -> str:
     )
     _notify_paid(subscription, payment, end, renewed=True)
     return "renewed"
+
+
+def _trial_upgrade(subscription: Subscription, payment: Payment, *, was_failed: bool, actor: Actor) -> str:
+    """A trial member's payment settled: the paid year is appended exactly where the trial ends
+    (the trial's days are kept, none is counted twice) and the card becomes a paid, auto-renewing
+    one on the plan bought."""
+    plan = payment.plan or subscription.plan
+    if was_failed or not programme_get().sales_open or plan.is_trial:
+        _flag(payment, "paid_after_close", {"subscription_state": subscription.state})
+        return "paid_after_close"
+    end = _append_period(
+        subscription,
+        kind=SubscriptionPeriod.Kind.PAID,
+        days=plan.duration_days,
+        payment=payment,
+        actor=actor,
+        action="members.trial_upgraded",
+    )
+    _transition(subscription, S.ACTIVE, actor=actor, reason="trial upgraded", plan_id=plan.pk, auto_renew=True)
+    _notify_paid(subscription, payment, end, renewed=False)
+    return "activated"
 
 
 def _notify_paid(subscription: Subscription, payment: Payment, end: datetime, *, renewed: bool) -> None:
@@ -316,7 +376,7 @@ def renewals_charge(*, now: datetime | None = None) -> int:
         return 0
     provider = get_provider()
     due = Subscription.objects.filter(
-        state=S.ACTIVE, auto_renew=True, is_trial=False, period_end__gt=now, period_end__lte=now + RENEWAL_LEAD
+        state=S.ACTIVE, auto_renew=True, period_end__gt=now, period_end__lte=now + RENEWAL_LEAD
     ).select_related("plan")
     charged = 0
     for subscription in due.iterator(chunk_size=200):
@@ -329,6 +389,7 @@ def renewals_charge(*, now: datetime | None = None) -> int:
                 payment = Payment.objects.create(
                     subscription=locked,
                     kind=Payment.Kind.RENEWAL,
+                    plan=plan,
                     provider=provider.code,
                     amount_fen=plan.price_fen,
                     currency=plan.currency,

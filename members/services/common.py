@@ -27,7 +27,7 @@ from ..models import (
 S = SubscriptionState
 TRANSITIONS: dict[str, frozenset[str]] = {
     S.PENDING_PAYMENT: frozenset({S.ACTIVE, S.PAYMENT_FAILED}),
-    S.TRIALING: frozenset({S.EXPIRED}),
+    S.TRIALING: frozenset({S.ACTIVE, S.EXPIRED}),
     S.ACTIVE: frozenset({S.CANCEL_AT_PERIOD_END, S.EXPIRED, S.REFUNDED}),
     S.CANCEL_AT_PERIOD_END: frozenset({S.ACTIVE, S.EXPIRED, S.REFUNDED}),
 }
@@ -131,7 +131,9 @@ def _append_period(
     end = start + timedelta(days=days)
     SubscriptionPeriod.objects.create(subscription=subscription, kind=kind, start=start, end=end, payment=payment)
     subscription.period_end = end
-    subscription.save(update_fields=["period_end"])
+    # The card now ends later: the reminders of the new end are still to send (every year).
+    subscription.reminded_7d_at = subscription.reminded_1d_at = None
+    subscription.save(update_fields=["period_end", "reminded_7d_at", "reminded_1d_at"])
     audit_record(
         actor=actor,
         action=action,

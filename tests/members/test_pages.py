@@ -215,3 +215,21 @@ def test_demo_seed_creates_members_in_each_state(db):
     assert Refund.objects.count() == 1
     assert SandboxOrder.objects.exists()
     assert selectors.ledger_discrepancies() == []
+
+
+def test_trial_member_upgrades_in_one_tap_from_the_membership_page(plans, client):
+    from members.services.subscriptions import trial_start
+
+    trial = trial_start(user=UserFactory())
+    client.force_login(trial.user)
+    page = client.get("/membership/").content.decode()
+    assert 'id="upgrade"' in page and 'name="plan" value="annual"' in page
+    response = client.post("/membership/join/", {"plan": "annual"})
+    checkout_url = response["Location"]
+    assert checkout_url.startswith("/membership/sandbox/checkout/")
+    back = client.post(checkout_url, {"action": "pay"})
+    landed = client.get(back["Location"], follow=True)
+    assert landed.redirect_chain[-1][0] == "/membership/"
+    trial.refresh_from_db()
+    assert trial.state == "active" and trial.periods.count() == 2
+    assert 'id="upgrade"' not in landed.content.decode()

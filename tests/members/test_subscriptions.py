@@ -257,3 +257,72 @@ def test_subscription_changes_are_sent_to_partner_webhooks(plans):
     payload = WebhookEvent.objects.last().payload["data"]
     assert payload["subscription"] == str(subscription.public_id)
     assert payload["member"] == str(subscription.user.public_id)
+
+
+def test_trial_member_buys_the_card_in_one_tap_and_the_paid_year_follows_the_trial(plans):
+    trial = trial_start(user=UserFactory())
+    trial_end = trial.period_end
+    payment = checkout_start(user=trial.user, plan_code="annual")
+    assert payment.subscription_id == trial.pk and payment.plan.code == "annual"
+    assert payment.checkout_url.startswith("/membership/sandbox/checkout/")
+    # the trial keeps working while the payment is on its way
+    assert selectors.entitlement(user=trial.user).entitled
+    assert checkout_start(user=trial.user, plan_code="annual").pk == payment.pk  # one order, not two
+    sandbox.pay(sandbox_order(payment))
+    assert set(deliver_pending()) == {"ok"}
+    trial.refresh_from_db()
+    assert trial.state == "active" and trial.plan.code == "annual" and trial.auto_renew
+    periods = list(trial.periods.order_by("start"))
+    assert [p.kind for p in periods] == ["trial", "paid"]
+    assert periods[1].start == periods[0].end == trial_end  # no gap, no overlap
+    assert periods[1].end == trial_end + timedelta(days=365) == trial.period_end
+    assert periods[1].payment_id == payment.pk
+    assert selectors.entitlement(user=trial.user, at=trial_end - timedelta(seconds=1)).entitled
+    assert selectors.entitlement(user=trial.user, at=trial_end).entitled
+    assert selectors.trial_used(user=trial.user)
+    with pytest.raises(DomainError):
+        trial_start(user=trial.user)
+    # the savings meter rolls over when the paid year begins; the trial card is counted as converted
+    subscriptions_advance(now=trial_end + timedelta(minutes=1))
+    trial.refresh_from_db()
+    assert trial.state == "active" and trial.period_start == trial_end
+    kpis = selectors.member_kpis(now=trial_end + timedelta(days=1))
+    assert kpis["trials_ended"] == 1 and kpis["trials_converted"] == 1
+    # it renews like any paid card
+    assert renewals_charge(now=trial.period_end - timedelta(hours=2)) == 1
+
+
+def test_a_declined_upgrade_leaves_the_trial_as_it_was(plans):
+    trial = trial_start(user=UserFactory())
+    payment = checkout_start(user=trial.user, plan_code="annual")
+    sandbox.decline(sandbox_order(payment))
+    deliver_pending()
+    payments_reconcile(now=timezone.now() + timedelta(hours=1))  # times out and closes the order
+    payment.refresh_from_db()
+    trial.refresh_from_db()
+    assert payment.state == "failed"
+    assert trial.state == "trialing" and trial.plan.code == "trial" and trial.periods.count() == 1
+    # and the member can try again
+    again = checkout_start(user=trial.user, plan_code="annual")
+    assert again.pk != payment.pk and again.subscription_id == trial.pk
+
+
+def test_reminders_fire_again_in_the_second_year(plans):
+    subscription = paid_subscription()
+    end = subscription.period_end
+    assert reminders_send(now=end - timedelta(days=6)) == 1
+    assert reminders_send(now=end - timedelta(hours=20)) == 1
+    assert renewals_charge(now=end - timedelta(hours=2)) == 1
+    assert set(deliver_pending()) == {"ok"}
+    subscriptions_advance(now=end + timedelta(minutes=1))
+    # year two: the member switches auto-renew off and must hear before the card ends
+    subscription_set_auto_renew(user=subscription.user, auto_renew=False)
+    subscription.refresh_from_db()
+    year_two_end = subscription.period_end
+    assert year_two_end == end + timedelta(days=365)
+    assert reminders_send(now=year_two_end - timedelta(days=6)) == 1
+    assert reminders_send(now=year_two_end - timedelta(days=5)) == 0
+    assert reminders_send(now=year_two_end - timedelta(hours=20)) == 1
+    notices = Notification.objects.filter(user=subscription.user, kind="members.expiry_reminder")
+    assert notices.count() == 4
+    assert "续费即可继续享受折扣" in notices.first().body  # year two: it says the card will not renew by itself
