@@ -12,4 +12,9 @@ class CoreConfig(AppConfig):
         from .roles import sync_role_groups
 
         post_migrate.connect(sync_role_groups, dispatch_uid="core.sync_role_groups")
+        from allauth.mfa.signals import authenticator_added
+
         from .api import schema  # noqa: F401  (registers the OpenAPI extension)
+        from .console import record_enrolment_as_second_factor
+
+        authenticator_added.connect(record_enrolment_as_second_factor, dispatch_uid="core.console.enrolment")

@@ -12,6 +12,9 @@ from .models import User
 from .roles import CURATOR, OPERATOR
 
 DEMO_PASSWORD = "redcard-demo"
+#: The demo console accounts' authenticator-app secret (base32): add it to any TOTP app, or print the current
+#: code with ``python manage.py demo_totp``. The console asks for it after the password (core.console).
+DEMO_TOTP_SECRET = "REDCARDDEMOCONSOLESECRET23456723"
 
 
 @functools.cache
@@ -35,6 +38,18 @@ def seed(out: list[tuple[str, str, str]]) -> None:
     operator = demo_user("operator@redcard.local", display_name="运营 Li", is_staff=True)
     curator.groups.add(Group.objects.get(name=CURATOR))
     operator.groups.add(Group.objects.get(name=OPERATOR))
+    for person in (admin, curator, operator):
+        demo_second_factor(person)
     out.append(("administrator", admin.email, DEMO_PASSWORD))
     out.append(("curator", curator.email, DEMO_PASSWORD))
     out.append(("operator", operator.email, DEMO_PASSWORD))
+    out.append(("console code (TOTP)", "python manage.py demo_totp", DEMO_TOTP_SECRET))
+
+
+def demo_second_factor(user: User) -> None:
+    """The demo console accounts' authenticator app (the console requires a second factor). Idempotent."""
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.totp.internal.auth import TOTP
+
+    if not Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists():
+        TOTP.activate(user, DEMO_TOTP_SECRET)

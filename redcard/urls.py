@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from oauth2_provider import views as oauth2_views
 
 from core import views as core_views
+from core.console import console_login
 
 admin.site.site_header = _("RedCard console")
 admin.site.site_title = _("RedCard console")
@@ -26,6 +27,8 @@ urlpatterns = [
     path("notices/read/", core_views.notices_mark_read, name="notices_mark_read"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("allauth.urls")),
+    # The console signs people in through allauth (its login limits, then the second factor: core.console).
+    path("admin/login/", console_login, name="console_login"),
     path("admin/", admin.site.urls),
     # Partner apps: client credentials only (no authorization-code pages).
     path("o/token/", oauth2_views.TokenView.as_view(), name="oauth2_token"),

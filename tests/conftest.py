@@ -13,6 +13,7 @@ from django.utils import translation
 from rest_framework.test import APIClient
 
 from tests.factories import PartnerApplicationFactory, UserFactory, access_token_for
+from tests.factories.core import second_factor_session
 
 #: The awkward instants of a day for a product that counts days in Shanghai (UTC+8): the last second of the
 #: Shanghai day, the first of the next, the last of the UTC day, and the first second of a Shanghai day read
@@ -63,6 +64,25 @@ def _clean_cache_and_language():
     yield
     translation.deactivate()
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _console_sessions_passed_a_second_factor(request, monkeypatch):
+    """A test client signed in with ``force_login``/``login`` as someone who can reach the console gets a
+    session that passed the second factor (an enrolled authenticator app), as a real console session has.
+    The tests of the console lock itself (``@pytest.mark.real_mfa``) go through allauth's own pages."""
+    if request.node.get_closest_marker("real_mfa") is not None:
+        return
+    from django.test.client import ClientMixin
+
+    original = ClientMixin._login
+
+    def login(self, user, backend=None):
+        original(self, user, backend)
+        if user.is_staff:
+            second_factor_session(self.session, user)
+
+    monkeypatch.setattr(ClientMixin, "_login", login)
 
 
 @pytest.fixture

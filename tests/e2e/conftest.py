@@ -86,6 +86,10 @@ def sign_in(driver, live_server, user) -> None:
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.save()
+    if user.is_staff:  # the console lets in only sessions that passed a second factor (core.console)
+        from tests.factories.core import second_factor_session
+
+        second_factor_session(session, user)
     driver.get(live_server.url + "/healthz")
     driver.add_cookie({"name": settings.SESSION_COOKIE_NAME, "value": session.session_key, "path": "/"})
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from typing import Any
 
 import factory
 from allauth.account.models import EmailAddress
@@ -58,3 +59,22 @@ def access_token_for(application: PartnerApplication, scopes: str, *, expires_in
     token.save()
     token.token = raw  # in memory only, for the test's Authorization header
     return token
+
+
+def second_factor_session(session: Any, user: User) -> None:
+    """Give ``user`` an authenticator app (allauth.mfa TOTP) and record in ``session`` that it was used, as
+    allauth does after the second login step (``core.console`` lets only such sessions into the console)."""
+    import time
+
+    from allauth.mfa.models import Authenticator
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+
+    authenticator = Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).first()
+    if authenticator is None:
+        authenticator = TOTP.activate(user, generate_totp_secret()).instance
+    session["account_authentication_methods"] = [
+        {"method": "password", "at": time.time(), "email": user.email},
+        {"method": "mfa", "at": time.time(), "id": authenticator.pk, "type": "totp"},
+    ]
+    session["account_authentication_methods_user"] = str(user.pk)
+    session.save()
