@@ -1,4 +1,4 @@
-"""The curation entry on the home page: merchants apply to join."""
+"""The curation entry on the home page: members ask for shops, merchants apply to join."""
 
 from __future__ import annotations
 
@@ -11,8 +11,14 @@ from django.utils.translation import gettext as _
 
 def section(request: HttpRequest) -> dict[str, Any] | None:
     return {
-        "title": _("Run a shop?"),
-        "text": _("Joining RedCard is free. Apply online; curators answer every application."),
-        "links": [{"label": _("Apply to join"), "url": reverse("curation:apply"), "primary": False}],
+        "title": _("Missing a shop?"),
+        "text": _(
+            "Ask for a place you love: the curators invite the shops members want most. "
+            "Run a shop? Joining is free; curators answer every application."
+        ),
+        "links": [
+            {"label": _("Apply to join"), "url": reverse("curation:apply"), "primary": False},
+            {"label": _("Ask for a shop you love"), "url": reverse("curation:wanted"), "primary": False},
+        ],
         "order": 80,
     }

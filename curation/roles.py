@@ -3,8 +3,9 @@
 
 from .intake.roles import PERMISSIONS as _INTAKE
 from .standing.roles import PERMISSIONS as _STANDING
+from .wanted.roles import PERMISSIONS as _WANTED
 
 PERMISSIONS: dict[str, list[str]] = {}
-for _part in (_INTAKE, _STANDING):
+for _part in (_INTAKE, _STANDING, _WANTED):
     for _group, _perms in _part.items():
         PERMISSIONS.setdefault(_group, []).extend(_perms)

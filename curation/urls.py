@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("curation.intake.urls")),
     path("", include("curation.standing.urls")),
     path("", include("curation.ops.urls")),
+    path("", include("curation.wanted.urls")),
 ]

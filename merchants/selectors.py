@@ -236,6 +236,13 @@ def filter_near(queryset: QuerySet[Merchant], *, lat: float, lng: float, radius_
     )
 
 
+def visible_merchants_in_city(*, city_id: int) -> QuerySet[Merchant]:
+    """Shops of a city that members can use today (probation or listed), with their names and place."""
+    return Merchant.objects.filter(city_id=city_id, state__in=Merchant.VISIBLE_STATES).only(
+        "pk", "public_id", "name_zh", "name_en", "lat", "lng", "city_id", "state"
+    )
+
+
 def catalogue_merchant(*, public_id: Any) -> Merchant | None:
     return catalogue().filter(public_id=public_id).first()
 

@@ -20,6 +20,7 @@ from core.errors import DomainError
 from core.models import User
 from core.services import Actor, audit_record, notify, transition_check
 from curation.models import AdmissionRule, Application, Decision, RuleResult, SiteVisit
+from curation.wanted.services import wanted_listed
 from merchants import selectors as merchant_selectors
 from merchants import services as merchant_services
 from merchants.validators import (
@@ -511,6 +512,7 @@ def application_approve(
             now=now,
         )
         app.merchant = merchant
+        wanted_listed(merchant=merchant, now=now)  # members who asked for this shop are told
         _decide(
             app,
             kind=Decision.Kind.APPROVE,

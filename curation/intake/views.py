@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
 from curation.models import Application
+from curation.wanted.selectors import invited_shop
 from merchants.forms import fen_to_yuan, yuan_to_fen
 from merchants.validators import opening_hours_text
 
@@ -67,6 +68,25 @@ def _initial(app: Application | None) -> dict[str, Any]:
         "contact_phone": app.contact_phone,
         "contact_email": app.contact_email,
         "links": app.links,
+    }
+
+
+PLACE_FIELDS = ("city", "district", "address", "lat", "lng")
+
+
+def _invited(invite: str | None) -> dict[str, Any] | None:
+    """A new application opened from a curator's invitation starts with what members said of the shop."""
+    shop = invited_shop(public_id=invite) if invite else None
+    if shop is None:
+        return None
+    return {
+        **_initial(None),
+        "name_zh": shop.name,
+        "city": shop.city,
+        "district": shop.district,
+        "address": shop.address,
+        "lat": shop.lat,
+        "lng": shop.lng,
     }
 
 
@@ -130,13 +150,16 @@ def apply_step(request: HttpRequest, step: str) -> HttpResponse:
     if app is not None and not app.is_editable:
         messages.error(request, DomainError("application_read_only").detail)
         return redirect("curation:apply")
-    form = form_class(request.POST or None, initial=_initial(app))
+    invited = None if app is not None else _invited(request.GET.get("invite"))
+    form = form_class(request.POST or None, initial=_initial(app) if invited is None else invited)
     if request.method == "POST" and form.is_valid():
+        # The first save of an invited shop keeps what members said of its place (the later steps' fields).
+        carried = {} if invited is None else {k: v for k, v in invited.items() if k in PLACE_FIELDS}
         try:
             app = services.application_save(
                 owner=request.user,  # type: ignore[arg-type]
                 application=app,
-                data=_to_model(form.cleaned_data),
+                data={**carried, **_to_model(form.cleaned_data)},
             )
         except DomainError as exc:
             if exc.fields:

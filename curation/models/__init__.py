@@ -3,7 +3,8 @@
 - :mod:`.rules`: ``VersionedRule``, the base of the rules kept as data;
 - :mod:`.intake`: applications, admission rules and their results, site visits, decisions;
 - :mod:`.standing`: complaints, removal rules, licences, findings, appeals, evaluation runs;
-- :mod:`.ops`: the operations overview's roll-ups.
+- :mod:`.ops`: the operations overview's roll-ups;
+- :mod:`.wanted`: the shops members ask for and their requests.
 """
 
 from .intake import AdmissionRule, Application, Decision, RuleResult, SiteVisit
@@ -19,6 +20,7 @@ from .standing import (
     RemovalRule,
     complaint_photo_path,
 )
+from .wanted import Nomination, WantedShop
 
 __all__ = [
     "AdmissionRule",
@@ -30,11 +32,13 @@ __all__ = [
     "EvaluationRun",
     "Finding",
     "MerchantLicence",
+    "Nomination",
     "OpsDailyTotal",
     "OpsSnapshot",
     "RemovalRule",
     "RuleResult",
     "SiteVisit",
     "VersionedRule",
+    "WantedShop",
     "complaint_photo_path",
 ]
