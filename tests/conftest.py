@@ -40,6 +40,17 @@ def pytest_addoption(parser):
     )
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under ``--clock`` the server's clock is frozen but Chromium's is not: browser tests compare the two
+    (a code's window, a void's age), so they run on the real clock only."""
+    if not config.getoption("--clock"):
+        return
+    skip = pytest.mark.skip(reason="--clock freezes the server's clock, not the browser's")
+    for item in items:
+        if "browser" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_generate_tests(metafunc):
     """A test marked ``clock`` runs once per awkward instant (and once on the real clock)."""
     if metafunc.definition.get_closest_marker("clock") and "_clock" in metafunc.fixturenames:
