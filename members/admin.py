@@ -22,12 +22,14 @@ from .models import (
     PaymentNotification,
     Plan,
     Programme,
+    ReconciliationIssue,
     Refund,
     SandboxOrder,
     Subscription,
     SubscriptionPeriod,
 )
 from .services.common import programme_get
+from .services.reconciliation import issues_resolve
 from .services.refunds import payment_refund_flagged, refund_quote, subscription_refund
 from .services.subscriptions import subscription_extend
 from .services.suspension import programme_suspend
@@ -208,14 +210,46 @@ class FlaggedPaymentAdmin(PaymentAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdmin):
-    list_display = ["public_id", "payment", "subscription", "kind", "amount", "reason", "actor_label", "created_at"]
-    list_filter = ["kind"]
+    list_display = [
+        "public_id",
+        "payment",
+        "subscription",
+        "kind",
+        "amount",
+        "state",
+        "provider_state",
+        "attempts",
+        "reason",
+        "actor_label",
+        "created_at",
+        "settled_at",
+    ]
+    list_filter = ["state", "kind"]
     search_fields = ["public_id", "subscription__user__email", "reason"]
     list_select_related = ["payment", "subscription__user", "subscription__plan"]
 
     @admin.display(description=_("amount"))
     def amount(self, obj: Refund) -> str:
         return yuan(obj.amount_fen)
+
+
+@admin.register(ReconciliationIssue)
+class ReconciliationIssueAdmin(ReadOnlyAdmin):
+    """Differences between the gateways and the ledger; an operator settles each and marks it resolved."""
+
+    list_display = ["created_at", "kind", "provider", "day", "out_trade_no", "out_refund_no", "resolved_at"]
+    list_filter = [("resolved_at", admin.EmptyFieldListFilter), "kind", "provider"]
+    search_fields = ["out_trade_no", "out_refund_no"]
+    readonly_fields = ["detail"]
+    actions = ["resolve"]
+
+    @admin.action(description=_("Mark as resolved"), permissions=["resolve"])
+    def resolve(self, request: HttpRequest, queryset: QuerySet[ReconciliationIssue]) -> None:
+        done = issues_resolve(issue_ids=list(queryset.values_list("pk", flat=True)), actor=request.user)  # type: ignore[arg-type]
+        self.message_user(request, _("%(count)d issue(s) resolved.") % {"count": done}, messages.SUCCESS)
+
+    def has_resolve_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("members.change_reconciliationissue")
 
 
 @admin.register(PaymentNotification)

@@ -61,7 +61,7 @@ class RefundSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Refund
-        fields = ["id", "payment", "kind", "amount_fen", "currency", "reason", "created_at"]
+        fields = ["id", "payment", "kind", "amount_fen", "currency", "state", "reason", "created_at", "settled_at"]
 
 
 class EntitlementSerializer(serializers.Serializer):

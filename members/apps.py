@@ -8,4 +8,4 @@ class MembersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import lookups  # noqa: F401  (registers ``__any``)
+        from . import checks, lookups  # noqa: F401  (registers ``__any`` and the deploy checks)

@@ -30,6 +30,18 @@ register(
         "notification_stale": (401, _("The notification timestamp is too old or in the future.")),
         "notification_malformed": (400, _("The notification body is not valid.")),
         "provider_unknown": (404, _("Unknown payment provider.")),
+        "payments_unavailable": (503, _("RedCard cannot take payments at the moment.")),
+        "payment_gateway_unavailable": (
+            503,
+            _("The payment gateway did not answer. Nothing was lost: try again in a moment."),
+        ),
+        "payment_merchant_mismatch": (
+            409,
+            _("The payment names another application or merchant account; it was flagged for an operator."),
+        ),
+        "refund_unknown": (404, _("The payment gateway does not know this refund.")),
+        "renewal_too_early": (409, _("Your card can be renewed from %(date)s.")),
+        "renewal_already_paid": (409, _("The next year of your card is already paid.")),
         "sandbox_order_closed": (409, _("This payment order is closed and can no longer be paid.")),
         "programme_already_suspended": (
             409,

@@ -16,6 +16,8 @@ PERMISSIONS: dict[str, list[str]] = {
         "members.change_programme",
         "members.view_subscriptionperiod",
         "members.view_paymentnotification",
+        "members.view_reconciliationissue",
+        "members.change_reconciliationissue",
     ],
     "curator": [
         "members.view_plan",

@@ -4,6 +4,9 @@ from datetime import timedelta
 
 BEAT: dict[str, dict] = {
     "members-reconcile-payments": {"task": "members.tasks.reconcile_payments", "schedule": timedelta(minutes=2)},
+    "members-reconcile-refunds": {"task": "members.tasks.reconcile_refunds", "schedule": timedelta(minutes=2)},
+    # The gateways publish the previous day's bill from about 10:00 China time (02:00 UTC).
+    "members-reconcile-bills": {"task": "members.tasks.reconcile_bills", "schedule": timedelta(hours=6)},
     "members-advance-subscriptions": {"task": "members.tasks.advance_subscriptions", "schedule": timedelta(minutes=5)},
     "members-charge-renewals": {"task": "members.tasks.charge_renewals", "schedule": timedelta(hours=1)},
     "members-send-reminders": {"task": "members.tasks.send_reminders", "schedule": timedelta(hours=1)},

@@ -111,9 +111,12 @@ def ledger_discrepancies() -> list[str]:
     gateway's own record; sums of payments minus refunds per subscription agree with its state;
     and the totals agree. Returns human-readable discrepancies (empty when consistent)."""
     problems: list[str] = []
+    counted = Refund.objects.exclude(state=Refund.State.FAILED)  # a failed refund returned nothing
     refunded_by_payment = dict(
-        Refund.objects.values("payment_id").annotate(s=Sum("amount_fen")).values_list("payment_id", "s")
+        counted.values("payment_id").annotate(s=Sum("amount_fen")).values_list("payment_id", "s")
     )
+    settled = Refund.objects.filter(state=Refund.State.SUCCEEDED)
+    settled_by_payment = dict(settled.values("payment_id").annotate(s=Sum("amount_fen")).values_list("payment_id", "s"))
     orders = {o.out_trade_no: o for o in SandboxOrder.objects.all()}
     net_by_subscription: dict[int, int] = {}
     for payment in Payment.objects.all().iterator():
@@ -132,10 +135,10 @@ def ledger_discrepancies() -> list[str]:
         if payment.provider == "sandbox" and order is not None and payment.flagged_at is None:
             if (order.status == SandboxOrder.Status.SUCCESS) != (payment.state == Payment.State.PAID):
                 problems.append(f"payment {payment.public_id}: {payment.state} here, {order.status} at the gateway")
-            if order.refunded_fen != payment.refunded_fen:
+            refunded_here = settled_by_payment.get(payment.pk, 0) or 0
+            if order.refunded_fen != refunded_here:
                 problems.append(
-                    f"payment {payment.public_id}: refunded {payment.refunded_fen} here, "
-                    f"{order.refunded_fen} at the gateway"
+                    f"payment {payment.public_id}: refunded {refunded_here} here, {order.refunded_fen} at the gateway"
                 )
     flagged = set(Payment.objects.filter(flagged_at__isnull=False).values_list("subscription_id", flat=True))
     for subscription in Subscription.objects.all().only("pk", "state", "public_id", "is_trial").iterator():
@@ -153,7 +156,7 @@ def ledger_discrepancies() -> list[str]:
         if state == SubscriptionState.REFUNDED and not Refund.objects.filter(subscription_id=subscription.pk).exists():
             problems.append(f"subscription {subscription.public_id}: refunded without a refund row")
     paid_total = Payment.objects.filter(state=Payment.State.PAID).aggregate(s=Sum("amount_fen"))["s"] or 0
-    refund_total = Refund.objects.aggregate(s=Sum("amount_fen"))["s"] or 0
+    refund_total = counted.aggregate(s=Sum("amount_fen"))["s"] or 0
     if paid_total - refund_total != sum(net_by_subscription.values()):
         problems.append("totals: payments minus refunds do not match the subscriptions' net")
     return problems

@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from .payments import sandbox
 from .services.checkout import payments_reconcile, renewals_charge
+from .services.reconciliation import bill_reconcile
+from .services.refunds import refunds_reconcile
 from .services.subscriptions import reminders_send, subscriptions_advance
 from .services.suspension import programme_suspend_and_refund
 
@@ -17,6 +19,17 @@ from .services.suspension import programme_suspend_and_refund
 @shared_task
 def reconcile_payments() -> dict[str, int]:
     return payments_reconcile()
+
+
+@shared_task
+def reconcile_refunds() -> dict[str, int]:
+    return refunds_reconcile()
+
+
+@shared_task
+def reconcile_bills(day: str | None = None) -> dict[str, int]:
+    """Yesterday's bill (China Standard Time) of every configured gateway against the ledger."""
+    return bill_reconcile(day=date.fromisoformat(day) if day else None)
 
 
 @shared_task

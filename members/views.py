@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -16,9 +17,9 @@ from django.views.decorators.http import require_POST
 from core.errors import DomainError
 
 from . import selectors
-from .models import Payment, SandboxOrder, SubscriptionState
+from .models import CURRENT_STATES, Payment, SandboxOrder, SubscriptionPeriod, SubscriptionState
 from .payments import sandbox, sandbox_enabled
-from .services.checkout import checkout_start, payment_sync
+from .services.checkout import RENEWAL_WINDOW, checkout_start, payment_sync, renewal_checkout_start
 from .services.common import programme_get
 from .services.subscriptions import (
     subscription_cancel,
@@ -44,9 +45,18 @@ def membership(request: HttpRequest) -> HttpResponse:
         "refunds": selectors.member_refunds(user=user)[:50],  # type: ignore[arg-type]
         "States": SubscriptionState,
         "pending_payment": (
-            subscription.payments.filter(state=Payment.State.PENDING, flagged_at__isnull=True).last()
-            if subscription and subscription.state in (SubscriptionState.PENDING_PAYMENT, SubscriptionState.TRIALING)
+            subscription.payments.filter(state=Payment.State.PENDING, flagged_at__isnull=True)
+            .exclude(checkout_url="")
+            .last()
+            if subscription and subscription.state in CURRENT_STATES
             else None
+        ),
+        "renew_now": (
+            subscription is not None
+            and subscription.state in (SubscriptionState.ACTIVE, SubscriptionState.CANCEL_AT_PERIOD_END)
+            and not (subscription.state == SubscriptionState.ACTIVE and subscription.auto_renew)
+            and subscription.period_end is not None
+            and subscription.period_end - timezone.now() <= RENEWAL_WINDOW
         ),
         "upgrade_plan": (
             selectors.default_plan() if subscription and subscription.state == SubscriptionState.TRIALING else None
@@ -100,6 +110,37 @@ def join_return(request: HttpRequest, payment_id: str) -> HttpResponse:
         messages.success(request, _("Payment received. Welcome to RedCard!"))
         return redirect("members:membership")
     return render(request, "members/join_return.html", {"payment": payment})
+
+
+@login_required
+@require_POST
+def renew(request: HttpRequest) -> HttpResponse:
+    """One-tap renewal from the membership page (where the reminders lead)."""
+    try:
+        payment = renewal_checkout_start(user=request.user)  # type: ignore[arg-type]
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+        return redirect("members:membership")
+    return redirect(payment.checkout_url)
+
+
+@login_required
+def receipt(request: HttpRequest, payment_id: str) -> HttpResponse:
+    """The member's receipt of one paid payment: what it bought, how it was paid, what came back."""
+    payment = get_object_or_404(
+        Payment.objects.select_related("subscription__plan", "plan"),
+        public_id=payment_id,
+        subscription__user=request.user,
+        state=Payment.State.PAID,
+    )
+    context = {
+        "payment": payment,
+        "plan": payment.plan or payment.subscription.plan,
+        "period": SubscriptionPeriod.objects.filter(payment=payment).first(),
+        "refunds": payment.refunds.order_by("created_at", "pk"),
+        "net_fen": payment.amount_fen - payment.refunded_fen,
+    }
+    return render(request, "members/receipt.html", context)
 
 
 def _member_action(request: HttpRequest, action: Callable[[], object], done: str) -> HttpResponse:

@@ -244,11 +244,21 @@ class SubscriptionPeriod(models.Model):
 
 
 class Refund(models.Model):
-    """A refund ledger entry: money returned against one payment. Never edited."""
+    """A refund ledger entry: money returned against one payment. The amount and the refund number
+    (``public_id``, our ``out_refund_no`` at the gateway) are fixed when the entry is written, before
+    the gateway is called, and every retry sends the same number. Its state then follows the gateway:
+    ``requested`` (written, not yet accepted) → ``processing`` (accepted, money on its way) →
+    ``succeeded`` or ``failed`` (final; a failed refund no longer counts against the payment)."""
 
     class Kind(models.TextChoices):
         FULL = "full", _("full")
         PRORATED = "prorated", _("prorated")
+
+    class State(models.TextChoices):
+        REQUESTED = "requested", _("requested")
+        PROCESSING = "processing", _("processing")
+        SUCCEEDED = "succeeded", _("refunded")
+        FAILED = "failed", _("failed")
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("payment"))
@@ -262,7 +272,12 @@ class Refund(models.Model):
     request_key = models.CharField(_("request key"), max_length=255)
     actor_label = models.CharField(_("by"), max_length=120)
     provider_refund_id = models.CharField(_("provider refund id"), max_length=64, blank=True)
+    state = models.CharField(_("state"), max_length=12, choices=State.choices, default=State.REQUESTED)
+    provider_state = models.CharField(_("gateway state"), max_length=20, blank=True)
+    attempts = models.PositiveIntegerField(_("gateway calls"), default=0)
+    last_error = models.CharField(_("last error"), max_length=200, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    settled_at = models.DateTimeField(_("settled"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("refund")
@@ -272,9 +287,16 @@ class Refund(models.Model):
             models.CheckConstraint(condition=Q(amount_fen__gt=0), name="members_refund_amount_gt_0"),
             models.UniqueConstraint(fields=["payment", "request_key"], name="members_refund_payment_request_key"),
         ]
+        indexes = [
+            models.Index(
+                fields=["state", "created_at"],
+                condition=Q(state__in=["requested", "processing"]),
+                name="members_refund_open_idx",
+            )
+        ]
 
     def __str__(self) -> str:
-        return f"−¥{self.amount_fen / 100:.2f} ({self.kind})"
+        return f"−¥{self.amount_fen / 100:.2f} ({self.kind}, {self.state})"
 
 
 class Programme(models.Model):
@@ -340,6 +362,42 @@ class PaymentNotification(models.Model):
         return f"{self.provider} {self.event_type} {self.out_trade_no} → {self.outcome}"
 
 
+class ReconciliationIssue(models.Model):
+    """A difference between the gateway and our ledger that an operator must look at: a bill line
+    the ledger lacks, a ledger line the bill lacks, different amounts, a refund the gateway failed,
+    a notification refused for naming another merchant or amount. Recorded once per difference."""
+
+    class Kind(models.TextChoices):
+        NOT_IN_LEDGER = "not_in_ledger", _("on the gateway's bill, not in the ledger")
+        NOT_IN_BILL = "not_in_bill", _("in the ledger, not on the gateway's bill")
+        AMOUNT_DIFFERS = "amount_differs", _("amounts differ")
+        REFUND_FAILED = "refund_failed", _("refund failed at the gateway")
+        NOTIFICATION_REFUSED = "notification_refused", _("notification refused")
+
+    kind = models.CharField(_("kind"), max_length=24, choices=Kind.choices)
+    provider = models.CharField(_("provider"), max_length=20)
+    day = models.DateField(_("bill day"), null=True, blank=True)
+    out_trade_no = models.CharField(_("order number"), max_length=64)
+    out_refund_no = models.CharField(_("refund number"), max_length=64, blank=True)
+    detail = models.JSONField(_("detail"), default=dict)
+    created_at = models.DateTimeField(_("found"), auto_now_add=True)
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    resolved_by = models.CharField(_("resolved by"), max_length=120, blank=True)
+
+    class Meta:
+        verbose_name = _("reconciliation issue")
+        verbose_name_plural = _("reconciliation issues")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "provider", "out_trade_no", "out_refund_no"], name="members_reconciliation_issue_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.out_trade_no} {self.out_refund_no}".strip()
+
+
 # --- The sandbox gateway's own side (what a real gateway keeps on its servers) -------------
 
 
@@ -376,11 +434,29 @@ class SandboxOrder(models.Model):
         return f"{self.out_trade_no} {self.status}"
 
 
+class SandboxRefund(models.Model):
+    """A refund the sandbox gateway accepted, once per refund number (as real gateways do)."""
+
+    out_refund_no = models.CharField(max_length=64, unique=True)
+    order = models.ForeignKey(SandboxOrder, on_delete=models.CASCADE, related_name="refunds")
+    amount_fen = models.BigIntegerField()
+    refund_id = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("sandbox refund")
+        verbose_name_plural = _("sandbox refunds")
+
+    def __str__(self) -> str:
+        return f"{self.out_refund_no} {self.amount_fen}"
+
+
 class SandboxEvent(models.Model):
     """A notification the sandbox gateway owes our notify endpoint (its outbox)."""
 
     notify_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     order = models.ForeignKey(SandboxOrder, on_delete=models.CASCADE, related_name="events")
+    refund = models.ForeignKey(SandboxRefund, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     event_type = models.CharField(max_length=40)
     hold = models.BooleanField(default=False, help_text="Kept back until released (tests of late/reordered delivery).")
     created_at = models.DateTimeField(auto_now_add=True)

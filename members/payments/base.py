@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,9 @@ class Checkout:
 @dataclass(frozen=True)
 class Transaction:
     """The provider's view of one order. ``state``: ``pending``, ``paid``, ``failed`` (a payment
-    attempt was declined; the order stays open) or ``closed`` (can no longer be paid)."""
+    attempt was declined; the order stays open) or ``closed`` (can no longer be paid).
+    ``app_id``/``merchant_id``: the application and merchant account the gateway says the money
+    went to (checked against our configuration before anything is activated)."""
 
     out_trade_no: str
     state: str
@@ -32,16 +34,44 @@ class Transaction:
     currency: str
     transaction_id: str | None = None
     paid_at: datetime | None = None
+    app_id: str | None = None
+    merchant_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    """The provider's view of one refund. ``state``: ``processing`` (accepted, not settled),
+    ``succeeded`` or ``failed`` (final: closed or abnormal at the gateway)."""
+
+    out_refund_no: str
+    state: str
+    provider_refund_id: str = ""
+    provider_state: str = ""
+    amount_fen: int | None = None
+    settled_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class BillLine:
+    """One line of the gateway's daily bill: a payment or a refund."""
+
+    kind: str  # "payment" | "refund"
+    out_trade_no: str
+    amount_fen: int
+    currency: str
+    out_refund_no: str = ""
 
 
 @dataclass(frozen=True)
 class Notification:
-    """A verified asynchronous notification."""
+    """A verified asynchronous notification: about an order (``transaction``) or a refund
+    (``refund``, with the order number in ``transaction.out_trade_no``)."""
 
     notify_id: str
     event_type: str
     transaction: Transaction
     payload: Mapping[str, object]
+    refund: RefundResult | None = None
 
 
 @dataclass(frozen=True)
@@ -53,7 +83,13 @@ class RefundRequest:
 
 
 class PaymentProvider(abc.ABC):
+    """Calls that cannot tell the outcome (a timeout, a 5xx) raise ``DomainError("payment_gateway_unavailable")``:
+    the caller keeps its record as it is and retries with the same numbers, or reconciliation settles it."""
+
     code: str = ""
+    #: The application and merchant account our configuration expects in every notification.
+    app_id: str = ""
+    merchant_id: str = ""
 
     @abc.abstractmethod
     def create_checkout(
@@ -82,9 +118,20 @@ class PaymentProvider(abc.ABC):
         (``paid`` if the payer got there first)."""
 
     @abc.abstractmethod
-    def refund(self, *, request: RefundRequest) -> str:
-        """Return money against a paid order; returns the provider's refund id. Idempotent by ``out_refund_no``."""
+    def refund(self, *, request: RefundRequest) -> RefundResult:
+        """Ask for money back against a paid order. Idempotent by ``out_refund_no``: a repeated number
+        returns the refund already made. Raises ``refund_exceeds_paid`` / ``subscription_not_paid`` when
+        the gateway refuses it for good."""
 
-    def refund_many(self, *, requests: Sequence[RefundRequest]) -> list[str]:
+    def refund_many(self, *, requests: Sequence[RefundRequest]) -> list[RefundResult]:
         """Several refunds (the programme suspension's batches). Adapters may batch; default: one by one."""
         return [self.refund(request=request) for request in requests]
+
+    @abc.abstractmethod
+    def refund_query(self, *, out_trade_no: str, out_refund_no: str) -> RefundResult:
+        """The refund's state at the provider. Raises ``refund_unknown`` if it never reached the gateway."""
+
+    @abc.abstractmethod
+    def trade_bill(self, *, day: date) -> list[BillLine]:
+        """The gateway's bill of one day (China Standard Time, as the gateways cut it): every
+        successful payment and refund."""

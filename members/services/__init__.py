@@ -3,7 +3,8 @@
 * ``common`` — the subscription state machine (``TRANSITIONS``), locked reads, the clock;
 * ``subscriptions`` — trial, cancel, auto-renew, expiry, reminders, extensions, savings meter;
 * ``checkout`` — checkout, provider notifications, settlement, reconciliation, renewal charges;
-* ``refunds`` — quotes, allocation and the refund ledger;
+* ``refunds`` — quotes, allocation, the refund ledger and its reconciliation from the gateways;
+* ``reconciliation`` — the daily bill of each gateway against the ledger;
 * ``suspension`` — the programme suspension and its set-based refunds.
 
 State machine of a subscription (``TRANSITIONS``)::

@@ -23,11 +23,13 @@ from ..models import (
     Payment,
     PaymentNotification,
     Plan,
+    ReconciliationIssue,
+    Refund,
     Subscription,
     SubscriptionPeriod,
 )
 from ..payments import get_provider
-from ..payments.base import Transaction
+from ..payments.base import Notification, PaymentProvider, Transaction
 from .common import (
     MEMBERSHIP_URL,
     S,
@@ -41,6 +43,7 @@ from .common import (
     programme_get,
     yuan,
 )
+from .refunds import issue_record, refund_record
 
 #: A pending payment is queried at the provider after this long ...
 RECONCILE_AFTER = timedelta(minutes=5)
@@ -87,6 +90,12 @@ def checkout_start(*, user: User, plan_code: str) -> Payment:
         _payment_close(stale.pk, actor=user, reason="member chose another plan")
     with transaction.atomic():
         payment = _checkout_record(user=user, plan=plan, provider_code=provider.code)
+    return _checkout_open(payment, plan=plan, provider=provider, user=user)
+
+
+def _checkout_open(payment: Payment, *, plan: Plan, provider: PaymentProvider, user: User) -> Payment:
+    """Outside any transaction: open the committed order at the provider (same order number on a
+    retry) and keep its hosted page."""
     if payment.checkout_url:
         return payment
     checkout = provider.create_checkout(
@@ -100,6 +109,61 @@ def checkout_start(*, user: User, plan_code: str) -> Payment:
     Payment.objects.filter(pk=payment.pk).update(checkout_url=checkout.url)
     payment.checkout_url = checkout.url
     return payment
+
+
+def _renewal_payment(subscription: Subscription, *, provider_code: str) -> Payment:
+    """The order for the period after the current one (the database allows one per period:
+    ``IntegrityError`` if it exists)."""
+    plan = subscription.plan
+    return Payment.objects.create(
+        subscription=subscription,
+        kind=Payment.Kind.RENEWAL,
+        plan=plan,
+        provider=provider_code,
+        amount_fen=plan.price_fen,
+        currency=plan.currency,
+        period_start=subscription.period_end,
+    )
+
+
+#: A member may renew by hand this long before the card ends.
+RENEWAL_WINDOW = timedelta(days=30)
+
+
+def renewal_checkout_start(*, user: User) -> Payment:
+    """One-tap renewal (where no recurring agreement renews the card): an order for the next period,
+    which starts exactly where the current one ends; the reminders link here. The same pending order
+    is returned on a repeated tap. Raises ``sales_closed``, ``membership_inactive``,
+    ``renewal_too_early`` and the provider's errors."""
+    _require_sales_open()
+    provider = get_provider()
+    with transaction.atomic():
+        subscription = _current_of(user)
+        if subscription is None or subscription.state not in PAID_STATES or subscription.period_end is None:
+            raise DomainError("membership_inactive")
+        if subscription.period_end - _now() > RENEWAL_WINDOW:
+            raise DomainError("renewal_too_early", date=_local_date(subscription.period_end - RENEWAL_WINDOW))
+        plan = subscription.plan
+        payment = (
+            subscription.payments.filter(
+                kind=Payment.Kind.RENEWAL, period_start=subscription.period_end, state=Payment.State.PENDING
+            )
+            .select_for_update()
+            .first()
+        )
+        if payment is None:
+            try:
+                with transaction.atomic():
+                    payment = _renewal_payment(subscription, provider_code=provider.code)
+            except IntegrityError:
+                raise DomainError("renewal_already_paid") from None
+            audit_record(
+                actor=user,
+                action="members.renewal_checkout_start",
+                obj=subscription,
+                after={"payment": str(payment.public_id), "period_start": subscription.period_end},
+            )
+    return _checkout_open(payment, plan=plan, provider=provider, user=user)
 
 
 def _checkout_record(*, user: User, plan: Plan, provider_code: str) -> Payment:
@@ -172,6 +236,8 @@ def payment_notification_receive(*, provider_code: str, headers: Any, body: byte
         payment = _payment_by_trade_no(provider.code, note.transaction.out_trade_no)
         if payment is None:
             outcome = "unknown_payment"
+        elif note.refund is not None:
+            outcome = _refund_notification(payment, note, provider)
         elif note.transaction.state == "paid":
             outcome = _payment_settle(payment.pk, note.transaction, actor=f"provider:{provider.code}")
         else:
@@ -183,10 +249,51 @@ def payment_notification_receive(*, provider_code: str, headers: Any, body: byte
         "unknown_payment": "payment_unknown",
         "amount_mismatch": "payment_amount_mismatch",
         "paid_after_close": "payment_state_conflict",
+        "merchant_mismatch": "payment_merchant_mismatch",
     }.get(outcome)
     if refusal:
         raise DomainError(refusal)
     return outcome
+
+
+def _refund_notification(payment: Payment, note: Notification, provider: PaymentProvider) -> str:
+    """A refund notice: settle our ledger entry of that refund number (any order of arrival; a
+    notice for a refund we never asked for is flagged)."""
+    assert note.refund is not None
+    if _merchant_mismatch(payment, note.transaction, provider):
+        return "merchant_mismatch"
+    try:
+        refund_public_id = uuid.UUID(note.refund.out_refund_no)
+    except ValueError:
+        refund_public_id = None
+    refund = Refund.objects.filter(public_id=refund_public_id, payment=payment).first() if refund_public_id else None
+    if refund is None:
+        issue_record(
+            kind=ReconciliationIssue.Kind.NOTIFICATION_REFUSED,
+            provider=provider.code,
+            out_trade_no=note.transaction.out_trade_no,
+            out_refund_no=note.refund.out_refund_no,
+            detail={"reason": "refund_unknown", "notify_id": note.notify_id},
+        )
+        return "unknown_refund"
+    return "refund_" + refund_record(refund_id=refund.pk, result=note.refund, actor=f"provider:{provider.code}")
+
+
+def _merchant_mismatch(payment: Payment, txn: Transaction, provider: PaymentProvider) -> bool:
+    """The gateway says the money went to another application or merchant account than ours: flag
+    it (never activate) and record it for an operator."""
+    received = {"app_id": txn.app_id, "merchant_id": txn.merchant_id}
+    expected = {"app_id": provider.app_id, "merchant_id": provider.merchant_id}
+    if all(not expected[k] or received[k] == expected[k] for k in expected):
+        return False
+    _flag(payment, "merchant_mismatch", {"expected": expected, "received": received})
+    issue_record(
+        kind=ReconciliationIssue.Kind.NOTIFICATION_REFUSED,
+        provider=provider.code,
+        out_trade_no=txn.out_trade_no,
+        detail={"reason": "merchant_mismatch", "expected": expected, "received": received},
+    )
+    return True
 
 
 def _payment_by_trade_no(provider_code: str, out_trade_no: str) -> Payment | None:
@@ -217,6 +324,8 @@ def _payment_settle(payment_id: int, txn: Transaction, *, actor: Actor) -> str:
     payment = Payment.objects.select_for_update().get(pk=payment_id)
     if payment.state == Payment.State.PAID:
         return "already_paid"
+    if _merchant_mismatch(payment, txn, get_provider(payment.provider)):
+        return "merchant_mismatch"
     if txn.amount_fen != payment.amount_fen or txn.currency != payment.currency:
         _flag(
             payment,
@@ -263,6 +372,8 @@ def _payment_settle(payment_id: int, txn: Transaction, *, actor: Actor) -> str:
         actor=actor,
         action="members.subscription_renewed",
     )
+    if subscription.state == S.CANCEL_AT_PERIOD_END:  # the member renewed by hand: the card goes on
+        _transition(subscription, S.ACTIVE, actor=actor, reason="renewed by the member")
     _notify_paid(subscription, payment, end, renewed=True)
     return "renewed"
 
@@ -330,7 +441,15 @@ def _payment_fail(payment_id: int, *, actor: Actor, reason: str) -> bool:
 def _payment_close(payment_id: int, *, actor: Actor, reason: str) -> str:
     """Close the order at the provider; settle it if the payer got there first, else fail it."""
     payment = Payment.objects.get(pk=payment_id)
-    txn = get_provider(payment.provider).close(out_trade_no=str(payment.public_id))
+    try:
+        txn = get_provider(payment.provider).close(out_trade_no=str(payment.public_id))
+    except DomainError as exc:
+        if exc.code != "payment_unknown":
+            raise
+        # The order never reached the gateway (its creation failed before it got there): nothing
+        # can be paid on it, so it fails here.
+        with transaction.atomic():
+            return "failed" if _payment_fail(payment.pk, actor=actor, reason=reason) else "unchanged"
     with transaction.atomic():
         if txn.state == "paid":
             return _payment_settle(payment.pk, txn, actor=actor)
@@ -358,7 +477,12 @@ def payments_reconcile(*, now: datetime | None = None) -> dict[str, int]:
     ).order_by("id")
     for payment in stuck.iterator(chunk_size=200):
         try:
-            outcome = payment_sync(payment=payment, actor="system:reconcile")
+            try:
+                outcome = payment_sync(payment=payment, actor="system:reconcile")
+            except DomainError as exc:
+                if exc.code != "payment_unknown":
+                    raise
+                outcome = "pending"  # the gateway never saw the order: it is closed at the timeout
             if outcome == "pending" and payment.created_at < now - PAYMENT_TIMEOUT:
                 outcome = _payment_close(payment.pk, actor="system:reconcile", reason="payment timed out")
         except DomainError as exc:
@@ -386,15 +510,7 @@ def renewals_charge(*, now: datetime | None = None) -> int:
                 locked = _locked_subscription(subscription.pk)
                 if locked.state != S.ACTIVE or not locked.auto_renew:
                     continue
-                payment = Payment.objects.create(
-                    subscription=locked,
-                    kind=Payment.Kind.RENEWAL,
-                    plan=plan,
-                    provider=provider.code,
-                    amount_fen=plan.price_fen,
-                    currency=plan.currency,
-                    period_start=locked.period_end,
-                )
+                payment = _renewal_payment(locked, provider_code=provider.code)
         except IntegrityError:
             continue  # this period's renewal is already charged
         provider.charge_agreement(

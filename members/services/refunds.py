@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -18,13 +21,16 @@ from .. import errors  # noqa: F401  (registers the codes)
 from ..models import (
     PAID_STATES,
     Payment,
+    ReconciliationIssue,
     Refund,
     Subscription,
     SubscriptionPeriod,
 )
 from ..payments import get_provider
-from ..payments.base import RefundRequest
+from ..payments.base import RefundRequest, RefundResult
 from .common import MEMBERSHIP_URL, S, _locked_subscription, _now, _transition, yuan
+
+logger = logging.getLogger(__name__)
 
 # --- refunds ------------------------------------------------------------------------------
 
@@ -96,7 +102,9 @@ def subscription_refund(
 ) -> list[Refund]:
     """Refund a paid subscription (full, prorated by unused days, or an explicit amount) and
     end it. One ledger row per payment refunded; the payment's ``refunded_fen`` counter goes up
-    under its row lock and the database refuses a total above the amount.
+    under its row lock and the database refuses a total above the amount. The entries, the new
+    state and the notice are committed first; the gateway is called afterwards, outside the
+    transaction (:func:`refunds_submit`), and the entries are returned with its answer.
 
     Raises ``refund_reason_required``, ``subscription_not_found``, ``subscription_already_refunded``,
     ``subscription_not_paid``, ``refund_exceeds_paid``, ``refund_nothing_due``."""
@@ -150,7 +158,7 @@ def subscription_refund(
             url=MEMBERSHIP_URL,
             context={"amount": yuan(total), "reason": reason},
         )
-    return refunds
+    return refunds_submit(refunds=refunds)
 
 
 REFUND_NAMESPACE = uuid.UUID("5f0c3a52-6b0e-4d8e-9a57-1f3c8a0de7b1")
@@ -171,7 +179,8 @@ def _refund_write(
     actor: Actor,
     request_key: str,
 ) -> list[Refund]:
-    provider_refunds = []
+    """Inside the caller's transaction: write the ledger entries (``requested``, numbers fixed) and
+    count them against their payments. The gateway is called after commit (:func:`refunds_submit`)."""
     refunds = []
     for payment, amount in allocations:
         try:
@@ -191,26 +200,182 @@ def _refund_write(
         except IntegrityError:
             raise DomainError("refund_exceeds_paid") from None
         refunds.append(refund)
-        provider_refunds.append(
-            RefundRequest(
-                out_trade_no=str(payment.public_id),
-                out_refund_no=str(refund.public_id),
-                amount_fen=amount,
-                currency=payment.currency,
-            )
-        )
         audit_record(
             actor=actor,
-            action="members.refund_issued",
+            action="members.refund_requested",
             obj=payment,
             reason=reason,
             after={"refund": str(refund.public_id), "amount_fen": amount, "kind": kind},
         )
-    ids = get_provider(allocations[0][0].provider).refund_many(requests=provider_refunds)
-    for refund, provider_id in zip(refunds, ids, strict=True):
-        refund.provider_refund_id = provider_id
-        refund.save(update_fields=["provider_refund_id"])
     return refunds
+
+
+#: Gateway refusals that are final: the refund is failed, not retried.
+REFUND_REFUSALS = frozenset({"refund_exceeds_paid", "subscription_not_paid"})
+
+
+def refunds_submit(*, refunds: Sequence[Refund]) -> list[Refund]:
+    """Send ``requested`` refunds to their gateway under their fixed numbers and record the answers.
+
+    Never call this inside a transaction: the ledger entries must be committed first, so a crash
+    anywhere leaves a ``requested`` entry that :func:`refunds_reconcile` settles from the gateway
+    (same number: the gateway refunds once). A timeout or 5xx leaves the entries as they are."""
+    by_provider: dict[str, list[Refund]] = defaultdict(list)
+    for refund in refunds:
+        if refund.state == Refund.State.REQUESTED:
+            by_provider[refund.payment.provider].append(refund)
+    for provider_code, batch in by_provider.items():
+        Refund.objects.filter(pk__any=[r.pk for r in batch]).update(attempts=F("attempts") + 1)
+        requests = [
+            RefundRequest(
+                out_trade_no=str(r.payment.public_id),
+                out_refund_no=str(r.public_id),
+                amount_fen=r.amount_fen,
+                currency=r.currency,
+            )
+            for r in batch
+        ]
+        try:
+            results = get_provider(provider_code).refund_many(requests=requests)
+        except DomainError as exc:
+            logger.warning("refunds to %s not accepted: %s", provider_code, exc.code)
+            if exc.code in REFUND_REFUSALS:
+                for refund in batch:
+                    refund_record(
+                        refund_id=refund.pk,
+                        result=RefundResult(str(refund.public_id), "failed", provider_state=exc.code),
+                        actor=f"provider:{provider_code}",
+                    )
+            else:
+                Refund.objects.filter(pk__any=[r.pk for r in batch]).update(last_error=exc.code[:200])
+            continue
+        refunds_record(results=results, actor=f"provider:{provider_code}")
+    return list(Refund.objects.filter(pk__any=[r.pk for r in refunds]).order_by("pk"))
+
+
+def refunds_record(*, results: Sequence[RefundResult], actor: Actor) -> None:
+    """Record many gateway answers in one transaction (the suspension's batches). Entries that are
+    already final are left alone; a failed one goes through :func:`refund_record`."""
+    failed = [r for r in results if r.state == "failed"]
+    moving = {r.out_refund_no: r for r in results if r.state != "failed"}
+    now = _now()
+    with transaction.atomic():
+        rows = list(
+            Refund.objects.select_for_update()
+            .filter(public_id__in=[uuid.UUID(n) for n in moving], state__in=OPEN_REFUND_STATES)
+            .order_by("pk")
+        )
+        for row in rows:
+            result = moving[str(row.public_id)]
+            row.state = Refund.State.SUCCEEDED if result.state == "succeeded" else Refund.State.PROCESSING
+            row.provider_refund_id = result.provider_refund_id[:64] or row.provider_refund_id
+            row.provider_state = result.provider_state[:20]
+            row.last_error = ""
+            if row.state == Refund.State.SUCCEEDED:
+                row.settled_at = result.settled_at or now
+        Refund.objects.bulk_update(
+            rows, ["state", "provider_refund_id", "provider_state", "last_error", "settled_at"], batch_size=1000
+        )
+    for result in failed:
+        refund = Refund.objects.filter(public_id=uuid.UUID(result.out_refund_no)).first()
+        if refund is not None:
+            refund_record(refund_id=refund.pk, result=result, actor=actor)
+
+
+OPEN_REFUND_STATES = (Refund.State.REQUESTED, Refund.State.PROCESSING)
+
+
+def refund_record(*, refund_id: int, result: RefundResult, actor: Actor) -> str:
+    """Apply the gateway's word on one refund (its answer, a query or a notification), exactly once:
+    the entry is locked and only an open entry moves. A failed refund no longer counts against its
+    payment and is flagged for an operator (the card stays ended; the money must be returned
+    another way). Returns the outcome: ``succeeded``, ``processing``, ``failed`` or ``unchanged``."""
+    with transaction.atomic():
+        refund = Refund.objects.select_for_update().select_related("payment").get(pk=refund_id)
+        if refund.state not in OPEN_REFUND_STATES:
+            return "unchanged"
+        before = {"state": refund.state}
+        refund.provider_refund_id = result.provider_refund_id[:64] or refund.provider_refund_id
+        refund.provider_state = result.provider_state[:20]
+        refund.last_error = ""
+        if result.state == "processing":
+            if refund.state == Refund.State.PROCESSING:
+                return "unchanged"
+            refund.state = Refund.State.PROCESSING
+        elif result.state == "succeeded":
+            refund.state = Refund.State.SUCCEEDED
+            refund.settled_at = result.settled_at or _now()
+        else:
+            refund.state = Refund.State.FAILED
+            refund.settled_at = _now()
+            Payment.objects.filter(pk=refund.payment_id).update(refunded_fen=F("refunded_fen") - refund.amount_fen)
+            issue_record(
+                kind=ReconciliationIssue.Kind.REFUND_FAILED,
+                provider=refund.payment.provider,
+                out_trade_no=str(refund.payment.public_id),
+                out_refund_no=str(refund.public_id),
+                detail={"amount_fen": refund.amount_fen, "gateway": result.provider_state},
+            )
+        refund.save(update_fields=["state", "provider_refund_id", "provider_state", "last_error", "settled_at"])
+        audit_record(
+            actor=actor,
+            action=f"members.refund_{refund.state}",
+            obj=refund.payment,
+            before=before,
+            after={"refund": str(refund.public_id), "state": refund.state, "gateway": result.provider_state},
+        )
+        return str(refund.state)
+
+
+#: A refund still ``requested`` this long after it was written is asked about (its submitter died).
+REFUND_RETRY_AFTER = timedelta(minutes=1)
+
+
+def refunds_reconcile(*, now: datetime | None = None) -> dict[str, int]:
+    """Settle open refunds from the gateway: a ``requested`` one the gateway never saw is sent again
+    under the same number, any other takes the gateway's state (query API)."""
+    now = now or _now()
+    counts: dict[str, int] = defaultdict(int)
+    stuck = (
+        Refund.objects.filter(state__in=OPEN_REFUND_STATES, created_at__lt=now - REFUND_RETRY_AFTER)
+        .select_related("payment")
+        .order_by("pk")
+    )
+    for refund in stuck.iterator(chunk_size=200):
+        provider = get_provider(refund.payment.provider)
+        try:
+            try:
+                result = provider.refund_query(
+                    out_trade_no=str(refund.payment.public_id), out_refund_no=str(refund.public_id)
+                )
+            except DomainError as exc:
+                if exc.code != "refund_unknown" or refund.state != Refund.State.REQUESTED:
+                    raise
+                outcome = str(refunds_submit(refunds=[refund])[0].state)
+            else:
+                outcome = refund_record(refund_id=refund.pk, result=result, actor="system:reconcile")
+        except DomainError as exc:
+            outcome = exc.code
+            Refund.objects.filter(pk=refund.pk).update(last_error=exc.code[:200])
+            logger.warning("reconciling refund %s: %s", refund.public_id, exc.code)
+        counts[outcome] += 1
+    return dict(counts)
+
+
+def issue_record(
+    *, kind: str, provider: str, out_trade_no: str, out_refund_no: str = "", detail: dict[str, Any], day: Any = None
+) -> bool:
+    """Flag a difference for an operator, once per (kind, order, refund). Returns whether it is new."""
+    _issue, created = ReconciliationIssue.objects.get_or_create(
+        kind=kind,
+        provider=provider,
+        out_trade_no=out_trade_no[:64],
+        out_refund_no=out_refund_no[:64],
+        defaults={"detail": detail, "day": day},
+    )
+    if created:
+        logger.warning("reconciliation issue %s: %s %s %s", kind, out_trade_no, out_refund_no, detail)
+    return created
 
 
 def payment_refund_flagged(*, payment_id: int, reason: str, actor: Actor) -> Refund:
@@ -224,11 +389,12 @@ def payment_refund_flagged(*, payment_id: int, reason: str, actor: Actor) -> Ref
         if remaining <= 0:
             raise DomainError("refund_nothing_due")
         subscription = _locked_subscription(payment.subscription_id)
-        return _refund_write(
+        refunds = _refund_write(
             subscription=subscription,
             allocations=[(payment, remaining)],
             kind=Refund.Kind.FULL,
             reason=reason or "flagged payment returned",
             actor=actor,
             request_key=f"flagged:{payment.public_id}",
-        )[0]
+        )
+    return refunds_submit(refunds=refunds)[0]

@@ -199,7 +199,7 @@ def reminders_send(*, now: datetime | None = None) -> int:
                         if renews
                         else _("Renew to keep your discounts: this year you saved %(saved)s for a fee of %(fee)s.")
                     ),
-                    url=MEMBERSHIP_URL,
+                    url=MEMBERSHIP_URL if renews else MEMBERSHIP_URL + "#renew",
                     context={
                         "end": _local_date(subscription.period_end),
                         "fee": yuan(subscription.plan.price_fen),

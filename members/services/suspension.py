@@ -32,11 +32,9 @@ from ..models import (
     SubscriptionPeriod,
     SuspensionRefund,
 )
-from ..payments import get_provider
-from ..payments.base import RefundRequest
 from .checkout import _payment_close
 from .common import MEMBERSHIP_URL, TRANSITIONS, S, _now, _programme_tz, programme_get, yuan
-from .refunds import REFUND_NAMESPACE, amount_due
+from .refunds import REFUND_NAMESPACE, amount_due, refunds_submit
 
 # --- programme suspension -----------------------------------------------------------------
 
@@ -194,7 +192,7 @@ def suspension_batch(
         )
         subscription_type = ContentType.objects.get_for_model(Subscription).pk
         texts: dict[str, tuple[str, str, str]] = {}
-        refunds, requests, markers, audits, notices = [], [], [], [], []
+        refunds, markers, audits, notices = [], [], [], []
         increments: dict[int, list[int]] = defaultdict(list)
         by_state: dict[str, list[int]] = defaultdict(list)
         for pk, public_id, state, start, end, user_id, language in subscriptions:
@@ -209,7 +207,6 @@ def suspension_batch(
                     continue
                 refund_public_id = uuid.uuid5(REFUND_NAMESPACE, f"{request_key}:{payment_public_id}")
                 refunds.append([refund_public_id, payment_pk, pk, mode, due, currency, reason, request_key, label])
-                requests.append(RefundRequest(str(payment_public_id), str(refund_public_id), due, currency))
                 increments[due].append(payment_pk)
                 total += due
             if state == S.TRIALING:
@@ -243,11 +240,12 @@ def suspension_batch(
         if dry_run:
             transaction.set_rollback(True)
             return report
-        provider_ids = get_provider().refund_many(requests=requests) if requests else []
-        for row, provider_id in zip(refunds, provider_ids, strict=True):
-            row.extend([provider_id, now])
+        # The ledger entries are written ``requested`` here; the gateway is called after commit.
+        for row in refunds:
+            row.extend(["", Refund.State.REQUESTED, "", 0, "", now])
         refund_columns = ["public_id", "payment", "subscription", "kind", "amount_fen", "currency", "reason"]
-        refund_columns += ["request_key", "actor_label", "provider_refund_id", "created_at"]
+        refund_columns += ["request_key", "actor_label", "provider_refund_id", "state", "provider_state"]
+        refund_columns += ["attempts", "last_error", "created_at"]
         _insert_rows(Refund, refund_columns, refunds)
         # Counters go up with F() (the CHECK guards each row), one UPDATE per distinct amount;
         # subscriptions change with one UPDATE per target state.
@@ -273,6 +271,24 @@ def suspension_batch(
         from ..tasks import send_notice_emails
 
         transaction.on_commit(lambda: send_notice_emails.delay(notice_ids))
+    if refunds:
+        # After commit, outside the transaction: a crash here leaves ``requested`` entries that the
+        # reconciliation job sends again under the same numbers.
+        written = Refund.objects.filter(
+            subscription__pk__any=subscription_ids, request_key=request_key, state=Refund.State.REQUESTED
+        ).select_related("payment")
+        failed = [r for r in refunds_submit(refunds=list(written)) if r.state == Refund.State.FAILED]
+        if failed:  # refused by the gateway: the card is processed, the refund flagged for an operator
+            totals = dict((row[0], row[1]) for row in markers)
+            names = dict(
+                Subscription.objects.filter(pk__any=[r.subscription_id for r in failed]).values_list("pk", "public_id")
+            )
+            for refund in failed:
+                report.failures.append((str(names[refund.subscription_id]), refund.provider_state or "refund_failed"))
+                report.refunded_fen -= refund.amount_fen
+                totals[refund.subscription_id] -= refund.amount_fen
+                if totals[refund.subscription_id] == 0:
+                    report.refunded_count -= 1
     return report
 
 

@@ -48,6 +48,13 @@ if not env("REDCARD_CODE_KEYS"):
 if not env("REDCARD_DATA_KEYS"):
     raise ImproperlyConfigured("REDCARD_DATA_KEYS (keys that seal secrets at rest) must be set in production")
 
+# Payments: the built-in sandbox gateway gives cards away; it never runs here (members/checks.py too).
+# Empty: no payment provider, checkout answers "payments_unavailable".
+MEMBERS_PAYMENT_PROVIDER = env("MEMBERS_PAYMENT_PROVIDER")
+if MEMBERS_PAYMENT_PROVIDER == "sandbox":
+    raise ImproperlyConfigured("MEMBERS_PAYMENT_PROVIDER=sandbox: the sandbox payment gateway never runs in production")
+MEMBERS_SANDBOX_ENABLED = False
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$", r"^readyz$"]

@@ -91,3 +91,22 @@ def test_concurrent_checkouts_leave_one_current_subscription():
     assert "ok" in results
     assert set(results) <= {"ok", "subscription_already_current"}
     assert Subscription.objects.filter(user=user).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refund_is_settled_once_when_its_notice_and_reconciliation_race(settings):
+    from members.payments.base import RefundResult
+    from members.services.refunds import refund_record
+
+    PlanFactory()
+    subscription = paid_subscription()
+    settings.MEMBERS_SANDBOX_FAULTS = {"refund": "5xx"}  # the entry stays requested
+    (refund,) = subscription_refund(subscription_id=subscription.pk, mode="full", reason="race", actor="op")
+    settings.MEMBERS_SANDBOX_FAULTS = {}
+    failed = RefundResult(str(refund.public_id), "failed", provider_state="ABNORMAL")
+
+    results = run_together(lambda: refund_record(refund_id=refund.pk, result=failed, actor="race"), 4)
+    assert sorted(results) == ["failed", "unchanged", "unchanged", "unchanged"]
+    # the payment's counter was released once, not four times (the CHECK would refuse a negative)
+    assert Payment.objects.get(subscription=subscription).refunded_fen == 0
+    assert Refund.objects.get().state == "failed"

@@ -233,3 +233,22 @@ def test_trial_member_upgrades_in_one_tap_from_the_membership_page(plans, client
     trial.refresh_from_db()
     assert trial.state == "active" and trial.periods.count() == 2
     assert 'id="upgrade"' not in landed.content.decode()
+
+
+def test_membership_page_lists_payments_and_refunds_with_state_method_and_receipt(plans, client):
+    subscription = paid_subscription()
+    payment = Payment.objects.get(subscription=subscription)
+    subscription_refund(subscription_id=subscription.pk, mode="prorated", reason="moving away", actor="test")
+    client.force_login(subscription.user)
+    html = client.get("/membership/").content.decode()
+    receipt_url = f"/membership/receipt/{payment.public_id}/"
+    assert receipt_url in html
+    assert 'class="payment-row" data-state="paid"' in html and 'class="refund-row" data-state="succeeded"' in html
+    assert "沙箱" in html  # the payment method, in the member's language
+    receipt = client.get(receipt_url)
+    assert receipt.status_code == 200
+    text = receipt.content.decode()
+    assert str(payment.public_id) in text and payment.provider_txn_id in text and "¥168" in text
+    assert 'data-state="succeeded"' in text
+    client.force_login(UserFactory())
+    assert client.get(receipt_url).status_code == 404  # someone else's receipt does not exist for them

@@ -3,6 +3,7 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from core.errors import DomainError
@@ -326,3 +327,34 @@ def test_reminders_fire_again_in_the_second_year(plans):
     notices = Notification.objects.filter(user=subscription.user, kind="members.expiry_reminder")
     assert notices.count() == 4
     assert "续费即可继续享受折扣" in notices.first().body  # year two: it says the card will not renew by itself
+
+
+def test_without_auto_renew_the_reminder_leads_to_a_one_tap_renewal(plans):
+    from members.services.checkout import renewal_checkout_start
+
+    subscription = paid_subscription()
+    subscription_set_auto_renew(user=subscription.user, auto_renew=False)
+    with pytest.raises(DomainError) as refusal:
+        renewal_checkout_start(user=subscription.user)  # a year ahead: too early
+    assert refusal.value.code == "renewal_too_early"
+    end = subscription.period_end
+    Subscription.objects.filter(pk=subscription.pk).update(
+        period_start=F("period_start") - timedelta(days=340), period_end=F("period_end") - timedelta(days=340)
+    )
+    subscription.refresh_from_db()
+    end = subscription.period_end
+    assert reminders_send(now=end - timedelta(days=6)) == 1
+    notice = Notification.objects.get(user=subscription.user, kind="members.expiry_reminder")
+    assert notice.url == "/membership/#renew"
+    payment = renewal_checkout_start(user=subscription.user)
+    assert payment.kind == "renewal" and payment.period_start == end and payment.checkout_url
+    assert renewal_checkout_start(user=subscription.user).pk == payment.pk  # a second tap: the same order
+    sandbox.pay(sandbox_order(payment))
+    assert set(deliver_pending()) == {"ok"}
+    subscription.refresh_from_db()
+    assert subscription.period_end == end + timedelta(days=365) and subscription.state == "active"
+    assert subscription.periods.filter(kind="renewal", start=end).count() == 1
+    with pytest.raises(DomainError) as refusal:
+        renewal_checkout_start(user=subscription.user)
+    assert refusal.value.code == "renewal_too_early"  # the next year is paid
+    assert renewals_charge(now=end - timedelta(hours=2)) == 0  # nothing charged twice

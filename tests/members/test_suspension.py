@@ -10,7 +10,7 @@ from django.utils import timezone
 from core.errors import DomainError
 from core.models import Notification
 from members import selectors
-from members.models import Payment, Programme, Refund, SandboxOrder, Subscription, SuspensionRefund
+from members.models import Payment, Programme, ReconciliationIssue, Refund, SandboxOrder, Subscription, SuspensionRefund
 from members.services.checkout import checkout_start
 from members.services.common import _programme_tz
 from members.services.subscriptions import subscription_cancel_undo, subscriptions_advance, trial_start
@@ -117,18 +117,23 @@ def test_bad_date_is_refused(plans):
         suspend("--effective-date", "31/12/2026", "--refund", "full")
 
 
-def test_failures_are_reported_and_retried(plans):
+def test_refunds_the_gateway_refuses_are_reported_and_flagged(plans):
     subscriptions = [paid_subscription() for _ in range(3)]
     broken = SandboxOrder.objects.get(out_trade_no=str(subscriptions[1].payments.get().public_id))
     broken.refunded_fen = broken.amount_fen  # refunded by hand in the gateway's console: it refuses ours
     broken.save()
     out, _err = suspend("--effective-date", today_local().isoformat(), "--refund", "full")
+    # the gateway refuses one refund: the others go through, the refused one is reported and flagged
+    assert "Processed 3 subscription(s); refunded 2 for ¥336.00" in out
     assert "1 failure(s)" in out and f"{subscriptions[1].public_id}: refund_exceeds_paid" in out
-    assert "run the same command again" in out
-    assert Refund.objects.count() == 2
-    assert Subscription.objects.get(pk=subscriptions[1].pk).state == "active"  # untouched, to retry
-    broken.refunded_fen = 0
-    broken.save()
+    assert "Reconciliation issues" in out
+    assert sorted(Refund.objects.values_list("state", flat=True)) == ["failed", "succeeded", "succeeded"]
+    failed = Refund.objects.get(state="failed")
+    assert failed.subscription_id == subscriptions[1].pk and failed.payment.refunded_fen == 0
+    assert ReconciliationIssue.objects.get(kind="refund_failed").out_refund_no == str(failed.public_id)
     out, _err = suspend("--effective-date", today_local().isoformat(), "--refund", "full")
-    assert "Processed 1 subscription(s); refunded 1" in out
-    assert selectors.ledger_discrepancies() == []
+    assert "Processed 0 subscription(s)" in out  # never refunded twice
+    # what remains is the difference an operator settles: the money went back by hand at the gateway
+    assert selectors.ledger_discrepancies() == [
+        f"payment {failed.payment.public_id}: refunded 0 here, 16800 at the gateway"
+    ]

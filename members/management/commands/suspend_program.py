@@ -103,7 +103,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {subscription}: {code}")
             self.stdout.write(
                 "Fix the cause, then run the same command again: processed subscriptions are skipped, "
-                "failures are retried."
+                "failures are retried. Refunds the gateway refused are listed under Admin → Reconciliation issues."
             )
         elif not options["dry_run"]:
             self.stdout.write(self.style.SUCCESS("No failures. Running the command again is safe and changes nothing."))
