@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
+from core.errors import DomainError
 from core.services import Actor, actor_label, audit_record
 
 from ..models import Payment, ReconciliationIssue, Refund
@@ -56,11 +57,18 @@ def bill_reconcile(*, day: date | None = None, provider_codes: list[str] | None 
     if provider_codes is None:
         start, end = bill_day_bounds(day)
         used = Payment.objects.filter(paid_at__gte=start - timedelta(days=1), paid_at__lt=end)
-        provider_codes = sorted({default_provider_code(), *used.values_list("provider", flat=True).distinct()})
+        used_codes = set(used.values_list("provider", flat=True).distinct())
+        provider_codes = sorted(code for code in {default_provider_code(), *used_codes} if code)
     counts: dict[str, int] = defaultdict(int)
     for code in provider_codes:
+        try:
+            lines = get_provider(code).trade_bill(day=day)
+        except DomainError as exc:  # no adapter configured for it, or the gateway is down: try again later
+            logger.warning("bill of %s for %s not read: %s", code, day, exc.code)
+            counts[exc.code] += 1
+            continue
         bill: dict[Key, int] = {}
-        for line in get_provider(code).trade_bill(day=day):
+        for line in lines:
             key = (line.kind, line.out_trade_no, line.out_refund_no)
             bill[key] = bill.get(key, 0) + line.amount_fen
         ledger = _ledger(code, day)

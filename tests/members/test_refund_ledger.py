@@ -233,3 +233,11 @@ def test_daily_bill_differences_are_flagged_both_ways_once(plans):
         ("amount_differs", str(refund.payment.public_id)),
     }
     assert bill_reconcile(day=day) == {"matched": 1}  # each difference is flagged once
+
+
+def test_bill_check_without_a_usable_gateway_reports_and_does_not_crash(plans, settings):
+    paid_subscription()  # a sandbox payment from before the sandbox was switched off
+    settings.MEMBERS_PAYMENT_PROVIDER = ""
+    settings.MEMBERS_SANDBOX_ENABLED = False
+    assert bill_reconcile(day=timezone.now().astimezone(BILL_TZ).date()) == {"provider_unknown": 1}
+    assert not ReconciliationIssue.objects.exists()
