@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.utils.functional import Promise
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 from .errors import DomainError
 from .models import AuditEntry, Notification, User, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -36,6 +37,16 @@ class ReasonForm(forms.Form):
     """The written reason an audited console action asks for."""
 
     reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+
+
+def reason_form(*, label: StrOrPromise, required: bool = True, rows: int = 3) -> type[ReasonForm]:
+    """A :class:`ReasonForm` with another label, or an optional reason (when the service itself refuses an empty
+    one with its own code and message)."""
+
+    class Form(ReasonForm):
+        reason = forms.CharField(label=label, widget=forms.Textarea(attrs={"rows": rows}), required=required)
+
+    return Form
 
 
 #: What a reason-asking action reports when it is done (``%(n)d`` objects changed).

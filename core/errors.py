@@ -2,10 +2,12 @@
 
 Every refusal in RedCard is a ``DomainError`` carrying a ``code`` that never
 changes meaning and a human message translated to the caller's language
-(zh-Hans by default, English on request). Apps register their codes once with
-:func:`register` so that the catalogue of codes is complete and documented;
-the API maps the error to ``application/problem+json`` and pages show the
-message.
+(zh-Hans by default, English on request). The app that owns a code registers it
+once with :func:`register` (a second registration of a code, even with the same
+meaning, raises at start-up), so the catalogue of codes is complete and
+documented; the API maps the error to ``application/problem+json`` and pages
+show the message. A caller that speaks to another audience than the code's
+message (staff at the counter, say) gives its own wording as the ``detail``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
@@ -21,11 +24,14 @@ CODES: dict[str, tuple[int, Promise]] = {}
 
 
 def register(codes: dict[str, tuple[int, Promise]]) -> None:
-    """Register stable error codes. A code may be registered only once with one meaning."""
-    for code, spec in codes.items():
-        if code in CODES and CODES[code] != spec:
-            raise ValueError(f"error code {code!r} is already registered with another meaning")
-        CODES[code] = spec
+    """Register stable error codes: each code once, by the app that owns it.
+
+    Raises ``ImproperlyConfigured`` (at import, so at start-up) when a code is registered a second time; nothing
+    of ``codes`` is registered then."""
+    again = sorted(code for code in codes if code in CODES)
+    if again:
+        raise ImproperlyConfigured(f"error codes registered twice: {', '.join(again)}")
+    CODES.update(codes)
 
 
 register(
@@ -88,6 +94,10 @@ class DomainError(Exception):
 
     def __str__(self) -> str:
         return f"{self.code}: {self.detail}"
+
+    def worded(self, detail: str | Promise) -> DomainError:
+        """The same refusal (code, status, fields, parameters) with another wording for its reader."""
+        return DomainError(self.code, detail, status=self.status, fields=self.fields, **self.params)
 
 
 class InvalidTransition(DomainError):

@@ -6,3 +6,6 @@ class CurationConfig(AppConfig):
     name = "curation"
     verbose_name = _("Curation")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import hooks  # noqa: F401  (fills the link slots of lower apps' pages: core.links)

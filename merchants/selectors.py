@@ -86,6 +86,48 @@ def merchants_of_staff(*, user: User) -> QuerySet[Merchant]:
     )
 
 
+def owners_of(*, merchant: Merchant) -> list[User]:
+    """The people who own ``merchant`` (one query)."""
+    rows = MerchantStaff.objects.filter(merchant=merchant, role=MerchantStaff.Role.OWNER).select_related("user")
+    return [row.user for row in rows]
+
+
+def is_owner(*, user: Any, merchant: Merchant) -> bool:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    return MerchantStaff.objects.filter(merchant=merchant, user=user, role=MerchantStaff.Role.OWNER).exists()
+
+
+def merchants_owned(*, user: User) -> list[Merchant]:
+    """The merchants ``user`` owns, by name."""
+    return list(
+        Merchant.objects.filter(staff__user=user, staff__role=MerchantStaff.Role.OWNER).order_by("name_zh", "pk")
+    )
+
+
+def merchants_by_pk(*, ids: Any) -> dict[int, Merchant]:
+    """The merchants with these primary keys, by key (one query)."""
+    return {merchant.pk: merchant for merchant in Merchant.objects.filter(pk__in=ids)}
+
+
+def merchant_by_pk(*, pk: int) -> Merchant:
+    return Merchant.objects.get(pk=pk)
+
+
+def merchants_in_states(*, states: Any) -> QuerySet[Merchant]:
+    return Merchant.objects.filter(state__in=states)
+
+
+def visible_merchant(*, public_id: Any) -> Merchant | None:
+    """The merchant with this public id if members can see it (listed, on probation, warned)."""
+    return Merchant.objects.filter(public_id=public_id, state__in=Merchant.VISIBLE_STATES).first()
+
+
+def merchant_with_city(*, public_id: Any) -> Merchant | None:
+    """The merchant with this public id in any state, with its city (for its local day)."""
+    return Merchant.objects.select_related("city").filter(public_id=public_id).first()
+
+
 def merchant_for_staff(*, user: Any, public_id: Any) -> tuple[Merchant, MerchantStaff] | None:
     """The merchant with this public id and the user's role there, or None (callers answer 404)."""
     if user is None or not getattr(user, "is_authenticated", False):
@@ -276,13 +318,3 @@ def removed_since(*, uscc: str, food_licence: str, since: datetime) -> QuerySet[
     if food_licence:
         match |= Q(food_licence__iexact=food_licence)
     return Merchant.objects.filter(match, state=Merchant.State.REMOVED, removed_at__gte=since)
-
-
-#: The member's claim page for a shop (built by the redemptions app); the QR stand points here.
-CLAIM_PATH = "/r/m/{public_id}/claim/"
-
-
-def claim_url(*, merchant: Merchant) -> str:
-    from django.conf import settings
-
-    return settings.SITE_URL + CLAIM_PATH.format(public_id=merchant.public_id)

@@ -136,6 +136,15 @@ def merchant_admit(
     return merchant
 
 
+def merchant_lock(*, merchant_id: int) -> Merchant:
+    """The merchant's row, locked (``SELECT ... FOR UPDATE``) until the caller's transaction ends.
+
+    For a higher app whose own invariant is guarded by the merchant (curation opens at most one finding per
+    merchant and rule at a time). Outside ``transaction.atomic()`` Django refuses it
+    (``TransactionManagementError``): the lock would end with the statement."""
+    return Merchant.objects.select_for_update().get(pk=merchant_id)
+
+
 def merchant_transition(*, merchant: Merchant, target: str, actor: Actor, reason: str) -> Merchant:
     """Move a merchant to another listing state (the only way its state changes).
 

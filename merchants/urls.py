@@ -20,5 +20,4 @@ urlpatterns = [
         views.console_staff_remove,
         name="console_staff_remove",
     ),
-    path("console/<uuid:public_id>/stand/", views.console_stand, name="console_stand"),
 ]

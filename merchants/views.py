@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -27,7 +25,6 @@ from .selectors import (
     capacity_status,
     catalogue,
     catalogue_merchant,
-    claim_url,
     merchant_for_staff,
     merchant_is_open,
     merchants_of_staff,
@@ -271,12 +268,3 @@ def console_staff_remove(request: HttpRequest, public_id: Any, staff_id: int) ->
     except DomainError as exc:
         _error(request, exc)
     return redirect("merchants:console_staff", public_id=merchant.public_id)
-
-
-@login_required
-def console_stand(request: HttpRequest, public_id: Any) -> HttpResponse:
-    """A print-ready counter stand: the shop's name, the offer and a QR code to the claim page."""
-    merchant, _role = _staff_or_404(request, public_id)
-    url = claim_url(merchant=merchant)
-    svg = segno.make(url, error="m").svg_inline(scale=8, dark="#111", border=2, omitsize=True)
-    return render(request, "merchants/console/stand.html", {"merchant": merchant, "qr_svg": mark_safe(svg), "url": url})  # noqa: S308 (segno's own SVG)

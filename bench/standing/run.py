@@ -335,10 +335,10 @@ def measure_rules(day) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from curation.standing import services as standing
+    from curation.models import RemovalRule
     from curation.standing.rules import EVALUATORS
 
-    for rule in standing.active_removal_rules():
+    for rule in RemovalRule.objects.in_force():
         with CaptureQueriesContext(connection) as ctx:
             start = time.perf_counter()
             found = EVALUATORS[rule.kind](rule, day)

@@ -304,15 +304,6 @@ def application_withdraw(*, application: Application, actor: User, reason: str =
 # --- Admission rules ---------------------------------------------------------------------------------
 
 
-def active_rules(*, now: datetime | None = None) -> list[AdmissionRule]:
-    """The version of each rule type in force at ``now`` (the highest active version already started)."""
-    now = now or timezone.now()
-    rules: dict[str, AdmissionRule] = {}
-    for rule in AdmissionRule.objects.filter(is_active=True, active_from__lte=now).order_by("kind", "-version"):
-        rules.setdefault(rule.kind, rule)
-    return list(rules.values())
-
-
 def rules_install_defaults() -> int:
     """Create version 1 of any rule type that has no version at all (as the data migration does).
     Returns how many were created."""
@@ -328,7 +319,7 @@ def rules_install_defaults() -> int:
 def _evaluate(app: Application, *, now: datetime) -> list[RuleResult]:
     results = []
     RuleResult.objects.filter(application=app).delete()
-    for rule in active_rules(now=now):
+    for rule in AdmissionRule.objects.in_force(at=now):
         params = {**DEFAULT_PARAMETERS.get(rule.kind, {}), **(rule.parameters or {})}
         outcome, evidence = EVALUATORS[rule.kind](app, params, now)
         results.append(

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+
+class VersionedRuleQuerySet(models.QuerySet):
+    def in_force(self, *, at: datetime | None = None) -> list[Any]:
+        """The version of each rule type in force at ``at`` (now by default): the highest active version
+        already started. One query."""
+        at = at or timezone.now()
+        latest: dict[str, Any] = {}
+        for rule in self.filter(is_active=True, active_from__lte=at).order_by("kind", "-version"):
+            latest.setdefault(rule.kind, rule)
+        return list(latest.values())
 
 
 class VersionedRule(models.Model):
@@ -16,6 +30,8 @@ class VersionedRule(models.Model):
     version = models.PositiveIntegerField(_("version"), default=1)
     active_from = models.DateTimeField(_("active from"), default=timezone.now)
     is_active = models.BooleanField(_("active"), default=True)
+
+    objects = VersionedRuleQuerySet.as_manager()
 
     class Meta:
         abstract = True

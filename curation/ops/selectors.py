@@ -24,7 +24,7 @@ from curation.models import Complaint, Finding, OpsDailyTotal, OpsSnapshot, Remo
 from curation.standing.rules import programme_zone
 from members.selectors import live_member_counts, member_kpis
 from merchants.models import City, District, Merchant
-from redemptions.models import SurgeFlag
+from redemptions.counter.selectors import surge_flag_counts
 
 
 @dataclass
@@ -245,20 +245,17 @@ def ops_figures(*, now: datetime | None = None) -> Overview:
             total_findings,
         )
     )
-    surge = SurgeFlag.objects.aggregate(
-        open=Count("pk", filter=Q(cleared_at__isnull=True)),
-        week=Count("pk", filter=Q(detected_at__gte=now - timedelta(days=7))),
-    )
+    surge_open, surge_week = surge_flag_counts(since=now - timedelta(days=7))
     figures.append(
         Figure(
             "surge_flags",
             str(_("Surge flags open")),
-            f"{surge['open'] or 0:,}",
+            f"{surge_open:,}",
             str(
                 _("Shops whose hourly rate ran far above their baseline and were not yet cleared; %(week)s this week.")
-                % {"week": surge["week"] or 0}
+                % {"week": surge_week}
             ),
-            surge["open"] or 0,
+            surge_open,
         )
     )
 

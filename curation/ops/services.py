@@ -6,13 +6,12 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from django.db import transaction
-from django.db.models import Count, Sum
 from django.utils import timezone
 
 from curation.models import OpsDailyTotal, OpsSnapshot
 from curation.standing.services import evaluation_day
 from members.selectors import member_kpis
-from redemptions.models import Redemption
+from redemptions.counter.selectors import confirmed_totals_by_city_day
 
 
 def ops_rollup(*, days: int = 3, today: date | None = None) -> int:
@@ -24,29 +23,8 @@ def ops_rollup(*, days: int = 3, today: date | None = None) -> int:
     """
     today = today or evaluation_day()
     first = today - timedelta(days=days)
-    rows = (
-        Redemption.objects.filter(status=Redemption.Status.CONFIRMED, local_date__gte=first, local_date__lt=today)
-        .values("merchant__city_id", "local_date")
-        .annotate(
-            n=Count("id"),
-            members=Count("member_id", distinct=True),
-            bill=Sum("bill_fen"),
-            discount=Sum("discount_fen"),
-        )
-    )
     now = timezone.now()
-    totals = [
-        OpsDailyTotal(
-            city_id=row["merchant__city_id"],
-            local_date=row["local_date"],
-            redemptions=row["n"],
-            members=row["members"],
-            bill_fen=row["bill"] or 0,
-            discount_fen=row["discount"] or 0,
-            computed_at=now,
-        )
-        for row in rows
-    ]
+    totals = [OpsDailyTotal(**row, computed_at=now) for row in confirmed_totals_by_city_day(first=first, end=today)]
     kpis = member_kpis(now=now)
     with transaction.atomic():  # readers see the old totals or the new ones, never a gap
         OpsDailyTotal.objects.filter(local_date__gte=first, local_date__lt=today).delete()

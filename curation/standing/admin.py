@@ -23,10 +23,11 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import AuditHistoryMixin, ReadOnlyAdmin
+from core.admin import AuditHistoryMixin, ReadOnlyAdmin, reason_form
 from core.errors import DomainError
 from core.models import User
 from core.roles import CURATOR
+from core.selectors import people_in_role
 from curation.models import (
     Appeal,
     Complaint,
@@ -64,13 +65,11 @@ class AssignForm(forms.Form):
         super().__init__(*args, **kwargs)
         field = self.fields["assignee"]
         assert isinstance(field, forms.ModelChoiceField)
-        field.queryset = User.objects.filter(is_active=True, groups__name=CURATOR).order_by("email")
+        field.queryset = people_in_role(role=CURATOR)
 
 
-class ReasonForm(forms.Form):
-    reason = forms.CharField(
-        label=_("Reason (sent to the merchant)"), widget=forms.Textarea(attrs={"rows": 4}), required=False
-    )
+#: The finding decisions' reason: sent to the merchant; an empty one is refused by the service.
+ReasonForm = reason_form(label=_("Reason (sent to the merchant)"), required=False, rows=4)
 
 
 class AppealDecisionForm(forms.Form):

@@ -21,6 +21,7 @@ from core.models import User
 from curation.models import Complaint, Finding
 from merchants.models import Merchant
 from merchants.selectors import merchant_for_staff
+from redemptions.counter.selectors import redemption_by_public_id
 
 from . import services as standing
 from .selectors import (
@@ -30,7 +31,6 @@ from .selectors import (
     complaints_of_merchant,
     finding_of_merchant,
     findings_of_merchant,
-    redemption_by_public_id,
 )
 
 FILE_REFUSALS = (

@@ -19,11 +19,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, Exists, F, Max, OuterRef, Q
+from django.db.models import Q
 
 from curation.models import Complaint, MerchantLicence, RemovalRule
 from merchants.models import Merchant
-from redemptions.models import Redemption, SurgeFlag
+from merchants.selectors import merchants_in_states
+from redemptions.counter.selectors import confirmed_counts, last_visit_days, late_surge_flags, without_visits_since
 
 #: Merchants the rules judge: the ones members can see, plus those already warned.
 EVALUATED_STATES = (Merchant.State.PROBATION, Merchant.State.LISTED, Merchant.State.WARNED)
@@ -125,17 +126,7 @@ def complaint_rate(rule: RemovalRule, day: date) -> dict[int, dict[str, Any]]:
     upheld = _upheld_complaints(w)
     if not upheld:
         return {}
-    counts = dict(
-        Redemption.objects.filter(
-            merchant_id__in=list(upheld),
-            status=Redemption.Status.CONFIRMED,
-            local_date__gte=w.first_day,
-            local_date__lt=w.end_day,
-        )
-        .values("merchant_id")
-        .annotate(n=Count("id"))
-        .values_list("merchant_id", "n")
-    )
+    counts = confirmed_counts(merchant_ids=upheld, first_day=w.first_day, end_day=w.end_day)
     breaches: dict[int, dict[str, Any]] = {}
     for merchant_id, complaint_ids in upheld.items():
         redemptions = counts.get(merchant_id, 0)
@@ -175,8 +166,10 @@ def refused_card(rule: RemovalRule, day: date) -> dict[int, dict[str, Any]]:
 def rating_floor(rule: RemovalRule, day: date) -> dict[int, dict[str, Any]]:
     """External rating strictly below min_rating (merchants without a rating are not judged)."""
     floor = Decimal(str(_param(rule, "min_rating")))
-    rows = Merchant.objects.filter(state__in=EVALUATED_STATES, external_rating__lt=floor).values_list(
-        "pk", "external_rating"
+    rows = (
+        merchants_in_states(states=EVALUATED_STATES)
+        .filter(external_rating__lt=floor)
+        .values_list("pk", "external_rating")
     )
     return {pk: {"external_rating": str(rating), "min_rating": str(floor)} for pk, rating in rows}
 
@@ -188,22 +181,11 @@ def dormant(rule: RemovalRule, day: date) -> dict[int, dict[str, Any]]:
     the last redemption day of the few that breach."""
     days = _int_param(rule, "days")
     since = day - timedelta(days=days)
-    recent = Redemption.objects.filter(
-        merchant_id=OuterRef("pk"), status=Redemption.Status.CONFIRMED, local_date__gte=since
-    )
-    ids = list(
-        Merchant.objects.filter(state__in=EVALUATED_STATES, created_at__lt=day_start(since))
-        .filter(~Exists(recent))
-        .values_list("pk", flat=True)
-    )
+    admitted_before = merchants_in_states(states=EVALUATED_STATES).filter(created_at__lt=day_start(since))
+    ids = without_visits_since(admitted_before, since=since)
     if not ids:
         return {}
-    last = dict(
-        Redemption.objects.filter(merchant_id__in=ids, status=Redemption.Status.CONFIRMED)
-        .values("merchant_id")
-        .annotate(last=Max("local_date"))
-        .values_list("merchant_id", "last")
-    )
+    last = last_visit_days(merchant_ids=ids)
     return {
         pk: {
             "days": days,
@@ -235,12 +217,7 @@ def surge_unaddressed(rule: RemovalRule, day: date) -> dict[int, dict[str, Any]]
     w = window(day, _int_param(rule, "window_days"))
     hours = timedelta(hours=_int_param(rule, "max_open_hours"))
     minimum = _int_param(rule, "min_flags")
-    late = Q(cleared_at__isnull=True, detected_at__lt=w.end - hours) | Q(cleared_at__gt=F("detected_at") + hours)
-    rows = (
-        SurgeFlag.objects.filter(_evaluated(), late, detected_at__gte=w.start, detected_at__lt=w.end)
-        .order_by("merchant_id", "detected_at")
-        .values_list("merchant_id", "pk", "detected_at", "cleared_at")
-    )
+    rows = late_surge_flags(merchant_states=EVALUATED_STATES, start=w.start, end=w.end, max_open=hours)
     flags: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for merchant_id, pk, detected_at, cleared_at in rows:
         flags[merchant_id].append(

@@ -9,9 +9,7 @@ from typing import Any
 from django.db.models import (
     Case,
     DateTimeField,
-    Exists,
     F,
-    OuterRef,
     Q,
     QuerySet,
     Value,
@@ -23,7 +21,6 @@ from django.utils import timezone
 from core.models import User
 from curation.models import Appeal, Complaint, EvaluationRun, Finding
 from merchants.models import Merchant
-from redemptions.models import Redemption
 
 # --- Complaints ------------------------------------------------------------------------------------------
 
@@ -100,20 +97,6 @@ def complaint_messages(*, complaint: Complaint, include_internal: bool = False) 
     if not include_internal:
         messages = messages.exclude(author_role="internal")
     return list(messages)
-
-
-def redemption_of_member(*, member: User, public_id: Any) -> Redemption | None:
-    return Redemption.objects.filter(member=member, public_id=public_id).select_related("merchant").first()
-
-
-def redemption_by_public_id(*, public_id: Any) -> Redemption | None:
-    return Redemption.objects.filter(public_id=public_id).select_related("merchant").first()
-
-
-def merchants_visited(*, member: User) -> QuerySet[Merchant]:
-    """Shops where the member has a confirmed redemption (those they may complain about)."""
-    visited = Redemption.objects.filter(member=member, merchant=OuterRef("pk"), status=Redemption.Status.CONFIRMED)
-    return Merchant.objects.filter(Exists(visited)).order_by("name_zh")
 
 
 # --- Findings -----------------------------------------------------------------------------------------------

@@ -34,9 +34,10 @@ from curation.models import (
     Finding,
     RemovalRule,
 )
-from merchants.models import Merchant, MerchantStaff
-from merchants.services import merchant_set_open_findings, merchant_transition
-from redemptions.counter.selectors import members_attached_to_merchant
+from merchants.models import Merchant
+from merchants.selectors import is_owner, merchants_by_pk, merchants_in_states, owners_of
+from merchants.services import merchant_lock, merchant_set_open_findings, merchant_transition
+from redemptions.counter.selectors import has_visited, members_attached_to_merchant
 from redemptions.models import Redemption
 
 from . import errors as _errors  # noqa: F401  (registers the codes)
@@ -75,20 +76,11 @@ def _require_curator(actor: Actor) -> None:
         raise DomainError("curator_required")
 
 
-def _owners(merchant: Merchant) -> list[User]:
-    return [
-        staff.user
-        for staff in MerchantStaff.objects.filter(merchant=merchant, role=MerchantStaff.Role.OWNER).select_related(
-            "user"
-        )
-    ]
-
-
 def _tell_owners(
     merchant: Merchant, *, kind: str, title: Any, body: Any, context: dict[str, Any] | None = None
 ) -> None:
     """Notify every owner of ``merchant`` (e-mail + in-app), linking to the shop's standing page."""
-    for owner in _owners(merchant):
+    for owner in owners_of(merchant=merchant):
         notify(
             user=owner,
             kind=kind,
@@ -100,7 +92,7 @@ def _tell_owners(
 
 
 def _require_owner(*, merchant: Merchant, actor: User) -> None:
-    if not MerchantStaff.objects.filter(merchant=merchant, user=actor, role=MerchantStaff.Role.OWNER).exists():
+    if not is_owner(user=actor, merchant=merchant):
         raise DomainError("owner_required")
 
 
@@ -195,10 +187,7 @@ def complaint_file(
             raise DomainError("complaint_redemption_not_yours")
         merchant = redemption.merchant
     elif merchant is not None:
-        visited = Redemption.objects.filter(
-            member=member, merchant=merchant, status=Redemption.Status.CONFIRMED
-        ).exists()
-        if not visited:
+        if not has_visited(member=member, merchant=merchant):
             raise DomainError("complaint_merchant_not_visited")
     else:
         raise DomainError("complaint_target_required")
@@ -425,15 +414,6 @@ def removal_rules_install_defaults() -> int:
     return created
 
 
-def active_removal_rules(*, at: datetime | None = None) -> list[RemovalRule]:
-    """The newest active version of each rule type that is in force at ``at``."""
-    at = at or timezone.now()
-    latest: dict[str, RemovalRule] = {}
-    for rule in RemovalRule.objects.filter(is_active=True, active_from__lte=at).order_by("kind", "-version"):
-        latest.setdefault(rule.kind, rule)
-    return list(latest.values())
-
-
 def evaluation_day(*, now: datetime | None = None) -> date:
     return (now or timezone.now()).astimezone(programme_zone()).date()
 
@@ -494,10 +474,6 @@ def evidence_summary(*, kind: str, evidence: dict[str, Any]) -> str:
     return ""
 
 
-def _lock_merchant(merchant_id: int) -> Merchant:
-    return Merchant.objects.select_for_update().get(pk=merchant_id)
-
-
 def finding_open(
     *, merchant: Merchant, rule: RemovalRule, evidence: dict[str, Any], day: date, actor: Actor = JOB_ACTOR
 ) -> Finding:
@@ -510,7 +486,7 @@ def finding_open(
     has an open finding for this rule type (or one for this day).
     """
     with transaction.atomic():
-        locked = _lock_merchant(merchant.pk)
+        locked = merchant_lock(merchant_id=merchant.pk)
         if locked.state == State.REMOVED:
             raise DomainError("finding_merchant_removed")
         # Every writer of findings holds the merchant's row lock here, so this check cannot race; the two
@@ -591,7 +567,7 @@ def finding_clear(*, finding: Finding, actor: Actor, reason: str, automatic: boo
         raise DomainError("finding_reason_required")
     with transaction.atomic():
         locked = _lock_finding(finding)
-        merchant = _lock_merchant(locked.merchant_id)
+        merchant = merchant_lock(merchant_id=locked.merchant_id)
         _close(locked, state=Finding.State.CLEARED, actor=actor, reason=reason, automatic=automatic)
         audit_record(
             actor=actor,
@@ -615,7 +591,7 @@ def finding_suspend(*, finding: Finding, actor: User, reason: str) -> Finding:
         raise DomainError("finding_reason_required")
     with transaction.atomic():
         locked = _lock_finding(finding, allowed=(Finding.State.OPEN,))
-        merchant = _lock_merchant(locked.merchant_id)
+        merchant = merchant_lock(merchant_id=locked.merchant_id)
         locked.state = Finding.State.SUSPENDED
         locked.decided_by, locked.decision_reason = actor, reason
         locked.save(update_fields=["state", "decided_by", "decision_reason"])
@@ -646,7 +622,7 @@ def finding_remove(*, finding: Finding, actor: User, reason: str, now: datetime 
     now = now or timezone.now()
     with transaction.atomic():
         locked = _lock_finding(finding)
-        merchant = _lock_merchant(locked.merchant_id)
+        merchant = merchant_lock(merchant_id=locked.merchant_id)
         merchant_transition(merchant=merchant, target=State.REMOVED, actor=actor, reason=reason)
         for other in Finding.objects.select_for_update().filter(merchant=merchant, state__in=Finding.ACTIVE_STATES):
             _close(other, state=Finding.State.REMOVED, actor=actor, reason=reason)
@@ -756,7 +732,7 @@ def removal_rules_evaluate(*, day: date | None = None, now: datetime | None = No
     run, created = EvaluationRun.objects.get_or_create(evaluated_on=day, defaults={"started_at": now})
     if not created:
         EvaluationRun.objects.filter(pk=run.pk).update(attempts=F("attempts") + 1, started_at=now, finished_at=None)
-    rules = active_removal_rules(at=now)
+    rules = RemovalRule.objects.in_force(at=now)
     breaches: dict[tuple[int, str], tuple[RemovalRule, dict[str, Any]]] = {}
     per_rule: dict[str, int] = {}
     for rule in rules:
@@ -773,7 +749,7 @@ def removal_rules_evaluate(*, day: date | None = None, now: datetime | None = No
     today_done = set(Finding.objects.filter(evaluated_on=day).values_list("merchant_id", "rule_kind"))
     created_n = skipped = 0
     refresh: list[Finding] = []
-    merchants = {m.pk: m for m in Merchant.objects.filter(pk__in={k[0] for k in breaches if k not in active})}
+    merchants = merchants_by_pk(ids={k[0] for k in breaches if k not in active})
     to_open = []
     for key, (rule, evidence) in sorted(breaches.items()):
         if key in active:
@@ -814,7 +790,7 @@ def removal_rules_evaluate(*, day: date | None = None, now: datetime | None = No
                 cleared += 1
             except DomainError as exc:  # a curator decided it meanwhile
                 logger.info("finding %s not cleared: %s", finding.pk, exc.code)
-    evaluated = Merchant.objects.filter(state__in=EVALUATED_STATES).count()
+    evaluated = merchants_in_states(states=EVALUATED_STATES).count()
     EvaluationRun.objects.filter(pk=run.pk).update(
         finished_at=timezone.now(),
         merchants_evaluated=evaluated,

@@ -21,7 +21,7 @@ from core.models import User
 from curation.models import Complaint
 from merchants.models import Merchant
 from merchants.selectors import merchant_for_staff
-from redemptions.counter.selectors import redemptions_of_member
+from redemptions.counter.selectors import merchants_visited, redemption_of_member, redemptions_of_member
 
 from . import services as standing
 from .selectors import (
@@ -32,8 +32,6 @@ from .selectors import (
     complaints_of_merchant,
     finding_of_merchant,
     findings_of_merchant,
-    merchants_visited,
-    redemption_of_member,
 )
 
 

@@ -27,9 +27,9 @@ from core.api.views import APIView
 from core.errors import DomainError
 from core.models import PartnerApplication
 from merchants.models import Merchant
-from merchants.selectors import partner_granted, staff_membership
+from merchants.selectors import merchant_with_city, partner_granted, staff_membership, visible_merchant
+from redemptions.counter.selectors import redemption_by_public_id
 
-from ..models import Redemption
 from . import selectors, services
 from .errors import TOUCH_ROW_CODES
 
@@ -130,7 +130,7 @@ class MerchantNotesView(APIView):
 
     @extend_schema(operation_id="merchant_notes", responses={200: NoteOutput(many=True)})
     def get(self, request: Request, public_id: UUID) -> Response:
-        merchant = Merchant.objects.filter(public_id=public_id, state__in=Merchant.VISIBLE_STATES).first()
+        merchant = visible_merchant(public_id=public_id)
         if merchant is None:
             raise DomainError("not_found")
         notes = services.notes_for_merchant(merchant=merchant)
@@ -200,7 +200,7 @@ class TouchBatchView(APIView):
 
 def insights_merchant(request: Request, public_id: UUID) -> Merchant:
     """The merchant a partner (``insights:read`` and a grant) or the owner (session) may read; else refuse."""
-    merchant = Merchant.objects.select_related("city").filter(public_id=public_id).first()
+    merchant = merchant_with_city(public_id=public_id)
     if merchant is None:
         raise DomainError("not_found")
     application = partner_application(request)
@@ -265,7 +265,7 @@ class NoteInviteView(APIView):
         "#小红卡; the content app sends the visit_token with the note, which then shows as a verified visit.",
     )
     def get(self, request: Request, public_id: UUID) -> Response:
-        redemption = Redemption.objects.select_related("merchant").filter(public_id=public_id).first()
+        redemption = redemption_by_public_id(public_id=public_id)
         if redemption is None:
             raise DomainError("not_found")
         invite = services.note_invite(redemption=redemption, member=request_person(request))

@@ -1,35 +1,33 @@
-"""Stable refusal codes of the redemption path (issue 5), with zh-Hans/en messages.
+"""Stable refusal codes of the counter, with zh-Hans/en messages, and the staff wording of lower apps' codes.
 
-Codes that belong to a lower app's rules (``membership_inactive`` from members,
-``merchant_not_active``/``merchant_paused``/``merchant_at_capacity`` from
-merchants) are registered by that app when it does; we import those modules
-first and register here only what is still missing, so the catalogue is
-complete whichever app defines a code, and a code has one meaning.
+A code is registered once, by the app that owns it: ``membership_inactive`` by members,
+``merchant_not_active``/``merchant_paused``/``merchant_at_capacity`` by merchants. Their registered
+message speaks to the member; at the counter, staff read :data:`STAFF_WORDING` instead, given as the
+refusal's ``detail`` by :func:`for_staff` (same code, same status).
 """
 
 from __future__ import annotations
 
-import contextlib
-from importlib import import_module
-
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from core.errors import CODES, register
+import members.errors  # noqa: F401  (registers membership_inactive)
+import merchants.errors  # noqa: F401  (registers the merchant_* codes)
+from core.errors import DomainError, register
 
-for _lower in ("members.errors", "merchants.errors"):
-    with contextlib.suppress(ModuleNotFoundError):
-        import_module(_lower)
+#: Lower apps' codes the counter answers with.
+LOWER_CODES = ("membership_inactive", "merchant_not_active", "merchant_paused", "merchant_at_capacity")
 
-SHARED: dict[str, tuple[int, Promise]] = {
-    "membership_inactive": (403, _("This member's card is not active.")),
-    "merchant_not_active": (409, _("This shop cannot accept RedCard right now.")),
-    "merchant_paused": (409, _("This shop has paused RedCard for today.")),
-    "merchant_at_capacity": (409, _("This shop has reached today's RedCard limit. Please come back tomorrow.")),
-    "staff_not_authorized": (403, _("You are not staff of this shop.")),
+#: How staff at the counter read those whose registered message speaks to the member
+#: (``merchant_paused`` reads the same for both).
+STAFF_WORDING: dict[str, Promise] = {
+    "membership_inactive": _("This member's card is not active."),
+    "merchant_not_active": _("This shop cannot accept RedCard right now."),
+    "merchant_at_capacity": _("This shop has used up today's RedCard capacity."),
 }
 
 OWN: dict[str, tuple[int, Promise]] = {
+    "staff_not_authorized": (403, _("You are not staff of this shop.")),
     "code_invalid": (422, _("This is not a valid RedCard code.")),
     "code_expired": (422, _("This code has expired. Ask the member to refresh the card.")),
     "code_already_used": (409, _("This code has already been used.")),
@@ -47,8 +45,14 @@ OWN: dict[str, tuple[int, Promise]] = {
     "partner_not_granted": (403, _("This shop has not granted your application access to redemptions.")),
 }
 
-register({code: spec for code, spec in SHARED.items() if code not in CODES})
 register(OWN)
 
 #: Every refusal the redemption API can answer with (documented in the OpenAPI examples).
-REFUSAL_CODES: tuple[str, ...] = (*SHARED, *OWN)
+REFUSAL_CODES: tuple[str, ...] = (*LOWER_CODES, *OWN)
+
+
+def for_staff(error: DomainError) -> DomainError:
+    """The refusal as staff at the counter (or a partner's till) read it: a lower app's code keeps its code and
+    status and gets the staff wording as its detail; the counter's own codes are already worded for staff."""
+    wording = STAFF_WORDING.get(error.code)
+    return error if wording is None else error.worded(wording)

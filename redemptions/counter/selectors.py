@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from core.models import User
@@ -21,6 +21,27 @@ def merchant_by_public_id(*, public_id: Any) -> Merchant | None:
         return Merchant.objects.select_related("city", "offer").get(public_id=public_id)
     except Merchant.DoesNotExist:
         return None
+
+
+def redemption_by_public_id(*, public_id: Any) -> Redemption | None:
+    """A redemption in any state, with its shop."""
+    return Redemption.objects.select_related("merchant").filter(public_id=public_id).first()
+
+
+def redemption_of_member(*, member: User, public_id: Any) -> Redemption | None:
+    """The member's own redemption with this public id, with its shop."""
+    return Redemption.objects.filter(member=member, public_id=public_id).select_related("merchant").first()
+
+
+def has_visited(*, member: User, merchant: Merchant) -> bool:
+    """Whether ``member`` has a confirmed redemption at ``merchant``."""
+    return Redemption.objects.filter(member=member, merchant=merchant, status=Redemption.Status.CONFIRMED).exists()
+
+
+def merchants_visited(*, member: User) -> QuerySet[Merchant]:
+    """The shops where ``member`` has a confirmed redemption, by name (one query)."""
+    visited = Redemption.objects.filter(member=member, merchant=OuterRef("pk"), status=Redemption.Status.CONFIRMED)
+    return Merchant.objects.filter(Exists(visited)).order_by("name_zh")
 
 
 def redemptions_of_member(*, member: User) -> QuerySet[Redemption]:
@@ -105,3 +126,89 @@ def members_attached_to_merchant(*, merchant: Merchant, since: date) -> set[int]
         "member_id", flat=True
     )
     return set(redeemed.distinct()) | set(saved.distinct())
+
+
+# --- Reads for merchant standing and the operations overview (curation) ------------------------------------
+
+
+def confirmed_counts(*, merchant_ids: Any, first_day: date, end_day: date) -> dict[int, int]:
+    """merchant id -> confirmed redemptions on local days ``first_day`` <= day < ``end_day`` (one GROUP BY)."""
+    rows = (
+        Redemption.objects.filter(
+            merchant_id__in=list(merchant_ids),
+            status=Redemption.Status.CONFIRMED,
+            local_date__gte=first_day,
+            local_date__lt=end_day,
+        )
+        .values("merchant_id")
+        .annotate(n=Count("id"))
+        .values_list("merchant_id", "n")
+    )
+    return dict(rows)
+
+
+def without_visits_since(merchants: QuerySet[Merchant], *, since: date) -> list[int]:
+    """The ids of ``merchants`` with no confirmed redemption on or after local day ``since`` (one anti-join on
+    the (merchant, local_date) index)."""
+    recent = Redemption.objects.filter(
+        merchant_id=OuterRef("pk"), status=Redemption.Status.CONFIRMED, local_date__gte=since
+    )
+    return list(merchants.filter(~Exists(recent)).values_list("pk", flat=True))
+
+
+def last_visit_days(*, merchant_ids: Any) -> dict[int, date]:
+    """merchant id -> the local day of its last confirmed redemption (merchants without one are absent)."""
+    rows = (
+        Redemption.objects.filter(merchant_id__in=list(merchant_ids), status=Redemption.Status.CONFIRMED)
+        .values("merchant_id")
+        .annotate(last=Max("local_date"))
+        .values_list("merchant_id", "last")
+    )
+    return dict(rows)
+
+
+def late_surge_flags(
+    *, merchant_states: Any, start: datetime, end: datetime, max_open: timedelta
+) -> list[tuple[int, int, datetime, datetime | None]]:
+    """(merchant id, flag id, detected, cleared) of the surge flags raised in [start, end) at merchants in
+    ``merchant_states`` that stayed open longer than ``max_open`` (still open at ``end``, or cleared late)."""
+    late = Q(cleared_at__isnull=True, detected_at__lt=end - max_open) | Q(cleared_at__gt=F("detected_at") + max_open)
+    return list(
+        SurgeFlag.objects.filter(late, merchant__state__in=merchant_states, detected_at__gte=start, detected_at__lt=end)
+        .order_by("merchant_id", "detected_at")
+        .values_list("merchant_id", "pk", "detected_at", "cleared_at")
+    )
+
+
+def surge_flag_counts(*, since: datetime) -> tuple[int, int]:
+    """(open surge flags, flags raised since ``since``): one aggregate."""
+    row = SurgeFlag.objects.aggregate(
+        open=Count("pk", filter=Q(cleared_at__isnull=True)), recent=Count("pk", filter=Q(detected_at__gte=since))
+    )
+    return row["open"] or 0, row["recent"] or 0
+
+
+def confirmed_totals_by_city_day(*, first: date, end: date) -> list[dict[str, Any]]:
+    """Per (city, local day) in [first, end): confirmed redemptions, distinct members, bills and discounts in fen
+    (keys ``city_id``, ``local_date``, ``redemptions``, ``members``, ``bill_fen``, ``discount_fen``). One GROUP BY."""
+    rows = (
+        Redemption.objects.filter(status=Redemption.Status.CONFIRMED, local_date__gte=first, local_date__lt=end)
+        .values("merchant__city_id", "local_date")
+        .annotate(
+            n=Count("id"),
+            members=Count("member_id", distinct=True),
+            bill=Sum("bill_fen"),
+            discount=Sum("discount_fen"),
+        )
+    )
+    return [
+        {
+            "city_id": row["merchant__city_id"],
+            "local_date": row["local_date"],
+            "redemptions": row["n"],
+            "members": row["members"],
+            "bill_fen": row["bill"] or 0,
+            "discount_fen": row["discount"] or 0,
+        }
+        for row in rows
+    ]

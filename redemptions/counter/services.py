@@ -31,19 +31,21 @@ from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError, field_error
 from core.models import PartnerApplication, User
+from core.roles import CURATOR
+from core.selectors import people_in_role
 from core.services import Actor, actor_label, audit_record, notify
 from core.webhooks import emit
 from members.selectors import entitlement
 from members.services import subscription_savings_add
 from merchants.models import Merchant
 from merchants.selectors import local_date as merchant_local_date
-from merchants.selectors import partner_granted, redeem_refusal, staff_membership, today_used
+from merchants.selectors import merchant_by_pk, partner_granted, redeem_refusal, staff_membership, today_used
 from merchants.services import capacity_release, capacity_take, merchant_set_promotion_hold
 
 from ..attribution.services import credit_redemption, reverse_credit
 from ..models import Channel, Claim, MemberDay, NfcTag, Redemption, RefusedScan, SurgeFlag
 from . import codes, sun
-from . import errors as _errors  # noqa: F401  (registers the refusal codes)
+from .errors import for_staff
 
 PARTNER_SCOPE = "redemptions:write"
 #: The biggest bill we accept (¥100,000): anything larger is a typo.
@@ -286,7 +288,7 @@ def redemption_prepare(*, code: str, merchant: Merchant, counter: Counter, at: d
             member=scanned.member if scanned else None,
             at=at,
         )
-        raise
+        raise for_staff(exc) from exc.__cause__
     offer = merchant.offer
     token = signing.dumps(
         {"c": code, "m": merchant.pk, "k": counter.key, "t": at.timestamp()}, salt="redemptions.prepare", compress=True
@@ -487,7 +489,7 @@ def redemption_confirm(
             member=scanned.member if scanned else None,
             at=at,
         )
-        raise
+        raise for_staff(exc) from exc.__cause__
 
 
 # --- Void ----------------------------------------------------------------------------------------
@@ -704,7 +706,7 @@ def claim_confirm(*, claim: Claim, merchant: Merchant, staff: User, at: datetime
             member=claim.member,
             at=at,
         )
-        raise
+        raise for_staff(exc) from exc.__cause__
     claim.status, claim.redemption = Claim.Status.CONFIRMED, redemption
     return redemption
 
@@ -796,7 +798,7 @@ def surge_detect(*, now: datetime | None = None) -> list[SurgeFlag]:
     for reading in surge_readings(now=now):
         if not reading.surging:
             continue
-        merchant = Merchant.objects.get(pk=reading.merchant_id)
+        merchant = merchant_by_pk(pk=reading.merchant_id)
         with transaction.atomic():
             if SurgeFlag.objects.filter(merchant=merchant, cleared_at__isnull=True).exists():
                 continue
@@ -810,7 +812,7 @@ def surge_detect(*, now: datetime | None = None) -> list[SurgeFlag]:
             reason = f"surge: {reading.hour_count} redemptions in the last hour, baseline {reading.baseline:.1f}"
             merchant_set_promotion_hold(merchant=merchant, hold=True, actor="system:surge_detector", reason=reason)
             audit_record(actor="system:surge_detector", action="redemptions.surge_flag", obj=flag, reason=reason)
-            for curator in User.objects.filter(groups__name="curator", is_active=True):
+            for curator in people_in_role(role=CURATOR):
                 notify(
                     user=curator,
                     kind="redemptions.surge",

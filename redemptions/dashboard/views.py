@@ -22,12 +22,13 @@ from core.errors import DomainError
 from core.localtime import use_zone_of_city
 from core.models import User
 from merchants.models import Merchant, MerchantStaff
-from merchants.selectors import merchant_for_staff
+from merchants.selectors import merchant_for_staff, merchants_owned
+from redemptions.counter.selectors import redemption_by_public_id
 
 from ..attribution import selectors as attribution_selectors
 from ..attribution import services as attribution
 from ..attribution.selectors import DayPoint
-from ..models import AttributionModel, Redemption
+from ..models import AttributionModel
 
 CSV_KINDS = ("leaderboard", "daily", "audience")
 
@@ -121,7 +122,7 @@ def dashboard_pick(request: HttpRequest) -> HttpResponse:
     """The shops this person owns; straight to the dashboard when there is one."""
     user = request.user
     assert isinstance(user, User)
-    owned = list(Merchant.objects.filter(staff__user=user, staff__role=MerchantStaff.Role.OWNER).order_by("name_zh"))
+    owned = merchants_owned(user=user)
     if len(owned) == 1:
         return redirect("redemptions:dashboard", merchant_id=owned[0].public_id)
     return render(request, "redemptions/dashboard/pick.html", {"merchants": owned})
@@ -193,7 +194,7 @@ def dashboard_csv(request: HttpRequest, merchant_id: UUID, kind: str) -> HttpRes
 @never_cache
 def note_invite(request: HttpRequest, redemption_id: UUID) -> HttpResponse:
     """After a redemption: write a note about the visit (pre-tagged with the shop and #小红卡)."""
-    redemption = Redemption.objects.select_related("merchant").filter(public_id=redemption_id).first()
+    redemption = redemption_by_public_id(public_id=redemption_id)
     if redemption is None or redemption.member_id != request.user.pk:
         raise Http404
     try:

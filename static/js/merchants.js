@@ -1,4 +1,4 @@
-// Catalogue "near me" (fills lat/lng from the browser's location and submits) and the stand's print button.
+// Catalogue "near me" (fills lat/lng from the browser's location and submits).
 (function () {
   "use strict";
   var near = document.getElementById("near-me");
@@ -24,9 +24,5 @@
     });
   } else if (near) {
     near.classList.add("hidden");
-  }
-  var print = document.getElementById("print-stand");
-  if (print) {
-    print.addEventListener("click", function () { window.print(); });
   }
 })();

@@ -53,7 +53,6 @@ def test_staff_of_shop_a_gets_404_on_every_page_of_shop_b(client, shop_a_owner):
     for name, method, data in [
         ("console_shop", "get", None),
         ("console_staff", "get", None),
-        ("console_stand", "get", None),
         ("console_offer", "post", {"percent": "50"}),
         ("console_capacity", "post", {"daily_capacity": "1"}),
         ("console_phone", "post", {"phone": "021-6288 1234"}),
@@ -107,11 +106,19 @@ def test_plain_staff_sees_the_shop_but_cannot_invite(client):
     assert not MerchantStaff.objects.filter(user__email="x@example.com").exists()
 
 
-def test_qr_stand_is_an_svg_pointing_at_the_claim_url(client, shop_a_owner):
+def test_the_console_links_to_the_stand_and_the_application_through_the_hooks(client, shop_a_owner):
+    """The QR stand (redemptions) and the application (curation) are linked from the console by the slots
+    those apps fill (core.links); the merchants app names neither."""
     shop, _owner = shop_a_owner
-    page = client.get(reverse("merchants:console_stand", args=[shop.public_id])).content.decode()
-    assert "<svg" in page and f"/r/m/{shop.public_id}/claim/" in page
-    assert "<script>" not in page and "style=" not in page.split("<svg", 1)[0].split("<body", 1)[1]
+    page = client.get(reverse("merchants:console_shop", args=[shop.public_id])).content.decode()
+    assert f'href="/r/scan/{shop.public_id}/stand/"' in page
+    home = client.get(reverse("merchants:console")).content.decode()
+    assert 'href="/curation/apply/"' in home
+    public = client.get(reverse("merchants:merchant", args=[shop.public_id])).content.decode()
+    assert f'href="/curation/standing/complaints/new/?merchant={shop.public_id}"' in public
+    client.logout()
+    anonymous = client.get(reverse("merchants:merchant", args=[shop.public_id])).content.decode()
+    assert "/curation/standing/complaints/new/" not in anonymous
 
 
 def test_console_needs_sign_in(client):

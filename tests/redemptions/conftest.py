@@ -26,3 +26,13 @@ def counter(staff):
 @pytest.fixture
 def member(db):
     return member_with_card()
+
+
+@pytest.fixture
+def staff_client(staff):
+    """An API client signed in as staff of ``merchant``."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_login(staff)
+    return client

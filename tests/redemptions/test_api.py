@@ -13,15 +13,6 @@ from tests.factories.redemptions import code_of, member_with_card, shop
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def staff_client(staff):
-    from rest_framework.test import APIClient
-
-    client = APIClient()
-    client.force_login(staff)
-    return client
-
-
 def test_staff_prepares_then_confirms_with_the_token(staff_client, merchant, member):
     code = code_of(member).qr
     prepared = staff_client.post(reverse("api-redemption-prepare"), {"merchant": str(merchant.public_id), "code": code})

@@ -67,6 +67,29 @@ def test_stand_registers_tags_and_prints_the_claim_qr(client, merchant, staff):
     assert "<svg" in html and f"/r/m/{merchant.public_id}/claim/?t=" in html and "picc=" in html
 
 
+def test_qr_stand_is_an_svg_pointing_at_the_claim_url(client, merchant):
+    """One QR stand (it was also a merchants console page): the shop's name, its offer, a print button and the
+    QR code to the claim page, with no inline script or style before the code."""
+    from merchants.models import MerchantStaff
+    from tests.factories import MerchantStaffFactory
+
+    owner = MerchantStaffFactory(merchant=merchant, role=MerchantStaff.Role.OWNER).user
+    client.force_login(owner)
+    page = client.get(reverse("redemptions:stand", args=[merchant.public_id])).content.decode()
+    assert "<svg" in page and f"/r/m/{merchant.public_id}/claim/" in page
+    assert "<script>" not in page and "style=" not in page.split("<svg", 1)[0].split("<body", 1)[1]
+    assert 'id="print-stand"' in page and "12%" in page
+
+
+def test_staff_of_another_shop_gets_404_on_the_stand(client, merchant):
+    from tests.factories import MerchantFactory, MerchantStaffFactory
+
+    other = MerchantFactory(name_zh="乙店")
+    client.force_login(MerchantStaffFactory(merchant=other).user)
+    response = client.get(reverse("redemptions:stand", args=[merchant.public_id]))
+    assert response.status_code == 404 and merchant.name_zh not in response.content.decode()
+
+
 def test_member_claims_at_the_counter_and_sees_the_live_screen(client, merchant, member, staff):
     client.force_login(member)
     claim_url = reverse("redemptions:claim", args=[merchant.public_id])
