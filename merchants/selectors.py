@@ -10,13 +10,13 @@ from operator import or_
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Exists, FloatField, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, FloatField, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from core.models import User
 
-from .models import City, Merchant, MerchantDay, MerchantStaff, OpeningSlot, PartnerGrant
+from .models import City, District, Merchant, MerchantDay, MerchantStaff, OpeningSlot, PartnerGrant
 from .validators import EARTH_RADIUS_KM, is_open_at, minute_of_week
 
 #: Share of the daily capacity from which the catalogue shows "busy".
@@ -126,6 +126,24 @@ def visible_merchant(*, public_id: Any) -> Merchant | None:
 def merchant_with_city(*, public_id: Any) -> Merchant | None:
     """The merchant with this public id in any state, with its city (for its local day)."""
     return Merchant.objects.select_related("city").filter(public_id=public_id).first()
+
+
+def seated_counts() -> list[tuple[int, int, int, int]]:
+    """(city id, district id, shops holding a seat, of which in the catalogue) per district: one GROUP BY."""
+    return list(
+        Merchant.objects.filter(state__in=Merchant.SEATED_STATES)
+        .values("city_id", "district_id")
+        .annotate(seated=Count("pk"), listed=Count("pk", filter=Q(state__in=Merchant.VISIBLE_STATES)))
+        .values_list("city_id", "district_id", "seated", "listed")
+    )
+
+
+def active_cities() -> list[City]:
+    return list(City.objects.filter(is_active=True).order_by("code"))
+
+
+def districts_with_city() -> list[District]:
+    return list(District.objects.select_related("city").order_by("city__code", "code"))
 
 
 def merchant_for_staff(*, user: Any, public_id: Any) -> tuple[Merchant, MerchantStaff] | None:

@@ -32,11 +32,9 @@ Prints a JSON summary; the figures of the last run are in README.md.
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
 import json
 import os
-import secrets
 import statistics
 import subprocess
 import sys
@@ -46,26 +44,13 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench import harness
+from bench.harness import ROOT, percentile
+
 DB_NAME = "redcard_bench_attribution"
 PORT = 8766
-ENV = {
-    **os.environ,
-    "DJANGO_SETTINGS_MODULE": "redcard.settings.production",
-    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
-    "DB_CONN_MAX_AGE": "600",
-    "REDIS_URL": "redis://127.0.0.1:6379/13",
-    "SECRET_KEY": "bench-" + secrets.token_urlsafe(40),
-    "REDCARD_CODE_KEYS": json.dumps({"bench": base64.b64encode(secrets.token_bytes(32)).decode()}),
-    "REDCARD_CODE_KEY_ID": "bench",
-    "REDCARD_DATA_KEYS": json.dumps({"bench": base64.b64encode(secrets.token_bytes(32)).decode()}),
-    "REDCARD_DATA_KEY_ID": "bench",
-    "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-    "SECURE_SSL_REDIRECT": "0",
-    "LOG_LEVEL": "WARNING",
-    "API_THROTTLE_RATE": "100000000/min",
-    "PYTHONPATH": str(ROOT),
-}
+ENV = harness.environment(DB_NAME, production=True, REDIS_URL="redis://127.0.0.1:6379/13")
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-d", DB_NAME]
 SHOPS = 50
 NOTES_PER_SHOP = 40
@@ -79,19 +64,11 @@ TOUCH_INDEXES = {
 
 
 def sh(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, check=True, env=ENV, cwd=ROOT, **kwargs)  # type: ignore[call-overload]
+    return harness.sh(ENV, cmd, **kwargs)
 
 
 def psql(sql: str) -> None:
     sh([*PSQL, "-c", sql])
-
-
-def django_setup() -> None:
-    os.environ.update(ENV)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def seed(members: int, touches: int, busy: int) -> dict:
@@ -236,11 +213,6 @@ def seed(members: int, touches: int, busy: int) -> dict:
     }
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def attribution_cost(busy_shop: str, samples: int = 2000) -> dict:
     """Time credit_redemption (what confirm adds) on busy-shop redemptions, one transaction each."""
     from django.db import connection, transaction
@@ -294,8 +266,8 @@ def attribution_cost(busy_shop: str, samples: int = 2000) -> dict:
         "with_credit": credited,
         "credits_total": AttributionCredit.objects.count(),
         "ms_mean": round(statistics.mean(timings), 3),
-        "ms_p50": round(pct(timings, 0.5), 3),
-        "ms_p99": round(pct(timings, 0.99), 3),
+        "ms_p50": round(percentile(timings, 0.5), 3),
+        "ms_p99": round(percentile(timings, 0.99), 3),
         "plan": plan,
     }
 
@@ -419,8 +391,8 @@ def ingestion(meta: dict, seconds: int, clients: int, workers: int, members: int
         "errors": errors[:3],
         "seconds": round(elapsed, 2),
         "touches_per_second": round(accepted / elapsed),
-        "batch_ms_p50": round(pct(latencies, 0.5), 1),
-        "batch_ms_p99": round(pct(latencies, 0.99), 1),
+        "batch_ms_p50": round(percentile(latencies, 0.5), 1),
+        "batch_ms_p99": round(percentile(latencies, 0.99), 1),
         "touches_stored_after": Touch.objects.count(),
         "touches_stored_before": before,
     }
@@ -462,8 +434,8 @@ def dashboard(meta: dict, runs: int = 30) -> dict:
         with CaptureQueriesContext(connection) as queries:
             client.get(url, secure=True)
         out[name] = {
-            "ms_p50": round(pct(timings, 0.5), 1),
-            "ms_p95": round(pct(timings, 0.95), 1),
+            "ms_p50": round(percentile(timings, 0.5), 1),
+            "ms_p95": round(percentile(timings, 0.95), 1),
             "queries": len(queries),
         }
     out["redemptions_in_period"] = redemptions
@@ -546,29 +518,10 @@ def main() -> None:
     args = parser.parse_args()
     meta_file = ROOT / "var" / "bench_attribution.json"
     if not args.skip_seed:
-        subprocess.run(
-            [
-                "psql",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-q",
-                "-d",
-                "postgres",
-                "-c",
-                f"DROP DATABASE IF EXISTS {DB_NAME}",
-            ],
-            check=True,
-        )
-        subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-d", "postgres", "-c", f"CREATE DATABASE {DB_NAME}"],
-            check=True,
-        )
-        sh([sys.executable, "manage.py", "migrate", "-v0"])
+        harness.recreate_database(ENV, DB_NAME)
     else:  # the code may have moved on since the database was seeded
-        sh([sys.executable, "manage.py", "migrate", "-v0"])
-    django_setup()
+        harness.migrate(ENV)
+    harness.django_setup(ENV)
     if args.skip_seed:
         meta = json.loads(meta_file.read_text())
     else:

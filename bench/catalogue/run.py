@@ -18,43 +18,22 @@ import math
 import os
 import random
 import statistics
-import subprocess
 import sys
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench import harness
+from bench.harness import percentile
+
 DB_NAME = "redcard_bench_catalogue"
-ENV = {
-    **os.environ,
-    "DJANGO_SETTINGS_MODULE": "redcard.settings.base",
-    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
-    "LOG_LEVEL": "WARNING",
-    "API_ANON_THROTTLE_RATE": "1000000/min",
-}
+ENV = harness.environment(DB_NAME, API_ANON_THROTTLE_RATE="1000000/min")
 CITIES = {
     "shanghai": (31.230416, 121.473701),
     "hangzhou": (30.274085, 120.155070),
     "guangzhou": (23.129110, 113.264385),
 }
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}"')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=ENV, check=True)
-
-
-def setup_django() -> None:
-    os.environ.update(ENV)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def point_near(rng: random.Random, lat: float, lng: float, km: float) -> tuple[float, float]:
@@ -122,11 +101,6 @@ def seed(count: int) -> None:
     print(f"seeded {count} merchants in {time.perf_counter() - started:.1f} s")
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(share * len(ordered)) - 1)]
-
-
 def measure(requests: int) -> None:
     from django.db import connection, reset_queries
     from django.test import Client
@@ -180,8 +154,8 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep the database seeded by a previous run")
     args = parser.parse_args()
     if not args.reuse:
-        recreate_database()
-    setup_django()
+        harness.recreate_database(ENV, DB_NAME)
+    harness.django_setup(ENV)
     if not args.reuse:
         seed(args.count)
     measure(args.requests)

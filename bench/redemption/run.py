@@ -23,10 +23,8 @@ Prints a JSON summary; the figures of the last run are in README.md.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -36,45 +34,24 @@ from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench import harness
+from bench.harness import ROOT
+
 HERE = Path(__file__).resolve().parent
 DB_NAME = "redcard_bench_redemption"
 PORT = 8765
-ENV = {
-    **os.environ,
-    "DJANGO_SETTINGS_MODULE": "redcard.settings.production",
-    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
-    "DB_CONN_MAX_AGE": "600",
-    "REDIS_URL": "redis://127.0.0.1:6379/14",
-    "SECRET_KEY": "bench-" + secrets.token_urlsafe(40),
-    "REDCARD_CODE_KEYS": json.dumps({"bench": base64.b64encode(secrets.token_bytes(32)).decode()}),
-    "REDCARD_CODE_KEY_ID": "bench",
-    "REDCARD_DATA_KEYS": json.dumps({"bench": base64.b64encode(secrets.token_bytes(32)).decode()}),
-    "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-    "SECURE_SSL_REDIRECT": "0",
-    "LOG_LEVEL": "WARNING",
-    "API_THROTTLE_RATE": "100000000/min",
-    "PYTHONPATH": str(ROOT),
-}
+ENV = harness.environment(DB_NAME, production=True, REDIS_URL="redis://127.0.0.1:6379/14")
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q"]
 
 
 def sh(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, check=True, env=ENV, cwd=ROOT, **kwargs)  # type: ignore[call-overload]
+    return harness.sh(ENV, cmd, **kwargs)
 
 
 def setup_database() -> None:
-    sh([*PSQL, "-d", "postgres", "-c", f"DROP DATABASE IF EXISTS {DB_NAME}", "-c", f"CREATE DATABASE {DB_NAME}"])
-    sh([sys.executable, "manage.py", "migrate", "-v0"])
+    harness.recreate_database(ENV, DB_NAME)
     sh(["redis-cli", "-n", "14", "flushdb"], stdout=subprocess.DEVNULL)
-
-
-def django_setup() -> None:
-    os.environ.update(ENV)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def seed(shops: int, members: int) -> dict:
@@ -402,8 +379,8 @@ def main() -> None:
     if not args.reuse:
         setup_database()
     else:  # the code may have moved on since the database was made
-        sh([sys.executable, "manage.py", "migrate", "-v0"])
-    django_setup()
+        harness.migrate(ENV)
+    harness.django_setup(ENV)
     seed_info = reuse_seed() if args.reuse else seed(args.shops, args.members)
     from redemptions.models import Redemption
 

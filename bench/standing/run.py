@@ -29,47 +29,18 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench import harness
+from bench.harness import timed
+
 DB_NAME = os.environ.get("BENCH_DB", "redcard_bench_standing")
-ENV = {
-    **os.environ,
-    "DJANGO_SETTINGS_MODULE": "redcard.settings.base",
-    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
-    "LOG_LEVEL": "WARNING",
-    "ALLOWED_HOSTS": "testserver,localhost",
-}
+ENV = harness.environment(DB_NAME, ALLOWED_HOSTS="testserver,localhost")
 MEMBERS = 200_000
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}"')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=ENV, check=True)
-
-
-def setup_django() -> None:
-    os.environ.update(ENV)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
-def timed(label: str, fn, *args, **kwargs):
-    start = time.perf_counter()
-    result = fn(*args, **kwargs)
-    elapsed = time.perf_counter() - start
-    print(f"{label}: {elapsed:.2f} s", flush=True)
-    return result, elapsed
 
 
 def drop_secondary_indexes(cursor, table: str) -> list[str]:
@@ -355,8 +326,8 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep the seeded database; only measure")
     args = parser.parse_args()
     if not args.reuse:
-        recreate_database()
-    setup_django()
+        harness.recreate_database(ENV, DB_NAME)
+    harness.django_setup(ENV)
     from curation.models import EvaluationRun, Finding
     from curation.ops import services as ops_services
     from curation.standing import services as standing

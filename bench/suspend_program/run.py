@@ -25,18 +25,18 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench import harness
+from bench.harness import ROOT
+
 DB_NAME = "redcard_bench_members"
-ENV = {
-    **os.environ,
-    "DJANGO_SETTINGS_MODULE": "redcard.settings.base",
-    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
-    "EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
-    "LOG_LEVEL": "WARNING",
-    "CELERY_BROKER_URL": "redis://127.0.0.1:6379/12",
-    "CELERY_RESULT_BACKEND": "redis://127.0.0.1:6379/12",
-    "CELERY_TASK_ALWAYS_EAGER": "false",
-}
+ENV = harness.environment(
+    DB_NAME,
+    EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend",
+    CELERY_BROKER_URL="redis://127.0.0.1:6379/12",
+    CELERY_RESULT_BACKEND="redis://127.0.0.1:6379/12",
+    CELERY_TASK_ALWAYS_EAGER="false",
+)
 
 
 RESET_SQL = [
@@ -56,15 +56,6 @@ def reset_database() -> None:
     with psycopg.connect(f"postgres://postgres@127.0.0.1:5432/{DB_NAME}", autocommit=True) as conn:
         for statement in RESET_SQL:
             conn.execute(statement)
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}"')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=ENV, check=True)
 
 
 SEED_SQL = [
@@ -161,7 +152,7 @@ def main() -> None:
     if args.reuse:
         reset_database()
     else:
-        recreate_database()
+        harness.recreate_database(ENV, DB_NAME)
     seed(args.count)
     print(f"setup (migrate + seed {args.count:,}): {time.monotonic() - t0:.1f}s")
 

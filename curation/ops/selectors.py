@@ -7,8 +7,10 @@ roll-up so the page never scans the redemptions table.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from django.db.models import (
@@ -23,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from curation.models import Complaint, Finding, OpsDailyTotal, OpsSnapshot, RemovalRule
 from curation.standing.rules import programme_zone
 from members.selectors import live_member_counts, member_kpis
-from merchants.models import City, District, Merchant
+from merchants.selectors import active_cities, districts_with_city, seated_counts
 from redemptions.counter.selectors import surge_flag_counts
 
 
@@ -81,284 +83,260 @@ def _fmt_pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}%"
 
 
-def ops_figures(*, now: datetime | None = None) -> Overview:
-    """Every figure of the operations overview. About a dozen aggregate queries; no query per row."""
-    now = now or timezone.now()
-    today = now.astimezone(programme_zone()).date()
-    figures: list[Figure] = []
+class Reading:
+    """What the figures and charts of one overview share, each read once (on first use) at ``now``."""
 
-    active_members, trials = live_member_counts(now=now)
-    figures.append(
-        Figure(
-            "active_members",
-            str(_("Active members")),
-            f"{active_members:,}",
-            str(_("People whose card works now: trial, active or ending at period end, inside the paid period.")),
-            active_members,
-        )
-    )
-    figures.append(
-        Figure(
-            "trials",
-            str(_("Of which on a free trial")),
-            f"{trials:,}",
-            str(_("Active members whose current subscription is the free trial.")),
-            trials,
-        )
-    )
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.today = now.astimezone(programme_zone()).date()
 
-    snapshot = OpsSnapshot.objects.order_by("-day").values_list("figures", flat=True).first()
-    kpis = snapshot or member_kpis(now=now)
-    as_of = str(_("Computed nightly (last: %(at)s UTC).") % {"at": str(kpis["computed_at"])[:16].replace("T", " ")})
+    @cached_property
+    def members(self) -> tuple[int, int]:
+        """(active members, of which on a free trial)."""
+        return live_member_counts(now=self.now)
+
+    @cached_property
+    def kpis(self) -> dict[str, Any]:
+        """The slow-moving member figures of the last nightly snapshot (computed now when there is none)."""
+        snapshot = OpsSnapshot.objects.order_by("-day").values_list("figures", flat=True).first()
+        return snapshot or member_kpis(now=self.now)
+
+    @cached_property
+    def as_of(self) -> str:
+        computed = str(self.kpis["computed_at"])[:16].replace("T", " ")
+        return str(_("Computed nightly (last: %(at)s UTC).") % {"at": computed})
+
+    @cached_property
+    def sla(self) -> dict[str, int]:
+        """Complaints of the last 30 days: due and on time for each SLA clock, and open now (one aggregate)."""
+        now = self.now
+        row = Complaint.objects.filter(created_at__gte=now - timedelta(days=30)).aggregate(
+            due=Count("pk", filter=Q(first_response_due__lte=now) | Q(first_responded_at__isnull=False)),
+            on_time=Count("pk", filter=Q(first_responded_at__lte=F("first_response_due"))),
+            res_due=Count("pk", filter=Q(resolution_due__lte=now) | Q(resolved_at__isnull=False)),
+            res_on_time=Count("pk", filter=Q(resolved_at__lte=F("resolution_due"))),
+            open=Count("pk", filter=Q(state__in=Complaint.OPEN_STATES)),
+        )
+        return {key: value or 0 for key, value in row.items()}
+
+    @property
+    def first_response_ok(self) -> float | None:
+        return _pct(self.sla["on_time"], self.sla["due"])
+
+    @property
+    def resolution_ok(self) -> float | None:
+        return _pct(self.sla["res_on_time"], self.sla["res_due"])
+
+    @cached_property
+    def open_findings(self) -> dict[str, int]:
+        """rule type -> active findings (one GROUP BY)."""
+        rows = (
+            Finding.objects.filter(state__in=Finding.ACTIVE_STATES)
+            .values("rule_kind")
+            .annotate(n=Count("pk"))
+            .values_list("rule_kind", "n")
+        )
+        return dict(rows)
+
+    @cached_property
+    def seats(self) -> tuple[dict[int, int], dict[int, int], dict[int, int]]:
+        """(seated shops per city, catalogue shops per city, catalogue shops per district): one scan."""
+        seated: dict[int, int] = {}
+        listed: dict[int, int] = {}
+        per_district: dict[int, int] = {}
+        for city_id, district_id, n_seated, n_listed in seated_counts():
+            seated[city_id] = seated.get(city_id, 0) + n_seated
+            listed[city_id] = listed.get(city_id, 0) + n_listed
+            per_district[district_id] = n_listed
+        return seated, listed, per_district
+
+    def redemptions_since(self, days: int, field: str = "redemptions") -> int:
+        """The roll-up's ``field`` summed over the ``days`` whole local days before today."""
+        total = OpsDailyTotal.objects.filter(
+            local_date__gte=self.today - timedelta(days=days), local_date__lt=self.today
+        ).aggregate(n=Sum(field))["n"]
+        return total or 0
+
+
+# --- The figures: each a small function of the reading, shown in this order -------------------------------
+
+
+def active_members(r: Reading) -> Figure:
+    n = r.members[0]
+    how = _("People whose card works now: trial, active or ending at period end, inside the paid period.")
+    return Figure("active_members", str(_("Active members")), f"{n:,}", str(how), n)
+
+
+def trials(r: Reading) -> Figure:
+    n = r.members[1]
+    how = _("Active members whose current subscription is the free trial.")
+    return Figure("trials", str(_("Of which on a free trial")), f"{n:,}", str(how), n)
+
+
+def trial_conversion(r: Reading) -> Figure:
+    kpis = r.kpis
     conversion = _pct(kpis["trials_converted"], kpis["trials_ended"])
-    figures.append(
-        Figure(
-            "trial_conversion",
-            str(_("Trial → paid conversion (90 days)")),
-            _fmt_pct(conversion),
-            str(
-                _(
-                    "Of the free trials that ended in the last 90 days (%(n)s), the share whose member has a paid "
-                    "card (%(paid)s)."
-                )
-                % {"n": kpis["trials_ended"], "paid": kpis["trials_converted"]}
-            )
-            + " "
-            + as_of,
-            conversion,
-        )
-    )
+    how = _(
+        "Of the free trials that ended in the last 90 days (%(n)s), the share whose member has a paid card (%(paid)s)."
+    ) % {"n": kpis["trials_ended"], "paid": kpis["trials_converted"]}
+    label = str(_("Trial → paid conversion (90 days)"))
+    return Figure("trial_conversion", label, _fmt_pct(conversion), f"{how} {r.as_of}", conversion)
+
+
+def renewal_rate(r: Reading) -> Figure:
+    kpis = r.kpis
     renewal = _pct(kpis["years_renewed"], kpis["years_ended"])
-    figures.append(
-        Figure(
-            "renewal_rate",
-            str(_("Renewal rate (90 days)")),
-            _fmt_pct(renewal),
-            str(
-                _(
-                    "Of the paid card years that ended in the last 90 days (%(n)s), the share followed back-to-back "
-                    "by a renewal (%(renewed)s)."
-                )
-                % {"n": kpis["years_ended"], "renewed": kpis["years_renewed"]}
-            )
-            + " "
-            + as_of,
-            renewal,
-        )
-    )
+    how = _(
+        "Of the paid card years that ended in the last 90 days (%(n)s), the share followed back-to-back "
+        "by a renewal (%(renewed)s)."
+    ) % {"n": kpis["years_ended"], "renewed": kpis["years_renewed"]}
+    return Figure("renewal_rate", str(_("Renewal rate (90 days)")), _fmt_pct(renewal), f"{how} {r.as_of}", renewal)
 
-    month = OpsDailyTotal.objects.filter(local_date__gte=today - timedelta(days=30), local_date__lt=today).aggregate(
-        n=Sum("redemptions")
-    )
-    per_member = round((month["n"] or 0) / active_members, 2) if active_members else None
-    figures.append(
-        Figure(
-            "redemptions_per_member",
-            str(_("Redemptions per member per month")),
-            "—" if per_member is None else f"{per_member:.2f}",
-            str(
-                _("Confirmed redemptions of the last 30 whole days (%(n)s) divided by the active members.")
-                % {"n": month["n"] or 0}
-            ),
-            per_member,
-        )
-    )
 
-    year_start = today - timedelta(days=365)
-    saved = OpsDailyTotal.objects.filter(local_date__gte=year_start, local_date__lt=today).aggregate(
-        s=Sum("discount_fen")
-    )["s"]
-    net_fees = int(kpis["fees_net_fen"])
-    ratio = round((saved or 0) / net_fees, 2) if net_fees > 0 else None
-    figures.append(
-        Figure(
-            "savings_fee_ratio",
-            str(_("Savings / fee ratio (12 months)")),
-            "—" if ratio is None else f"{ratio:.2f}",
-            str(
-                _(
-                    "What members saved at shops in the last 365 days (¥%(saved)s) divided by the card fees they "
-                    "paid in that time net of refunds (¥%(fees)s). Above 1 means the card paid for itself."
-                )
-                % {"saved": f"{(saved or 0) / 100:,.2f}", "fees": f"{net_fees / 100:,.2f}"}
-            )
-            + " "
-            + as_of,
-            ratio,
-        )
-    )
+def redemptions_per_member(r: Reading) -> Figure:
+    month = r.redemptions_since(30)
+    members = r.members[0]
+    per_member = round(month / members, 2) if members else None
+    how = _("Confirmed redemptions of the last 30 whole days (%(n)s) divided by the active members.") % {"n": month}
+    shown = "—" if per_member is None else f"{per_member:.2f}"
+    return Figure("redemptions_per_member", str(_("Redemptions per member per month")), shown, str(how), per_member)
 
-    window_start = now - timedelta(days=30)
-    sla = Complaint.objects.filter(created_at__gte=window_start).aggregate(
-        due=Count("pk", filter=Q(first_response_due__lte=now) | Q(first_responded_at__isnull=False)),
-        on_time=Count("pk", filter=Q(first_responded_at__lte=F("first_response_due"))),
-        res_due=Count("pk", filter=Q(resolution_due__lte=now) | Q(resolved_at__isnull=False)),
-        res_on_time=Count("pk", filter=Q(resolved_at__lte=F("resolution_due"))),
-        open=Count("pk", filter=Q(state__in=Complaint.OPEN_STATES)),
-    )
-    first_ok = _pct(sla["on_time"] or 0, sla["due"] or 0)
-    res_ok = _pct(sla["res_on_time"] or 0, sla["res_due"] or 0)
-    figures.append(
-        Figure(
-            "complaint_first_response_sla",
-            str(_("Complaints answered within the SLA (30 days)")),
-            _fmt_pct(first_ok),
-            str(
-                _(
-                    "Of the complaints filed in the last 30 days that were answered or whose first-response deadline "
-                    "has passed (%(due)s), the share answered before the deadline (%(ok)s)."
-                )
-                % {"due": sla["due"] or 0, "ok": sla["on_time"] or 0}
-            ),
-            first_ok,
-        )
-    )
-    figures.append(
-        Figure(
-            "complaint_resolution_sla",
-            str(_("Complaints resolved within the SLA (30 days)")),
-            _fmt_pct(res_ok),
-            str(
-                _(
-                    "Of the complaints filed in the last 30 days that were resolved or whose resolution deadline has "
-                    "passed (%(due)s), the share resolved in time (%(ok)s). Open now: %(open)s."
-                )
-                % {"due": sla["res_due"] or 0, "ok": sla["res_on_time"] or 0, "open": sla["open"] or 0}
-            ),
-            res_ok,
-        )
-    )
 
-    open_findings = dict(
-        Finding.objects.filter(state__in=Finding.ACTIVE_STATES)
-        .values("rule_kind")
-        .annotate(n=Count("pk"))
-        .values_list("rule_kind", "n")
-    )
-    total_findings = sum(open_findings.values())
-    figures.append(
-        Figure(
-            "open_findings",
-            str(_("Open findings")),
-            f"{total_findings:,}",
-            str(_("Removal-rule findings not yet cleared or decided (warned or suspended merchants).")),
-            total_findings,
-        )
-    )
-    surge_open, surge_week = surge_flag_counts(since=now - timedelta(days=7))
-    figures.append(
-        Figure(
-            "surge_flags",
-            str(_("Surge flags open")),
-            f"{surge_open:,}",
-            str(
-                _("Shops whose hourly rate ran far above their baseline and were not yet cleared; %(week)s this week.")
-                % {"week": surge_week}
-            ),
-            surge_open,
-        )
-    )
+def savings_fee_ratio(r: Reading) -> Figure:
+    saved = r.redemptions_since(365, "discount_fen")
+    net_fees = int(r.kpis["fees_net_fen"])
+    ratio = round(saved / net_fees, 2) if net_fees > 0 else None
+    how = _(
+        "What members saved at shops in the last 365 days (¥%(saved)s) divided by the card fees they "
+        "paid in that time net of refunds (¥%(fees)s). Above 1 means the card paid for itself."
+    ) % {"saved": f"{saved / 100:,.2f}", "fees": f"{net_fees / 100:,.2f}"}
+    shown = "—" if ratio is None else f"{ratio:.2f}"
+    return Figure("savings_fee_ratio", str(_("Savings / fee ratio (12 months)")), shown, f"{how} {r.as_of}", ratio)
 
-    charts: list[Chart] = []
-    # One scan of the merchants for both charts: seated and visible shops per (city, district).
-    seated: dict[int, int] = {}
-    listed: dict[int, int] = {}
-    per_district: dict[int, int] = {}
-    for city_id, district_id, n_seated, n_listed in (
-        Merchant.objects.filter(state__in=Merchant.SEATED_STATES)
-        .values("city_id", "district_id")
-        .annotate(seated=Count("pk"), listed=Count("pk", filter=Q(state__in=Merchant.VISIBLE_STATES)))
-        .values_list("city_id", "district_id", "seated", "listed")
-    ):
-        seated[city_id] = seated.get(city_id, 0) + n_seated
-        listed[city_id] = listed.get(city_id, 0) + n_listed
-        per_district[district_id] = n_listed
-    cities = list(City.objects.filter(is_active=True).order_by("code"))
-    charts.append(
-        Chart(
-            "seats",
-            str(_("Merchants per city against seats")),
-            str(
-                _(
-                    "Bars: merchants in the catalogue (probation or listed). Mark: the city's seat quota. Warned and "
-                    "suspended merchants hold a seat too (shown in the note)."
-                )
-            ),
-            [
-                Bar(
-                    c.name,
-                    listed.get(c.pk, 0),
-                    limit=c.seat_quota,
-                    note=str(
-                        _("%(seated)s of %(quota)s seats taken")
-                        % {"seated": seated.get(c.pk, 0), "quota": c.seat_quota}
-                    ),
-                )
-                for c in cities
-            ],
-        )
+
+def complaint_first_response_sla(r: Reading) -> Figure:
+    how = _(
+        "Of the complaints filed in the last 30 days that were answered or whose first-response deadline "
+        "has passed (%(due)s), the share answered before the deadline (%(ok)s)."
+    ) % {"due": r.sla["due"], "ok": r.sla["on_time"]}
+    label = str(_("Complaints answered within the SLA (30 days)"))
+    ok = r.first_response_ok
+    return Figure("complaint_first_response_sla", label, _fmt_pct(ok), str(how), ok)
+
+
+def complaint_resolution_sla(r: Reading) -> Figure:
+    how = _(
+        "Of the complaints filed in the last 30 days that were resolved or whose resolution deadline has "
+        "passed (%(due)s), the share resolved in time (%(ok)s). Open now: %(open)s."
+    ) % {"due": r.sla["res_due"], "ok": r.sla["res_on_time"], "open": r.sla["open"]}
+    label = str(_("Complaints resolved within the SLA (30 days)"))
+    ok = r.resolution_ok
+    return Figure("complaint_resolution_sla", label, _fmt_pct(ok), str(how), ok)
+
+
+def open_findings(r: Reading) -> Figure:
+    total = sum(r.open_findings.values())
+    how = _("Removal-rule findings not yet cleared or decided (warned or suspended merchants).")
+    return Figure("open_findings", str(_("Open findings")), f"{total:,}", str(how), total)
+
+
+def surge_flags(r: Reading) -> Figure:
+    open_now, week = surge_flag_counts(since=r.now - timedelta(days=7))
+    how = _("Shops whose hourly rate ran far above their baseline and were not yet cleared; %(week)s this week.") % {
+        "week": week
+    }
+    return Figure("surge_flags", str(_("Surge flags open")), f"{open_now:,}", str(how), open_now)
+
+
+FIGURES: tuple[Callable[[Reading], Figure], ...] = (
+    active_members,
+    trials,
+    trial_conversion,
+    renewal_rate,
+    redemptions_per_member,
+    savings_fee_ratio,
+    complaint_first_response_sla,
+    complaint_resolution_sla,
+    open_findings,
+    surge_flags,
+)
+
+
+# --- The charts ---------------------------------------------------------------------------------------------
+
+
+def seats_chart(r: Reading) -> Chart:
+    seated, listed, _per_district = r.seats
+    how = _(
+        "Bars: merchants in the catalogue (probation or listed). Mark: the city's seat quota. Warned and "
+        "suspended merchants hold a seat too (shown in the note)."
     )
-    districts = list(District.objects.select_related("city").order_by("city__code", "code"))
-    coverage = sorted(
+    bars = [
+        Bar(
+            c.name,
+            listed.get(c.pk, 0),
+            limit=c.seat_quota,
+            note=str(_("%(seated)s of %(quota)s seats taken") % {"seated": seated.get(c.pk, 0), "quota": c.seat_quota}),
+        )
+        for c in active_cities()
+    ]
+    return Chart("seats", str(_("Merchants per city against seats")), str(how), bars)
+
+
+def coverage_chart(r: Reading) -> Chart:
+    per_district = r.seats[2]
+    bars = sorted(
         (
-            Bar(
-                f"{d.city.name} · {d.name}",
-                per_district.get(d.pk, 0),
-                warn=per_district.get(d.pk, 0) < THIN_COVERAGE,
-            )
-            for d in districts
+            Bar(f"{d.city.name} · {d.name}", per_district.get(d.pk, 0), warn=per_district.get(d.pk, 0) < THIN_COVERAGE)
+            for d in districts_with_city()
         ),
         key=lambda b: (b.value, b.label),
     )
-    charts.append(
-        Chart(
-            "coverage",
-            str(_("Coverage: shops per district (thinnest first)")),
-            str(
-                _("Merchants in the catalogue per district; districts with fewer than %(n)s are highlighted.")
-                % {"n": THIN_COVERAGE}
-            ),
-            coverage[:30],
-        )
-    )
-    days = [today - timedelta(days=i) for i in range(30, 0, -1)]
+    how = _("Merchants in the catalogue per district; districts with fewer than %(n)s are highlighted.") % {
+        "n": THIN_COVERAGE
+    }
+    return Chart("coverage", str(_("Coverage: shops per district (thinnest first)")), str(how), bars[:30])
+
+
+def daily_chart(r: Reading) -> Chart:
+    days = [r.today - timedelta(days=i) for i in range(30, 0, -1)]
     daily = dict(
-        OpsDailyTotal.objects.filter(local_date__gte=days[0], local_date__lt=today)
+        OpsDailyTotal.objects.filter(local_date__gte=days[0], local_date__lt=r.today)
         .values("local_date")
         .annotate(n=Sum("redemptions"))
         .values_list("local_date", "n")
     )
-    charts.append(
-        Chart(
-            "daily",
-            str(_("Redemptions per day (30 days)")),
-            str(_("Confirmed redemptions per local day from the nightly roll-up (voided ones excluded).")),
-            [Bar(d.strftime("%m-%d"), daily.get(d, 0)) for d in days],
-        )
-    )
+    how = _("Confirmed redemptions per local day from the nightly roll-up (voided ones excluded).")
+    bars = [Bar(d.strftime("%m-%d"), daily.get(d, 0)) for d in days]
+    return Chart("daily", str(_("Redemptions per day (30 days)")), str(how), bars)
+
+
+def findings_chart(r: Reading) -> Chart:
     kinds = dict(RemovalRule.Kind.choices)
-    charts.append(
-        Chart(
-            "findings",
-            str(_("Open findings by rule")),
-            str(_("Active findings per removal rule type.")),
-            [Bar(str(kinds[k]), open_findings.get(k, 0)) for k in RemovalRule.Kind.values],
-        )
-    )
-    charts.append(
-        Chart(
-            "sla",
-            str(_("Complaint SLA compliance (30 days)")),
-            str(_("Share of due complaints handled within each SLA; the mark is the 95% target.")),
-            [
-                Bar(str(_("first response")), first_ok or 0, limit=95.0),
-                Bar(str(_("resolution")), res_ok or 0, limit=95.0),
-            ],
-            unit="%",
-        )
-    )
+    bars = [Bar(str(kinds[k]), r.open_findings.get(k, 0)) for k in RemovalRule.Kind.values]
+    return Chart("findings", str(_("Open findings by rule")), str(_("Active findings per removal rule type.")), bars)
+
+
+def sla_chart(r: Reading) -> Chart:
+    how = _("Share of due complaints handled within each SLA; the mark is the 95% target.")
+    bars = [
+        Bar(str(_("first response")), r.first_response_ok or 0, limit=95.0),
+        Bar(str(_("resolution")), r.resolution_ok or 0, limit=95.0),
+    ]
+    return Chart("sla", str(_("Complaint SLA compliance (30 days)")), str(how), bars, unit="%")
+
+
+CHARTS: tuple[Callable[[Reading], Chart], ...] = (seats_chart, coverage_chart, daily_chart, findings_chart, sla_chart)
+
+
+def ops_figures(*, now: datetime | None = None) -> Overview:
+    """Every figure and chart of the operations overview (:data:`FIGURES`, :data:`CHARTS`). About a dozen
+    aggregate queries, each shared read once; no query per row."""
+    reading = Reading(now or timezone.now())
+    figures = [figure(reading) for figure in FIGURES]
+    charts = [chart(reading) for chart in CHARTS]
     last = OpsDailyTotal.objects.order_by("-local_date").values_list("local_date", flat=True).first()
-    return Overview(at=now, figures=figures, charts=charts, rollup_through=last)
+    return Overview(at=reading.now, figures=figures, charts=charts, rollup_through=last)
 
 
 def overview_as_json(overview: Overview) -> dict[str, Any]:
