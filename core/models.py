@@ -45,7 +45,7 @@ class User(AbstractUser):
     the Django groups of the same names.
     """
 
-    username = None  # type: ignore[assignment,misc]
+    username = None  # type: ignore[assignment]
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     email = models.EmailField(_("e-mail address"), unique=True)
     display_name = models.CharField(_("display name"), max_length=60, blank=True)
@@ -56,7 +56,7 @@ class User(AbstractUser):
     )
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS = []  # type: ignore[misc]
+    REQUIRED_FIELDS = []
 
     objects = UserManager()  # type: ignore[assignment,misc]
 

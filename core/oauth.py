@@ -57,7 +57,8 @@ def _instance(model: Any, values: tuple[Any, ...]) -> Any:
     the ORM would: JSON, encrypted or custom fields)."""
     fields = model._meta.concrete_fields
     converted = []
-    for field, value in zip(fields, values, strict=True):
+    for field, raw in zip(fields, values, strict=True):
+        value = raw
         for converter in field.get_db_converters(connection):
             value = converter(value, field, connection)
         converted.append(value)
@@ -72,7 +73,7 @@ def _token_sql() -> str:
     columns = [f"t.{quote(f.column)}" for f in token_model._meta.concrete_fields]
     columns += [f"a.{quote(f.column)}" for f in application_model._meta.concrete_fields]
     application_fk = token_model._meta.get_field("application").column
-    application_pk = application_model._meta.pk.column  # type: ignore[union-attr]
+    application_pk = application_model._meta.pk.column
     checksum = token_model._meta.get_field("token_checksum").column
     join = f"a.{quote(application_pk)} = t.{quote(application_fk)}"
     return (

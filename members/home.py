@@ -24,7 +24,7 @@ def section(request: HttpRequest) -> dict[str, Any] | None:
             else "",
             "links": [{"label": _("Join RedCard"), "url": reverse("members:join"), "primary": True}],
         }
-    status = entitlement(user=user)  # type: ignore[arg-type]
+    status = entitlement(user=user)
     if status.entitled:
         return {
             "order": 10,

@@ -48,7 +48,7 @@ def send_reminders() -> int:
 
 
 @shared_task(bind=True, max_retries=8)
-def sandbox_deliver(self, event_id: int) -> str:  # type: ignore[no-untyped-def]
+def sandbox_deliver(self, event_id: int) -> str:
     """The sandbox gateway's delivery of one notification (retried with backoff when refused)."""
     outcome = sandbox.deliver(event_id)
     if outcome not in ("ok", "skipped") and not self.request.is_eager:

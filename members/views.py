@@ -71,10 +71,10 @@ def join(request: HttpRequest) -> HttpResponse:
             return redirect(f"{_login_url()}?next={request.path}")
         try:
             if request.POST.get("plan") == "trial":
-                trial_start(user=request.user)  # type: ignore[arg-type]
+                trial_start(user=request.user)
                 messages.success(request, _("Your free trial has started."))
                 return redirect("members:membership")
-            payment = checkout_start(user=request.user, plan_code=request.POST.get("plan", ""))  # type: ignore[arg-type]
+            payment = checkout_start(user=request.user, plan_code=request.POST.get("plan", ""))
         except DomainError as exc:
             messages.error(request, exc.detail)
             return redirect("members:join")
@@ -82,8 +82,8 @@ def join(request: HttpRequest) -> HttpResponse:
     user = request.user
     context = {
         "plans": selectors.plans_on_sale(),
-        "trial_used": user.is_authenticated and selectors.trial_used(user=user),  # type: ignore[arg-type]
-        "entitlement": selectors.entitlement(user=user) if user.is_authenticated else None,  # type: ignore[arg-type]
+        "trial_used": user.is_authenticated and selectors.trial_used(user=user),
+        "entitlement": selectors.entitlement(user=user) if user.is_authenticated else None,
         "sales_open": programme_get().sales_open,
     }
     return render(request, "members/join.html", context)

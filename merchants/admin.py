@@ -50,12 +50,12 @@ class CityAdmin(admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(_seats=Count("merchants", filter=Q(merchants__state__in=Merchant.SEATED_STATES)))
+            .annotate(seats_count=Count("merchants", filter=Q(merchants__state__in=Merchant.SEATED_STATES)))
         )
 
-    @admin.display(description=_("seats taken"), ordering="_seats")
+    @admin.display(description=_("seats taken"), ordering="seats_count")
     def seats_taken(self, obj: Any) -> int:
-        return obj._seats
+        return obj.seats_count
 
 
 @admin.register(Category)

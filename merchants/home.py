@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 def section(request: HttpRequest) -> dict[str, Any] | None:
     links = [{"label": _("Find shops that take RedCard"), "url": reverse("merchants:catalogue"), "primary": True}]
     user = request.user
-    if user.is_authenticated and user.merchant_roles.exists():  # type: ignore[union-attr]
+    if user.is_authenticated and user.merchant_roles.exists():
         links.append({"label": _("Merchant console"), "url": reverse("merchants:console"), "primary": False})
     return {
         "title": _("Shops"),

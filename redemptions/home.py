@@ -17,10 +17,10 @@ def section(request: HttpRequest) -> dict[str, Any] | None:
     if not user.is_authenticated:
         return None
     links = []
-    if entitlement(user=user).entitled:  # type: ignore[arg-type]
+    if entitlement(user=user).entitled:
         links.append({"label": _("Show my card"), "url": reverse("redemptions:card"), "primary": True})
         links.append({"label": _("My redemptions"), "url": reverse("redemptions:mine"), "primary": False})
-    if merchants_of_staff(user=user).exists():  # type: ignore[arg-type]
+    if merchants_of_staff(user=user).exists():
         links.append(
             {"label": _("Scan a member's card"), "url": reverse("redemptions:scanner_pick"), "primary": not links}
         )

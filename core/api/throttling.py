@@ -98,5 +98,5 @@ def _redis_client() -> Any:
     every call, which costs more CPU than the round trip itself."""
     backend = caches["default"]
     if isinstance(backend, RedisCache):
-        return backend._cache.get_client(write=True)  # type: ignore[attr-defined]
+        return backend._cache.get_client(write=True)  # type: ignore[attr-defined]  # noqa: SLF001 (RedisCache keeps its client private)
     return None

@@ -216,7 +216,7 @@ class ApplicationAdmin(AuditHistoryMixin, admin.ModelAdmin):
                 try:
                     handler(
                         application=app,
-                        actor=request.user,  # type: ignore[arg-type]
+                        actor=request.user,
                         reason_code=form.cleaned_data["reason_code"],
                         message=form.cleaned_data["message"],
                         **extra,

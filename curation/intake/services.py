@@ -159,7 +159,7 @@ def validate_complete(app: Application) -> dict[str, Problem]:
     problems: dict[str, Problem] = {}
     for name in REQUIRED_FIELDS:
         value = getattr(app, name)
-        if value is None or value == "" or value == {}:
+        if value is None or value in ("", {}):
             problems[name] = Problem("required", _("This information is required."))
     if app.category is not None and app.category.is_food and not app.food_licence:
         problems["food_licence"] = Problem(

@@ -29,7 +29,7 @@ class OperationsOverviewAdmin(ReadOnlyAdmin):
         return bool(
             user.is_active
             and user.is_staff
-            and (user.is_superuser or user.groups.filter(name__in=["curator", "operator"]).exists())  # type: ignore[union-attr]
+            and (user.is_superuser or user.groups.filter(name__in=["curator", "operator"]).exists())
         )
 
     def has_module_permission(self, request: HttpRequest) -> bool:

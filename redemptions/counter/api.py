@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -282,7 +283,7 @@ class MerchantDayView(ListAPIView):
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self) -> QuerySet[Redemption]:
         if getattr(self, "swagger_fake_view", False):
             return Redemption.objects.none()
         from datetime import date
@@ -304,7 +305,7 @@ class MyRedemptionsView(ListAPIView):
     serializer_class = MemberRedemptionOutput
     ordering = "-confirmed_at"
 
-    def get_queryset(self):  # type: ignore[no-untyped-def]
+    def get_queryset(self) -> QuerySet[Redemption]:
         if getattr(self, "swagger_fake_view", False):
             return Redemption.objects.none()
         return selectors.redemptions_of_member(member=request_person(self.request))

@@ -40,7 +40,7 @@ def _visit(*, member, merchant, staff, at, bill_fen: int) -> Redemption | None:
     if not ent.entitled or ent.subscription_id is None:
         return None
     try:
-        return services._write_redemption(
+        return services.redemption_write(
             member=member,
             merchant=merchant,
             counter=services.Counter(staff=staff),

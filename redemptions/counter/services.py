@@ -347,7 +347,7 @@ def _member_limit_release(*, member_id: int, merchant_id: int, day: date) -> Non
     )
 
 
-def _write_redemption(
+def redemption_write(
     *,
     member: User,
     merchant: Merchant,
@@ -358,7 +358,10 @@ def _write_redemption(
     at: datetime,
     subscription_id: int,
 ) -> Redemption:
-    """The transaction every confirmation goes through (codes, claims, partner POS)."""
+    """The transaction every confirmation goes through (codes, claims, partner POS, the demo's past visits).
+
+    It checks the bill minimum, the member's daily limit and the shop's capacity inside the transaction; the
+    caller has checked the counter, the code, the member's entitlement and the shop's state before it."""
     offer = merchant.offer
     if offer.min_bill_fen is not None and bill_fen < offer.min_bill_fen:
         raise DomainError("bill_below_minimum", min_bill=f"{offer.min_bill_fen / 100:.2f}")
@@ -468,7 +471,7 @@ def redemption_confirm(
         scanned = code_read(text=code_text, merchant=merchant, at=checked_at)
         ent = _eligibility(member=scanned.member, merchant=merchant, at=at)
         channel = Channel.PARTNER_POS if counter.partner is not None else scanned.channel
-        return _write_redemption(
+        return redemption_write(
             member=scanned.member,
             merchant=merchant,
             counter=counter,
@@ -643,7 +646,7 @@ def claim_create(
         Claim.objects.filter(member=member, merchant=merchant, status=Claim.Status.PENDING).update(
             status=Claim.Status.CANCELLED, decided_at=at
         )
-        claim = Claim.objects.create(
+        return Claim.objects.create(
             member=member,
             merchant=merchant,
             tag=tag,
@@ -654,7 +657,6 @@ def claim_create(
             created_at=at,
             expires_at=at + claim_ttl(),
         )
-    return claim
 
 
 def _claim_lock_pending(*, claim: Claim, at: datetime) -> Claim:
@@ -679,7 +681,7 @@ def claim_confirm(*, claim: Claim, merchant: Merchant, staff: User, at: datetime
         with transaction.atomic():
             locked = _claim_lock_pending(claim=claim, at=at)
             ent = _eligibility(member=locked.member, merchant=merchant, at=at)
-            redemption = _write_redemption(
+            redemption = redemption_write(
                 member=locked.member,
                 merchant=merchant,
                 counter=counter,

@@ -198,7 +198,7 @@ def note_invite(request: HttpRequest, redemption_id: UUID) -> HttpResponse:
     if redemption is None or redemption.member_id != request.user.pk:
         raise Http404
     try:
-        invite = attribution.note_invite(redemption=redemption, member=request.user)  # type: ignore[arg-type]
+        invite = attribution.note_invite(redemption=redemption, member=request.user)
     except DomainError as exc:
         return render(
             request,
