@@ -81,7 +81,7 @@ def test_two_cancellations_and_a_capacity_increase_racing_the_promotion_job_fill
             lambda: services.registration_cancel(registration=registered[0], actor=holders[0]).state,
             lambda: services.registration_cancel(registration=registered[1], actor=holders[1]).state,
             lambda: services.event_capacity_set(event=event, capacity=11, actor="op").capacity,
-            lambda: services.offers_expire(),
+            services.offers_expire,
             lambda: services.waitlist_promote(event=event),
         ]
     )

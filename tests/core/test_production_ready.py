@@ -216,7 +216,12 @@ def production_env(**overrides: str | None) -> dict[str, str]:
 
 def manage_check(env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy"], env=env, cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "manage.py", "check", "--deploy"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
