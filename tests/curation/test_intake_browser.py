@@ -102,7 +102,9 @@ def test_owner_applies_curator_approves_shop_is_listed_and_managed(live_server, 
     shop.offer.refresh_from_db()
     assert (shop.offer.rate_bp, shop.daily_capacity) == (1500, 30)
     assert MerchantStaff.objects.filter(merchant=shop, user__email="barista@example.com", role="staff").exists()
-    driver.get(f"{live_server.url}/merchants/console/{shop.public_id}/stand/")
-    assert driver.find_element(By.CSS_SELECTOR, ".stand-qr svg")
+    # The QR stand is the redemptions app's page, linked from the console through its slot.
+    driver.get(f"{live_server.url}/merchants/console/{shop.public_id}/")
+    driver.find_element(By.CSS_SELECTOR, f"a[href='/r/scan/{shop.public_id}/stand/']").click()
+    assert driver.find_element(By.CSS_SELECTOR, ".rc-stand-qr svg")
     errors = [e for e in console_errors(driver) if "favicon.ico" not in e]  # JSON and admin pages have no icon
     assert errors == [], errors
