@@ -6,7 +6,7 @@ from core.errors import register
 
 register(
     {
-        # Redemption guards (contracts.md): answered by merchants.selectors.redeem_refusal and capacity_take.
+        # Redemption guards: answered by merchants.selectors.redeem_refusal and merchants.services.capacity_take.
         "merchant_not_active": (409, _("This shop is not taking RedCard at the moment.")),
         "merchant_paused": (409, _("This shop has paused RedCard for today.")),
         "merchant_at_capacity": (409, _("This shop has reached today's RedCard capacity. Please come back tomorrow.")),

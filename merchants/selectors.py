@@ -1,4 +1,4 @@
-"""Reads of the merchants app that other code reuses (see contracts.md for the cross-app ones)."""
+"""Reads of the merchants app that other code reuses (the higher apps read merchants only through these)."""
 
 from __future__ import annotations
 

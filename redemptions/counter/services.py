@@ -360,8 +360,10 @@ def redemption_write(
 ) -> Redemption:
     """The transaction every confirmation goes through (codes, claims, partner POS, the demo's past visits).
 
-    It checks the bill minimum, the member's daily limit and the shop's capacity inside the transaction; the
-    caller has checked the counter, the code, the member's entitlement and the shop's state before it."""
+    The caller has checked the counter, the code, the member's entitlement and the shop's state before it, outside
+    any transaction; this checks the bill minimum (on the offer as loaded), then in one transaction writes the
+    redemption (the unique code id), takes the member's daily limit and the shop's capacity (guarded upserts),
+    and records the savings, the attribution credit, the audit entry, the webhook and the member's notice."""
     offer = merchant.offer
     if offer.min_bill_fen is not None and bill_fen < offer.min_bill_fen:
         raise DomainError("bill_below_minimum", min_bill=f"{offer.min_bill_fen / 100:.2f}")
