@@ -8,9 +8,11 @@ from decimal import Decimal
 
 import pytest
 
+from core.errors import DomainError
 from curation.models import EvaluationRun, Finding, RemovalRule
 from curation.standing import services as standing
 from curation.standing.rules import EVALUATORS, day_start
+from curation.standing.services import evaluation, findings
 from merchants.models import Merchant
 from redemptions.models import Redemption
 from tests.factories import MerchantFactory
@@ -219,9 +221,9 @@ def test_next_day_refreshes_the_open_finding_instead_of_adding_one(day):
 
 @pytest.mark.parametrize("batch", [1, 200])
 def test_killed_run_loses_nothing_and_rerun_adds_the_rest(day, monkeypatch, batch):
-    monkeypatch.setattr(standing, "FINDING_BATCH", batch)
+    monkeypatch.setattr(evaluation, "FINDING_BATCH", batch)  # where the run reads it
     shops = [MerchantFactory(external_rating=Decimal("3.5")) for _ in range(4)]
-    real = standing.merchant_set_open_findings
+    real = findings.merchant_set_open_findings
     calls = {"n": 0}
 
     def dies_on_third(**kwargs):
@@ -230,12 +232,12 @@ def test_killed_run_loses_nothing_and_rerun_adds_the_rest(day, monkeypatch, batc
             raise SystemExit("worker killed")
         return real(**kwargs)
 
-    monkeypatch.setattr(standing, "merchant_set_open_findings", dies_on_third)
+    monkeypatch.setattr(findings, "merchant_set_open_findings", dies_on_third)
     with pytest.raises(SystemExit):
         standing.removal_rules_evaluate(day=day)
     # the batch in flight rolled back as a whole: no warned merchant without its finding
     assert Merchant.objects.filter(state=Merchant.State.WARNED).count() == Finding.objects.count() < 4
-    monkeypatch.setattr(standing, "merchant_set_open_findings", real)
+    monkeypatch.setattr(findings, "merchant_set_open_findings", real)
     before = Finding.objects.count()
     run = standing.removal_rules_evaluate(day=day)
     assert run.findings_created == 4 - before
@@ -268,7 +270,7 @@ def test_finding_warns_the_owner_with_rule_evidence_and_fix_by(day, mailoutbox, 
 
 def test_finding_for_a_removed_merchant_is_refused(day):
     shop = MerchantFactory(state=Merchant.State.REMOVED)
-    with pytest.raises(standing.DomainError) as exc:
+    with pytest.raises(DomainError) as exc:
         standing.finding_open(merchant=shop, rule=rule(Kind.RATING_FLOOR), evidence={}, day=day)
     assert exc.value.code == "finding_merchant_removed"
     assert not Finding.objects.exists()

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from core.errors import DomainError
-from curation.models import Appeal, Finding
+from curation.models import Appeal, Finding, RemovalRule
 from curation.standing import services as standing
 from merchants.models import Merchant
 from merchants.selectors import catalogue, redeem_refusal
@@ -128,7 +128,7 @@ def test_merchant_with_two_findings_is_listed_only_when_both_close(day, curator)
     shop, _, rating = warned_shop(day)
     other = standing.finding_open(
         merchant=shop,
-        rule=standing.RemovalRule.objects.get(kind="licence_expired"),
+        rule=RemovalRule.objects.get(kind="licence_expired"),
         evidence={"licences": []},
         day=day,
     )
