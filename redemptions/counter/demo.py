@@ -13,6 +13,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from core.demo import DEMO_PASSWORD, demo_user
+from core.errors import DomainError
 from members.selectors import entitlement
 from members.services import trial_start
 from merchants.models import Merchant, MerchantStaff
@@ -50,7 +51,7 @@ def _visit(*, member, merchant, staff, at, bill_fen: int) -> Redemption | None:
             at=at,
             subscription_id=ent.subscription_id,
         )
-    except services.DomainError:  # limit or capacity reached: a real counter would have said no too
+    except DomainError:  # limit or capacity reached: a real counter would have said no too
         return None
 
 

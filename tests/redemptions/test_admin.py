@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from core.errors import DomainError
 from merchants.services import merchant_set_promotion_hold
 from redemptions.counter import services
 from redemptions.models import Redemption, RefusedScan, SurgeFlag
@@ -42,7 +43,7 @@ def test_redemption_list_filters_and_void_with_a_reason(client, operator, mercha
 
 
 def test_refused_scans_are_listed(client, operator, merchant, counter):
-    with pytest.raises(services.DomainError):
+    with pytest.raises(DomainError):
         services.redemption_prepare(code="RCNOPE", merchant=merchant, counter=counter)
     assert RefusedScan.objects.count() == 1
     response = client.get(reverse("admin:redemptions_refusedscan_changelist") + "?reason=code_invalid")

@@ -12,6 +12,7 @@ from core.errors import DomainError
 from core.models import AuditEntry
 from members.models import Subscription
 from merchants.models import Merchant, MerchantDay, Offer
+from merchants.selectors import local_date
 from redemptions.counter import codes, services
 from redemptions.counter.selectors import merchant_by_public_id
 from redemptions.counter.services import Counter
@@ -175,7 +176,7 @@ def test_shop_that_may_not_redeem_is_refused(merchant, counter, member, state, c
 
 @pytest.mark.clock
 def test_shop_paused_for_today_is_refused(merchant, counter, member):
-    today = services.merchant_local_date(merchant=merchant, at=timezone.now())
+    today = local_date(merchant=merchant, at=timezone.now())
     Merchant.objects.filter(pk=merchant.pk).update(paused_on=today)
     merchant.refresh_from_db()
     assert refusal(confirm, merchant=merchant, counter=counter, member=member) == "merchant_paused"

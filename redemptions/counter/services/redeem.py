@@ -1,0 +1,384 @@
+"""Prepare, confirm and void: the redemption path.
+
+``redemption_confirm`` is the heart of the product and reads top to bottom like
+pretix's check-in service: who is asking, which code, which member, may they,
+may this shop, then one transaction that writes the redemption (its unique
+``code_id`` makes a second use of the code fail), takes one unit of the
+member's daily limit and of the shop's capacity (guarded upserts), feeds the
+member's savings meter, records the audit entry and schedules side effects on
+commit. Every refusal is a ``DomainError`` with a stable code, writes no
+redemption, and is recorded as a ``RefusedScan``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from django.core import signing
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from core.errors import DomainError, field_error
+from core.models import PartnerApplication, User
+from core.services import Actor, actor_label, audit_record, notify
+from core.webhooks import emit
+from members.services import subscription_savings_add
+from merchants.models import Merchant
+from merchants.selectors import local_date as merchant_local_date
+from merchants.selectors import staff_membership, today_used
+from merchants.services import capacity_release, capacity_take
+
+from ...attribution.services import credit_redemption, reverse_credit
+from ...models import Channel, MemberDay, Redemption
+from .. import codes
+from ..errors import for_staff
+from .common import (
+    Counter,
+    ScannedCode,
+    code_read,
+    counter_authorize,
+    discount_for,
+    eligibility,
+    member_day_count,
+    parse_bill_fen,
+    parse_bill_yuan,
+    prepare_hold,
+    refusal_record,
+    void_window,
+)
+
+# --- Prepare ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prepared:
+    token: str
+    member: User
+    member_masked: str
+    code_kind: str
+    rate_bp: int
+    cap_fen: int | None
+    min_bill_fen: int | None
+    capacity: int
+    capacity_remaining: int
+    member_limit: int
+    member_limit_remaining: int
+    expires_at: datetime
+
+
+def redemption_prepare(*, code: str, merchant: Merchant, counter: Counter, at: datetime | None = None) -> Prepared:
+    """Step one: check a code and show who, the offer, today's capacity and the member's limit.
+
+    Holds nothing in the database; returns a signed token that ``redemption_confirm`` accepts for
+    ``REDCARD_PREPARE_HOLD_SECONDS`` (so a code that rotates away while the bill is typed still
+    confirms). Raises the refusal codes of ``errors``; records every refusal."""
+    at = at or timezone.now()
+    scanned: ScannedCode | None = None
+    try:
+        counter_authorize(merchant=merchant, counter=counter)
+        scanned = code_read(text=code, merchant=merchant, at=at)
+        if Redemption.objects.filter(code_id=scanned.code_id).exists():
+            raise DomainError("code_already_used")
+        eligibility(member=scanned.member, merchant=merchant, at=at)
+        day = merchant_local_date(merchant=merchant, at=at)
+        used_by_member = member_day_count(member=scanned.member, merchant=merchant, day=day)
+        if used_by_member >= merchant.member_daily_limit:
+            raise DomainError("member_limit_reached")
+        used = today_used(merchant=merchant, at=at)
+        if used >= merchant.daily_capacity:
+            raise DomainError("merchant_at_capacity")
+    except DomainError as exc:
+        refusal_record(
+            error=exc,
+            step="prepare",
+            merchant=merchant,
+            counter=counter,
+            code_text=code,
+            code_kind="numeric" if codes.looks_numeric(code or "") else "qr",
+            member=scanned.member if scanned else None,
+            at=at,
+        )
+        raise for_staff(exc) from exc.__cause__
+    offer = merchant.offer
+    token = signing.dumps(
+        {"c": code, "m": merchant.pk, "k": counter.key, "t": at.timestamp()}, salt="redemptions.prepare", compress=True
+    )
+    return Prepared(
+        token=token,
+        member=scanned.member,
+        member_masked=scanned.member.masked_name,
+        code_kind=scanned.verified.kind,
+        rate_bp=offer.rate_bp,
+        cap_fen=offer.cap_fen,
+        min_bill_fen=offer.min_bill_fen,
+        capacity=merchant.daily_capacity,
+        capacity_remaining=max(0, merchant.daily_capacity - used),
+        member_limit=merchant.member_daily_limit,
+        member_limit_remaining=merchant.member_daily_limit - used_by_member,
+        expires_at=at + prepare_hold(),
+    )
+
+
+def _token_code(*, token: str, merchant: Merchant, counter: Counter) -> tuple[str, datetime]:
+    """The code and the time it was prepared, from a prepare token of this shop and counter."""
+    try:
+        data = signing.loads(token, salt="redemptions.prepare", max_age=prepare_hold())
+    except signing.BadSignature as exc:  # includes SignatureExpired
+        raise DomainError("prepare_expired") from exc
+    if data.get("m") != merchant.pk or data.get("k") != counter.key:
+        raise DomainError("prepare_expired")
+    return str(data["c"]), datetime.fromtimestamp(float(data["t"]), tz=UTC)
+
+
+# --- Confirm ---------------------------------------------------------------------------------------
+
+
+_LIMIT_SQL = f"""
+INSERT INTO {MemberDay._meta.db_table} (member_id, merchant_id, local_date, count)
+VALUES (%s, %s, %s, 1)
+ON CONFLICT (member_id, merchant_id, local_date) DO UPDATE
+SET count = {MemberDay._meta.db_table}.count + 1
+WHERE {MemberDay._meta.db_table}.count < %s
+RETURNING count
+"""  # noqa: S608 (table name from the model, values bound)
+
+
+def _member_limit_take(*, member_id: int, merchant_id: int, day: date, limit: int) -> None:
+    """One guarded upsert: concurrent redemptions never exceed the member's daily limit."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LIMIT_SQL, [member_id, merchant_id, day, limit])
+        if cursor.fetchone() is None:
+            raise DomainError("member_limit_reached")
+
+
+def _member_limit_release(*, member_id: int, merchant_id: int, day: date) -> None:
+    MemberDay.objects.filter(member_id=member_id, merchant_id=merchant_id, local_date=day, count__gt=0).update(
+        count=F("count") - 1
+    )
+
+
+def redemption_write(
+    *,
+    member: User,
+    merchant: Merchant,
+    counter: Counter,
+    channel: str,
+    code_id: str,
+    bill_fen: int,
+    at: datetime,
+    subscription_id: int,
+) -> Redemption:
+    """The transaction every confirmation goes through (codes, claims, partner POS, the demo's past visits).
+
+    The caller has checked the counter, the code, the member's entitlement and the shop's state before it, outside
+    any transaction; this checks the bill minimum (on the offer as loaded), then in one transaction writes the
+    redemption (the unique code id), takes the member's daily limit and the shop's capacity (guarded upserts),
+    and records the savings, the attribution credit, the audit entry, the webhook and the member's notice."""
+    offer = merchant.offer
+    if offer.min_bill_fen is not None and bill_fen < offer.min_bill_fen:
+        raise DomainError("bill_below_minimum", min_bill=f"{offer.min_bill_fen / 100:.2f}")
+    discount = discount_for(bill_fen=bill_fen, rate_bp=offer.rate_bp, cap_fen=offer.cap_fen)
+    day = merchant_local_date(merchant=merchant, at=at)
+    try:
+        with transaction.atomic():
+            # 1. The code: the unique code_id makes every other writer of this code fail here
+            #    (they wait for us, then see the row). Written first so that a reused code is
+            #    reported as such, not as a limit.
+            redemption = Redemption.objects.create(
+                member=member,
+                subscription_id=subscription_id,
+                merchant=merchant,
+                staff=counter.staff,
+                partner=counter.partner,
+                channel=channel,
+                code_id=code_id,
+                bill_fen=bill_fen,
+                discount_fen=discount,
+                charge_fen=bill_fen - discount,
+                currency=merchant.currency,
+                rate_bp=offer.rate_bp,
+                cap_fen=offer.cap_fen,
+                funded_by=offer.funded_by,
+                local_date=day,
+                member_birth_year=member.birth_year,  # the shop's audience figures (issue 6)
+                confirmed_at=at,
+            )
+            # 2. The member's limit at this shop today, 3. the shop's capacity today.
+            _member_limit_take(member_id=member.pk, merchant_id=merchant.pk, day=day, limit=merchant.member_daily_limit)
+            capacity_take(
+                merchant_id=merchant.pk,
+                local_date=day,
+                capacity=merchant.daily_capacity,
+                bill_fen=bill_fen,
+                discount_fen=discount,
+            )
+            # 4. The member's savings meter, 5. the audit trail, 6. the webhook and the member's notice.
+            subscription_savings_add(subscription_id=subscription_id, amount_fen=discount)
+            credit_redemption(redemption=redemption)  # notes that led here (issue 6)
+            audit_record(
+                actor=counter.actor,
+                action="redemptions.redemption_confirm",
+                obj=redemption,
+                after={"bill_fen": bill_fen, "discount_fen": discount, "channel": channel, "merchant": merchant.pk},
+            )
+            _emit_redemption("redemption.confirmed", redemption, merchant)
+            # The member's notice is written with the redemption: it cannot be lost between the commit
+            # and a queue, and one INSERT costs less than publishing a task.
+            member_notice_redeemed(redemption=redemption)
+    except IntegrityError as exc:
+        if "code_id" in str(exc):
+            raise DomainError("code_already_used") from exc
+        raise
+    return redemption
+
+
+def _emit_redemption(event: str, redemption: Redemption, merchant: Merchant) -> None:
+    """The webhook to partner apps the shop granted access to (its POS, its booking platform); sent on
+    commit by ``core.webhooks``. One read (endpoints) when nobody listens."""
+    emit(
+        event,
+        {
+            "redemption": str(redemption.public_id),
+            "merchant": str(merchant.public_id),
+            "channel": redemption.channel,
+            "status": redemption.status,
+            "bill_fen": redemption.bill_fen,
+            "discount_fen": redemption.discount_fen,
+            "charge_fen": redemption.charge_fen,
+            "currency": redemption.currency,
+            "local_date": redemption.local_date,
+            "confirmed_at": redemption.confirmed_at,
+            "voided_at": redemption.voided_at,
+        },
+        applications=PartnerApplication.objects.filter(merchant_grants__merchant=merchant),
+    )
+
+
+def redemption_confirm(
+    *,
+    merchant: Merchant,
+    counter: Counter,
+    bill: object,
+    code: str | None = None,
+    token: str | None = None,
+    bill_in_yuan: bool = False,
+    at: datetime | None = None,
+) -> Redemption:
+    """Step two: redeem a code (or a prepare token) on a bill; the code is used up.
+
+    Raises ``bill_invalid``, ``staff_not_authorized``/``partner_not_granted``, ``prepare_expired``,
+    ``code_invalid``, ``code_expired``, ``code_attempts_exceeded``, ``code_already_used``,
+    ``membership_inactive``, ``merchant_not_active``, ``merchant_paused``, ``bill_below_minimum``,
+    ``member_limit_reached``, ``merchant_at_capacity``. A refusal writes nothing but its
+    ``RefusedScan``."""
+    at = at or timezone.now()
+    code_text = code or ""
+    scanned: ScannedCode | None = None
+    try:
+        bill_fen = parse_bill_yuan(bill) if bill_in_yuan else parse_bill_fen(bill)
+        counter_authorize(merchant=merchant, counter=counter)
+        checked_at = at
+        if token:
+            code_text, checked_at = _token_code(token=token, merchant=merchant, counter=counter)
+        scanned = code_read(text=code_text, merchant=merchant, at=checked_at)
+        ent = eligibility(member=scanned.member, merchant=merchant, at=at)
+        channel = Channel.PARTNER_POS if counter.partner is not None else scanned.channel
+        return redemption_write(
+            member=scanned.member,
+            merchant=merchant,
+            counter=counter,
+            channel=channel,
+            code_id=scanned.code_id,
+            bill_fen=bill_fen,
+            at=at,
+            subscription_id=ent.subscription_id,
+        )
+    except DomainError as exc:
+        refusal_record(
+            error=exc,
+            step="confirm",
+            merchant=merchant,
+            counter=counter,
+            code_text=code_text,
+            code_kind="numeric" if codes.looks_numeric(code_text) else ("qr" if code_text else ""),
+            member=scanned.member if scanned else None,
+            at=at,
+        )
+        raise for_staff(exc) from exc.__cause__
+
+
+# --- Void ----------------------------------------------------------------------------------------
+
+
+def redemption_may_void(*, redemption: Redemption, user: User) -> bool:
+    """Staff of the shop, operators and superusers may void."""
+    if user.is_superuser or user.in_group("operator"):
+        return True
+    return staff_membership(user=user, merchant=redemption.merchant) is not None
+
+
+def redemption_void(
+    *, redemption: Redemption, actor: Actor, reason: str, at: datetime | None = None, enforce_window: bool = True
+) -> Redemption:
+    """Undo a redemption within the void window (default 1 hour): the member's limit, the shop's
+    capacity and the member's savings are given back; the code stays used. Raises
+    ``already_voided``, ``void_window_passed`` (operators in admin may pass ``enforce_window=False``),
+    ``validation_failed`` without a reason."""
+    at = at or timezone.now()
+    reason = (reason or "").strip()
+    if not reason:
+        raise field_error("reason", "reason_required", _("Please give a reason."))
+    with transaction.atomic():
+        locked = Redemption.objects.select_for_update(of=("self",)).select_related("merchant").get(pk=redemption.pk)
+        if locked.status == Redemption.Status.VOIDED:
+            raise DomainError("already_voided")
+        if enforce_window and at - locked.confirmed_at > void_window():
+            raise DomainError("void_window_passed")
+        locked.status = Redemption.Status.VOIDED
+        locked.voided_at = at
+        locked.voided_by_label = actor_label(actor)[:120]
+        locked.void_reason = reason
+        locked.save(update_fields=["status", "voided_at", "voided_by_label", "void_reason"])
+        _member_limit_release(member_id=locked.member_id, merchant_id=locked.merchant_id, day=locked.local_date)
+        capacity_release(
+            merchant_id=locked.merchant_id,
+            local_date=locked.local_date,
+            bill_fen=locked.bill_fen,
+            discount_fen=locked.discount_fen,
+        )
+        subscription_savings_add(subscription_id=locked.subscription_id, amount_fen=-locked.discount_fen)
+        reverse_credit(redemption=locked)  # issue 6
+        _emit_redemption("redemption.voided", locked, locked.merchant)
+        audit_record(
+            actor=actor,
+            action="redemptions.redemption_void",
+            obj=locked,
+            reason=reason,
+            before={"status": Redemption.Status.CONFIRMED},
+            after={"status": Redemption.Status.VOIDED},
+        )
+    redemption.status, redemption.voided_at = locked.status, locked.voided_at
+    redemption.voided_by_label, redemption.void_reason = locked.voided_by_label, locked.void_reason
+    return redemption
+
+
+def member_notice_redeemed(*, redemption: Redemption) -> None:
+    """Tell the member what they saved (in-app notice; no e-mail at every coffee)."""
+    notify(
+        user=redemption.member,
+        kind="redemptions.confirmed",
+        title=_("You saved ¥%(saved)s at %(shop)s"),
+        body=_("Bill ¥%(bill)s, paid ¥%(charge)s."),
+        url="/r/mine/",
+        email=False,
+        at=redemption.confirmed_at,
+        context={
+            "saved": f"{redemption.discount_fen / 100:.2f}",
+            "shop": redemption.merchant.name_zh,
+            "bill": f"{redemption.bill_fen / 100:.2f}",
+            "charge": f"{redemption.charge_fen / 100:.2f}",
+        },
+    )
