@@ -14,7 +14,7 @@ from django.db.models import Count, Exists, FloatField, OuterRef, Prefetch, Q, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from core.models import User
+from core.models import PartnerApplication, User
 
 from .models import City, District, Merchant, MerchantDay, MerchantStaff, OpeningSlot, PartnerGrant
 from .validators import EARTH_RADIUS_KM, is_open_at, minute_of_week
@@ -144,6 +144,17 @@ def active_cities() -> list[City]:
 
 def districts_with_city() -> list[District]:
     return list(District.objects.select_related("city").order_by("city__code", "code"))
+
+
+def merchants_by_public_ids(*, public_ids: Any) -> list[Merchant]:
+    """The merchants with these public ids, in any state (only their keys loaded). Raises ``ValidationError``
+    (or ``ValueError``) when an id is not a UUID."""
+    return list(Merchant.objects.filter(public_id__in=public_ids).only("pk", "public_id"))
+
+
+def granted_applications(*, merchant: Merchant) -> QuerySet[PartnerApplication]:
+    """The partner applications ``merchant`` has granted access to itself (any scope)."""
+    return PartnerApplication.objects.filter(merchant_grants__merchant=merchant)
 
 
 def merchant_for_staff(*, user: Any, public_id: Any) -> tuple[Merchant, MerchantStaff] | None:

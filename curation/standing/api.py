@@ -20,7 +20,7 @@ from core.errors import DomainError
 from core.models import User
 from curation.models import Complaint, Finding
 from merchants.models import Merchant
-from merchants.selectors import merchant_for_staff
+from merchants.selectors import merchant_for_staff, merchant_with_city
 from redemptions.counter.selectors import redemption_by_public_id
 
 from . import services as standing
@@ -142,7 +142,7 @@ class ComplaintListView(ListAPIView):
             if redemption is None:
                 raise DomainError("not_found")
         elif values.get("merchant"):
-            merchant = Merchant.objects.filter(public_id=values["merchant"]).first()
+            merchant = merchant_with_city(public_id=values["merchant"])
             if merchant is None:
                 raise DomainError("not_found")
         complaint = standing.complaint_file(

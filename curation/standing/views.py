@@ -20,7 +20,7 @@ from core.localtime import use_zone_of_city
 from core.models import User
 from curation.models import Complaint
 from merchants.models import Merchant
-from merchants.selectors import merchant_for_staff
+from merchants.selectors import merchant_for_staff, merchant_with_city
 from redemptions.counter.selectors import merchants_visited, redemption_of_member, redemptions_of_member
 
 from . import services as standing
@@ -85,7 +85,7 @@ def complaint_new(request: HttpRequest) -> HttpResponse:
             raise Http404
         merchant = redemption.merchant
     elif (mid := _uuid(request.GET.get("merchant") or request.POST.get("merchant"))) is not None:
-        merchant = Merchant.objects.filter(public_id=mid).first()
+        merchant = merchant_with_city(public_id=mid)
         if merchant is None:
             raise Http404
     form = ComplaintForm(request.POST or None, request.FILES or None)

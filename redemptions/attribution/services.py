@@ -39,6 +39,7 @@ from core.errors import CODES, DomainError, field_error
 from core.models import PartnerApplication, User
 from core.services import Actor, audit_record
 from merchants.models import City, Merchant
+from merchants.selectors import merchants_by_public_ids
 from merchants.services import merchant_days_rebuild
 
 from ..models import (
@@ -183,7 +184,7 @@ def note_upsert(
     written when it raises."""
     wanted = {str(m) for m in merchant_ids}
     try:
-        merchants = list(Merchant.objects.filter(public_id__in=wanted).only("pk", "public_id"))
+        merchants = merchants_by_public_ids(public_ids=wanted)
     except (ValueError, TypeError, ValidationError) as exc:  # not UUIDs
         raise DomainError("note_merchant_unknown") from exc
     if len(merchants) != len(wanted):

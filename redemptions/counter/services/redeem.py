@@ -22,13 +22,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError, field_error
-from core.models import PartnerApplication, User
+from core.models import User
 from core.services import Actor, actor_label, audit_record, notify
 from core.webhooks import emit
 from members.services import subscription_savings_add
 from merchants.models import Merchant
+from merchants.selectors import granted_applications, staff_membership, today_used
 from merchants.selectors import local_date as merchant_local_date
-from merchants.selectors import staff_membership, today_used
 from merchants.services import capacity_release, capacity_take
 
 from ...attribution.services import credit_redemption, reverse_credit
@@ -253,7 +253,7 @@ def _emit_redemption(event: str, redemption: Redemption, merchant: Merchant) -> 
             "confirmed_at": redemption.confirmed_at,
             "voided_at": redemption.voided_at,
         },
-        applications=PartnerApplication.objects.filter(merchant_grants__merchant=merchant),
+        applications=granted_applications(merchant=merchant),
     )
 
 
