@@ -38,6 +38,7 @@ def production_check(**env: str) -> subprocess.CompletedProcess:
         cwd=ROOT,
         env=environment,
         capture_output=True,
+        check=False,
         text=True,
         timeout=120,
     )
