@@ -34,6 +34,14 @@ def _registered_in_source() -> dict[str, list[str]]:
             if "migrations" in path.parts:
                 continue
             tree = ast.parse(path.read_text(encoding="utf-8"))
+            registers = path == ROOT / "core" / "errors.py" or any(
+                isinstance(node, ast.ImportFrom)
+                and node.module == "core.errors"
+                and any(alias.name == "register" and alias.asname is None for alias in node.names)
+                for node in tree.body
+            )
+            if not registers:  # another ``register`` (Django's system checks, template libraries)
+                continue
             dicts = {
                 target.id: node.value
                 for node in tree.body
