@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -82,6 +83,8 @@ def card(request: HttpRequest) -> HttpResponse:
             "saved": _yuan(savings["saved_fen"]),
             "fee": _yuan(savings["fee_fen"]),
             "meter_step": share // 5 * 5,
+            # The same end as the membership page and the API: the subscription's, on the programme's calendar.
+            "valid_until": parse_datetime(payload["period_end"]) if payload["period_end"] else None,
         },
     )
 

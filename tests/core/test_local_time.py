@@ -169,4 +169,5 @@ def test_the_demo_members_notice_and_membership_page_agree_on_the_cards_end():
     activated = member.notifications.get(kind="members.activated")
     assert zh_date(end) in activated.body  # the date the member reads, as Chinese readers write it
     assert zh_date(end) in signed_in(member).get(reverse("members:membership")).content.decode()
+    assert f"有效期至 {zh_date(end)}" in signed_in(member).get(reverse("redemptions:card")).content.decode()
     assert activated.created_at < timezone.now() - timedelta(days=41)  # sent when the demo says they joined
