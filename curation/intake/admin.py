@@ -22,8 +22,10 @@ from django.utils.translation import gettext_lazy as _
 from core.admin import AuditHistoryMixin
 from core.errors import DomainError
 from curation.models import AdmissionRule, Application, Decision, RuleResult, SiteVisit
+from merchants.validators import opening_hours_text
 
 from . import services
+from .evidence import describe, percent, yuan
 from .forms import AssignForm, DecisionForm
 
 
@@ -70,7 +72,18 @@ class DecisionInline(admin.TabularInline):
         return False
 
 
-APPLICANT_FIELDS: list[Any] = list(services.EDITABLE_FIELDS)
+#: Fields of the application that read better in words: money in ¥, discounts in %, hours as text, the place
+#: rounded to a metre. Each maps to a display method of ``ApplicationAdmin``.
+READABLE = {
+    "average_spend_fen": "average_spend",
+    "offer_rate_bp": "offer_rate",
+    "offer_cap_fen": "offer_cap",
+    "offer_min_bill_fen": "offer_min_bill",
+    "opening_hours": "hours",
+    "lat": "place",
+    "lng": "place",
+}
+APPLICANT_FIELDS: list[Any] = list(dict.fromkeys(READABLE.get(name, name) for name in services.EDITABLE_FIELDS))
 
 
 @admin.register(Application)
@@ -102,6 +115,9 @@ class ApplicationAdmin(AuditHistoryMixin, admin.ModelAdmin):
     inlines = [SiteVisitInline, DecisionInline]
     actions = ["assign", "evaluate", "approve", "reject", "request_changes"]
 
+    class Media:
+        css = {"all": ["css/ops.css"]}
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # owners apply through the wizard or the API
 
@@ -115,16 +131,44 @@ class ApplicationAdmin(AuditHistoryMixin, admin.ModelAdmin):
     def age(self, obj: Application) -> int | None:
         return obj.age_days
 
+    @admin.display(description=_("average spend"))
+    def average_spend(self, obj: Application) -> str:
+        return "—" if obj.average_spend_fen is None else yuan(obj.average_spend_fen)
+
+    @admin.display(description=_("member discount"))
+    def offer_rate(self, obj: Application) -> str:
+        return "—" if obj.offer_rate_bp is None else percent(obj.offer_rate_bp)
+
+    @admin.display(description=_("cap per visit"))
+    def offer_cap(self, obj: Application) -> str:
+        return "—" if obj.offer_cap_fen is None else yuan(obj.offer_cap_fen)
+
+    @admin.display(description=_("minimum bill"))
+    def offer_min_bill(self, obj: Application) -> str:
+        return "—" if obj.offer_min_bill_fen is None else yuan(obj.offer_min_bill_fen)
+
+    @admin.display(description=_("opening hours"))
+    def hours(self, obj: Application) -> str:
+        return opening_hours_text(obj.opening_hours) if obj.opening_hours else "—"
+
+    @admin.display(description=_("place (latitude, longitude)"))
+    def place(self, obj: Application) -> str:
+        return "—" if obj.lat is None or obj.lng is None else f"{obj.lat:.5f}, {obj.lng:.5f}"
+
     @admin.display(description=_("failed rules"))
     def failed_rules(self, obj: Application) -> str:
-        return ", ".join(r.kind for r in obj.rule_results.all() if r.outcome == RuleResult.Outcome.FAIL) or "—"
+        labels = dict(AdmissionRule.Kind.choices)
+        failed = [r.kind for r in obj.rule_results.all() if r.outcome == RuleResult.Outcome.FAIL]
+        return ", ".join(str(labels.get(kind, kind)) for kind in failed) or "—"
 
     @admin.display(description=_("checklist"))
     def checklist(self, obj: Application) -> SafeString:
         if obj is None or obj.pk is None:
             return SafeString("")
         results = list(obj.rule_results.select_related("rule").order_by("kind"))
-        return SafeString(render_to_string("curation/admin/checklist.html", {"results": results}))
+        rows = [(r, describe(r.kind, r.evidence)) for r in results]
+        failed = sum(r.outcome == RuleResult.Outcome.FAIL for r in results)
+        return SafeString(render_to_string("curation/admin/checklist.html", {"rows": rows, "failed": failed}))
 
     # The visit inline goes through the service (audited, curator checked).
     def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:

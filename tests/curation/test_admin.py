@@ -143,3 +143,15 @@ def test_merchant_state_actions_need_a_reason(curator_client, open_city):
     curator_client.post(url, {"action": "to_warned", "_selected_action": [merchant.pk], "apply": "1", "reason": "投诉"})
     merchant.refresh_from_db()
     assert merchant.state == "warned"
+
+
+def test_the_checklist_reads_in_yuan_percent_and_stars_with_failed_rules_highlighted(curator_client, open_city):
+    app = ApplicationFactory(city=open_city, external_rating="4.3", offer_rate_bp=1250, average_spend_fen=60_000)
+    services.application_submit(application=app, actor=app.owner)
+    page = curator_client.get(reverse("admin:curation_application_change", args=[app.pk])).content.decode()
+    assert "评分 4.3★，至少需要 4.5★" in page and "优惠 12.5%，至少需要 10%" in page
+    assert "人均消费 ¥600" in page
+    assert "{'min'" not in page and "60000" not in page and "1250" not in page.split("rule-checklist")[1]
+    assert 'class="outcome-fail"' in page and "项规则未通过" in page
+    listing = curator_client.get(reverse("admin:curation_application_changelist")).content.decode()
+    assert "外部评分不低于" in listing and "min_rating" not in listing
