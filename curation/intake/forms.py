@@ -27,6 +27,11 @@ class DecisionForm(forms.Form):
 
     def __init__(self, *args: Any, kind: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        allowed = Decision.REASONS_OF_KIND[kind]
+        labels = dict(Decision.Reason.choices)
+        reason = self.fields["reason_code"]
+        assert isinstance(reason, forms.ChoiceField)
+        reason.choices = [(r, labels[r]) for r in allowed]
         if kind != Decision.Kind.APPROVE:
             del self.fields["override_reason"]
             self.fields["message"].required = True

@@ -409,7 +409,7 @@ def visit_record(
 def _decide(
     app: Application, *, kind: str, target: str, actor: User, reason_code: str, message: str, override_reason: str = ""
 ) -> Decision:
-    if reason_code not in Decision.Reason.values:
+    if reason_code not in Decision.REASONS_OF_KIND.get(kind, tuple(Decision.Reason.values)):
         raise problems_error({"reason_code": Problem("reason_invalid", _("Choose a reason from the list."))})
     decision = Decision.objects.create(
         application=app,

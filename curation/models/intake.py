@@ -206,6 +206,21 @@ class Decision(models.Model):
         DUPLICATE = "duplicate", _("shop already on RedCard")
         OTHER = "other", _("other")
 
+    #: The reasons each kind of decision may give: an approval does not say "licence invalid", a rejection
+    #: does not say "meets the standards".
+    REASONS_OF_KIND: dict[str, tuple[str, ...]] = {
+        Kind.APPROVE: (Reason.MEETS_STANDARDS, Reason.OTHER),
+        Kind.REJECT: tuple(r for r in Reason if r != "meets_standards"),
+        Kind.REQUEST_CHANGES: (
+            Reason.INCOMPLETE,
+            Reason.LICENCE,
+            Reason.OFFER,
+            Reason.PRICE_BAND,
+            Reason.QUALITY,
+            Reason.OTHER,
+        ),
+    }
+
     application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="decisions")
     kind = models.CharField(_("decision"), max_length=20, choices=Kind.choices)
     reason_code = models.CharField(_("reason"), max_length=20, choices=Reason.choices)

@@ -1,6 +1,7 @@
 import pytest
 from django.urls import reverse
 
+from core.errors import DomainError
 from curation.intake import services
 from curation.models import Application, SiteVisit
 from merchants.models import Merchant
@@ -155,3 +156,20 @@ def test_the_checklist_reads_in_yuan_percent_and_stars_with_failed_rules_highlig
     assert 'class="outcome-fail"' in page and "项规则未通过" in page
     listing = curator_client.get(reverse("admin:curation_application_changelist")).content.decode()
     assert "外部评分不低于" in listing and "min_rating" not in listing
+
+
+def test_approve_offers_approval_reasons_and_reject_offers_rejection_reasons(curator_client, open_city, curator):
+    app = _submitted(open_city)
+    services.application_assign(application=app, reviewer=curator, actor=curator)
+    url = reverse("admin:curation_application_changelist")
+
+    def reasons(action):
+        page = curator_client.post(url, {"action": action, "_selected_action": [app.pk]})
+        return [value for value, _label in page.context["form"].fields["reason_code"].choices]
+
+    assert reasons("approve") == ["meets_standards", "other"]
+    rejecting = reasons("reject")
+    assert "meets_standards" not in rejecting and {"quality", "licence", "duplicate"} <= set(rejecting)
+    with pytest.raises(DomainError) as refused:
+        services.application_reject(application=app, actor=curator, reason_code="meets_standards", message="不行")
+    assert refused.value.code == "validation_failed"
