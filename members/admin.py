@@ -32,7 +32,7 @@ from .services.common import programme_get
 from .services.reconciliation import issues_resolve
 from .services.refunds import payment_refund_flagged, refund_quote, subscription_refund
 from .services.subscriptions import subscription_extend
-from .services.suspension import programme_suspend
+from .services.suspension import programme_preview, programme_suspend, suspension_run
 from .templatetags.members_tags import yuan
 
 
@@ -265,13 +265,29 @@ class SandboxOrderAdmin(ReadOnlyAdmin):
     list_filter = ["status"]
 
 
+#: What an operator types to suspend the programme: its name, as members know it.
+PROGRAMME_NAMES = ("小红卡", "RedCard")
+
+
 class SuspendForm(forms.Form):
+    """Two steps: the settings and a dry run (who and how much), then the name typed to proceed."""
+
     effective_date = forms.DateField(label=_("Cards end on"), widget=forms.DateInput(attrs={"type": "date"}))
     refund_mode = forms.ChoiceField(label=_("Refund"), choices=Programme.RefundMode.choices)
     reason = forms.CharField(label=_("Reason (sent to members)"), widget=forms.Textarea(attrs={"rows": 3}))
+    typed_name = forms.CharField(label=_("Type the programme's name (小红卡) to proceed"), required=False)
     confirm = forms.BooleanField(
-        label=_("I understand: new sales stop at once and every paid member is refunded."), required=True
+        label=_("I understand: new sales stop at once and every paid member is refunded."), required=False
     )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.data.get("step") == "suspend":
+            if data.get("typed_name", "").strip() not in PROGRAMME_NAMES:
+                self.add_error("typed_name", _("Type the programme's name exactly: 小红卡."))
+            if not data.get("confirm"):
+                self.add_error("confirm", _("Tick this to confirm."))
+        return data
 
 
 @admin.register(Programme)
@@ -317,7 +333,19 @@ class ProgrammeAdmin(AuditHistoryMixin, admin.ModelAdmin):
         from .models import Subscription as Sub
 
         form = SuspendForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
+        preview = None
+        if request.method == "POST" and form.is_valid() and request.POST.get("step") == "preview":
+            # The dry run: the same batches as the real run, nothing written.
+            preview = suspension_run(
+                programme=programme_preview(
+                    effective_date=form.cleaned_data["effective_date"],
+                    refund_mode=form.cleaned_data["refund_mode"],
+                    reason=form.cleaned_data["reason"],
+                ),
+                actor=request.user,  # type: ignore[arg-type]
+                dry_run=True,
+            )
+        elif request.method == "POST" and form.is_valid() and request.POST.get("step") == "suspend":
             from .tasks import suspend_programme
 
             try:
@@ -346,6 +374,8 @@ class ProgrammeAdmin(AuditHistoryMixin, admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "title": _("Suspend the programme"),
             "form": form,
+            "preview": preview,
+            "preview_yuan": f"{preview.refunded_fen / 100:,.2f}" if preview else "",
             "paid_count": Sub.objects.filter(state__in=PAID_STATES).count(),
             "opts": self.model._meta,
         }

@@ -159,19 +159,23 @@ def test_flagged_payments_have_their_own_view(plans, operator_client):
     assert str(flagged.public_id) in html and str(other.public_id) not in html
 
 
-def test_admin_programme_suspension_with_confirmation(plans, operator_client):
+def test_admin_programme_suspension_previews_then_needs_the_name_typed(plans, operator_client):
     subscription = paid_subscription()
-    page = operator_client.get("/admin/members/programme/suspend/")
+    url = "/admin/members/programme/suspend/"
+    page = operator_client.get(url)
     assert page.status_code == 200 and "1" in page.content.decode()
-    unconfirmed = operator_client.post(
-        "/admin/members/programme/suspend/",
-        {"effective_date": "2026-01-01", "refund_mode": "full", "reason": "暂停"},
-    )
-    assert unconfirmed.status_code == 200 and Programme.objects.get().sales_open
-    done = operator_client.post(
-        "/admin/members/programme/suspend/",
-        {"effective_date": "2026-01-01", "refund_mode": "full", "reason": "暂停", "confirm": "on"},
-    )
+    settings_ = {"effective_date": "2026-01-01", "refund_mode": "full", "reason": "暂停"}
+    preview = operator_client.post(url, {**settings_, "step": "preview"})
+    html = preview.content.decode()
+    assert preview.status_code == 200 and 'id="suspend-preview"' in html
+    assert preview.context["preview"].refunded_count == 1 and "¥168.00" in html  # who and how much
+    assert Programme.objects.get().sales_open  # a dry run changes nothing
+    subscription.refresh_from_db()
+    assert subscription.state == "active"
+    for wrong in ({"confirm": "on"}, {"confirm": "on", "typed_name": "小红"}, {"typed_name": "小红卡"}):
+        refused = operator_client.post(url, {**settings_, "step": "suspend", **wrong})
+        assert refused.status_code == 200 and Programme.objects.get().sales_open, wrong
+    done = operator_client.post(url, {**settings_, "step": "suspend", "typed_name": " 小红卡 ", "confirm": "on"})
     assert done.status_code == 302
     programme = Programme.objects.get()
     assert not programme.sales_open and programme.last_report["refunded_count"] == 1
