@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -101,7 +102,17 @@ def merchant_page(request: HttpRequest, public_id: Any) -> HttpResponse:
         }
         for row in opening_hours_rows(merchant=merchant, at=now)
     ]
-    return render(request, "merchants/merchant.html", {**_row(merchant, now), "hours": hours})
+    return render(
+        request, "merchants/merchant.html", {**_row(merchant, now), "hours": hours, "maps": map_links(merchant)}
+    )
+
+
+def map_links(merchant: Merchant) -> dict[str, str]:
+    """Directions to the shop: Amap's marker page (opens the Amap app where installed; our coordinates are
+    WGS-84) and a ``geo:`` URI, which the phone hands to its own map app."""
+    lat, lng, name = f"{merchant.lat:.6f}", f"{merchant.lng:.6f}", str(merchant.name)
+    amap = urlencode({"position": f"{lng},{lat}", "name": name, "coordinate": "wgs84", "callnative": 1})
+    return {"amap": f"https://uri.amap.com/marker?{amap}", "geo": f"geo:{lat},{lng}?q={lat},{lng}({quote(name)})"}
 
 
 # --- Console ---------------------------------------------------------------------------------------

@@ -175,7 +175,7 @@ def test_shop_page_groups_the_hours_marks_today_and_links_map_and_phone(client):
     weekend = timezone.localtime(timezone.now(), local_zone(shop)).weekday() >= 5
     assert [r["today"] for r in rows] == [not weekend, weekend]  # today in Shanghai, not in UTC
     html = page.content.decode()
-    assert 'href="tel:02162881234"' in html and "uri.amap.com/marker?position=121.473700,31.230400" in html
+    assert 'href="tel:02162881234"' in html and "uri.amap.com/marker?position=121.473700%2C31.230400" in html
     assert 'href="geo:31.230400,121.473700' in html
 
 
