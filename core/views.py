@@ -25,8 +25,9 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def home_sections(request: HttpRequest) -> list[dict[str, Any]]:
-    """Each app may offer a home-page entry point: ``<app>.home.section(request) -> dict | None``
-    with ``title``, ``text`` and ``links`` (``label``, ``url``, ``primary``), and ``order``."""
+    """Each app may offer home-page entry points: ``<app>.home.section(request) -> dict | list | None``,
+    each with ``title``, ``text`` and ``links`` (``label``, ``url``, ``primary``), or ready ``html``,
+    and ``order``."""
     from importlib import import_module
     from importlib.util import find_spec
 
@@ -36,9 +37,10 @@ def home_sections(request: HttpRequest) -> list[dict[str, Any]]:
     for config in apps.get_app_configs():
         if find_spec(f"{config.name}.home") is None:
             continue
-        section = import_module(f"{config.name}.home").section(request)
-        if section:
-            sections.append(section)
+        found = import_module(f"{config.name}.home").section(request)
+        for section in found if isinstance(found, list) else [found]:
+            if section:
+                sections.append(section)
     return sorted(sections, key=lambda s: s.get("order", 100))
 
 

@@ -380,3 +380,6 @@ class ProgrammeAdmin(AuditHistoryMixin, admin.ModelAdmin):
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "members/admin/suspend.html", context)
+
+
+from .events import admin as events_admin  # noqa: E402,F401  (registers the member events console)

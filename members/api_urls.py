@@ -1,6 +1,6 @@
 """API endpoints of the members app, under /api/v1/."""
 
-from django.urls import path
+from django.urls import include, path
 
 from . import api
 
@@ -19,4 +19,5 @@ urlpatterns = [
     ),
     path("subscriptions/<uuid:subscription_id>/refund/", api.RefundView.as_view(), name="api-members-refund"),
     path("payments/notify/<slug:provider>/", api.PaymentNotifyView.as_view(), name="api-members-payment-notify"),
+    path("", include("members.events.api_urls")),  # member events
 ]

@@ -104,3 +104,10 @@ def seed(out: list[tuple[str, str, str]]) -> None:
     out.append(("member (cancelling)", cancelling.user.email, DEMO_PASSWORD))
     out.append(("member (refunded)", refunded.user.email, DEMO_PASSWORD))
     out.append(("member (trial)", trial_user.email, DEMO_PASSWORD))
+
+
+def seed_after(out: list[tuple[str, str, str]]) -> None:
+    """Member events take place at demo shops, which exist only after the merchants' demo."""
+    from .events.demo import seed as seed_events
+
+    seed_events(out)

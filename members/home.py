@@ -9,7 +9,14 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 
-def section(request: HttpRequest) -> dict[str, Any] | None:
+def section(request: HttpRequest) -> list[dict[str, Any] | None]:
+    """The card entry and the upcoming member events."""
+    from .events.pages import home_section
+
+    return [card_section(request), home_section(request)]
+
+
+def card_section(request: HttpRequest) -> dict[str, Any] | None:
     from .selectors import default_plan, entitlement
     from .templatetags.members_tags import yuan
 

@@ -18,6 +18,13 @@ PERMISSIONS: dict[str, list[str]] = {
         "members.view_paymentnotification",
         "members.view_reconciliationissue",
         "members.change_reconciliationissue",
+        "members.view_event",
+        "members.add_event",
+        "members.change_event",
+        "members.view_eventregistration",
+        "members.view_eventcheckin",
+        "members.view_eventpayment",
+        "members.view_eventrefund",
     ],
     "curator": [
         "members.view_plan",
@@ -25,5 +32,8 @@ PERMISSIONS: dict[str, list[str]] = {
         "members.view_payment",
         "members.view_refund",
         "members.view_programme",
+        "members.view_event",
+        "members.change_event",
+        "members.view_eventregistration",
     ],
 }

@@ -13,6 +13,10 @@ BEAT: dict[str, dict] = {
     "members-sandbox-redeliver": {"task": "members.tasks.sandbox_redeliver", "schedule": timedelta(minutes=1)},
     # Member events: offers from the waitlist not confirmed in time pass on; no-shows after the event.
     "members-events-expire-offers": {"task": "members.events.tasks.expire_offers", "schedule": timedelta(minutes=1)},
+    "members-events-reconcile-payments": {
+        "task": "members.events.tasks.reconcile_payments",
+        "schedule": timedelta(minutes=1),
+    },
     "members-events-settle-no-shows": {
         "task": "members.events.tasks.settle_no_shows",
         "schedule": timedelta(minutes=30),

@@ -1,6 +1,6 @@
 """Pages of the members app (mounted at /membership/)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -15,4 +15,5 @@ urlpatterns = [
     path("undo-cancel/", views.undo_cancel, name="undo_cancel"),
     path("auto-renew/", views.auto_renew, name="auto_renew"),
     path("sandbox/checkout/<uuid:order_id>/", views.sandbox_checkout, name="sandbox_checkout"),
+    path("events/", include("members.events.urls")),  # member events (专属活动)
 ]

@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -21,6 +22,7 @@ from core.localtime import use_zone_of_city
 from . import services
 from .filters import CatalogueFilter
 from .forms import CapacityForm, InviteForm, OfferForm, PhoneForm, fen_to_yuan, yuan_to_fen
+from .hooks import merchant_page_sections
 from .models import Category, City, District, Merchant, MerchantStaff, OfferChange
 from .selectors import (
     capacity_status,
@@ -102,8 +104,11 @@ def merchant_page(request: HttpRequest, public_id: Any) -> HttpResponse:
         }
         for row in opening_hours_rows(merchant=merchant, at=now)
     ]
+    sections = [mark_safe(html) for html in merchant_page_sections(request, merchant)]  # noqa: S308 (rendered templates)
     return render(
-        request, "merchants/merchant.html", {**_row(merchant, now), "hours": hours, "maps": map_links(merchant)}
+        request,
+        "merchants/merchant.html",
+        {**_row(merchant, now), "hours": hours, "maps": map_links(merchant), "sections": sections},
     )
 
 

@@ -36,6 +36,7 @@ from ..models import Event, EventCheckIn, EventRegistration, RegistrationState
 from ..models.events import LIVE_STATES
 from ..selectors import entitlement
 from . import errors  # noqa: F401  (registers the refusal codes)
+from . import payments as event_payments
 
 State = RegistrationState
 
@@ -279,6 +280,8 @@ def event_cancel(*, event: Event, reason: str, actor: Actor, at: datetime | None
         audit_record(actor=actor, action="members.event_cancelled", obj=event, reason=reason, before={"state": before})
         live = EventRegistration.objects.select_for_update(of=("self",)).select_related("user")
         for registration in live.filter(event=event, state__in=LIVE_STATES).order_by("pk"):
+            event_payments.refund_for(registration=registration, reason=f"event cancelled: {reason}")
+            event_payments.pending_close_for(registration=registration)
             _set_state(
                 registration,
                 State.CANCELLED,
@@ -360,6 +363,7 @@ def registration_create(*, event: Event, user: User, guests: int = 0, at: dateti
         if EventRegistration.objects.filter(event=event, user=user, state__in=LIVE_STATES).exists():
             raise DomainError("event_already_registered")
         places = 1 + guests
+        payment = None
         registration = EventRegistration(
             event=event, user=user, places=places, as_member=access.as_member, price_fen=access.price_fen * places
         )
@@ -380,7 +384,12 @@ def registration_create(*, event: Event, user: User, guests: int = 0, at: dateti
                 raise
             raise DomainError("event_already_registered") from exc
         audit_record(actor=user, action=f"members.event_registration_{registration.state}", obj=registration)
-        _emit("registered" if registration.state != State.WAITLISTED else "waitlisted", registration, event)
+        if registration.state == State.PENDING_PAYMENT:
+            payment = event_payments.payment_open(registration=registration)
+        else:
+            _emit("registered" if registration.state != State.WAITLISTED else "waitlisted", registration, event)
+    if payment is not None:  # the order is committed; now the provider (outside the transaction)
+        event_payments.checkout_create(payment=payment)
     return registration
 
 
@@ -404,6 +413,8 @@ def registration_cancel(
             raise DomainError("event_registration_not_live")
         if registration.state != State.WAITLISTED and at >= cancel_cutoff(event):
             raise DomainError("event_cancel_cutoff_passed", cutoff=local_text(event, cancel_cutoff(event)))
+        event_payments.refund_for(registration=registration, reason="cancelled before the cut-off")
+        event_payments.pending_close_for(registration=registration)
         _release(event, registration)
         _set_state(
             registration,
@@ -470,7 +481,11 @@ def offer_confirm(*, registration: EventRegistration, user: User, at: datetime |
             offer_expires_at=None,
             confirmed_at=None if paid else at,
         )
-        _emit("registered", registration, event, from_waitlist=True)
+        payment = event_payments.payment_open(registration=registration) if paid else None
+        if not paid:
+            _emit("registered", registration, event, from_waitlist=True)
+    if payment is not None:
+        event_payments.checkout_create(payment=payment)
     return registration
 
 

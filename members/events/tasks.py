@@ -18,3 +18,11 @@ def expire_offers() -> dict[str, int]:
 def settle_no_shows() -> dict[str, int]:
     """Count the no-shows of events that ended (each event once)."""
     return services.no_shows_settle()
+
+
+@shared_task(name="members.events.tasks.reconcile_payments")
+def reconcile_payments() -> dict[str, int]:
+    """Settle event payments stuck in pending, release unpaid places after the timeout, resend refunds."""
+    from . import payments
+
+    return payments.reconcile()

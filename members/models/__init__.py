@@ -1,6 +1,6 @@
 """Models of the members app, one module per concern (re-exported here by name)."""
 
-from .events import Event, EventCheckIn, EventRegistration, RegistrationState
+from .events import Event, EventCheckIn, EventPayment, EventRefund, EventRegistration, RegistrationState
 from .subscriptions import (
     CNY,
     CURRENT_STATES,
@@ -29,6 +29,8 @@ __all__ = [
     "PAID_STATES",
     "Event",
     "EventCheckIn",
+    "EventPayment",
+    "EventRefund",
     "EventRegistration",
     "FlaggedPayment",
     "Payment",

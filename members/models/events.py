@@ -212,3 +212,81 @@ class EventCheckIn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.registration} @ {self.at:%Y-%m-%d %H:%M}"
+
+
+class EventPayment(models.Model):
+    """The payment order of a paid registration at the provider (``public_id`` is our
+    ``out_trade_no``). Written, and committed, before the provider is called; one open or paid order
+    per registration."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("pending")
+        PAID = "paid", _("paid")
+        FAILED = "failed", _("not paid")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    registration = models.ForeignKey(
+        EventRegistration, on_delete=models.PROTECT, related_name="payments", verbose_name=_("registration")
+    )
+    provider = models.CharField(_("provider"), max_length=20)
+    amount_fen = models.BigIntegerField(_("amount (fen)"))
+    currency = models.CharField(_("currency"), max_length=3, default=CNY)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
+    provider_txn_id = models.CharField(_("provider transaction id"), max_length=64, null=True, blank=True)
+    checkout_url = models.CharField(_("checkout URL"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
+    failed_at = models.DateTimeField(_("not paid at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("event payment")
+        verbose_name_plural = _("event payments")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="members_eventpayment_amount_gt_0"),
+            models.UniqueConstraint(
+                fields=["provider", "provider_txn_id"], name="members_eventpayment_provider_txn_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["registration"],
+                condition=Q(state__in=["pending", "paid"]),
+                name="members_eventpayment_one_live_per_registration",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} ¥{self.amount_fen / 100:.2f} {self.state}"
+
+
+class EventRefund(models.Model):
+    """Money returned for a paid place: at most one per payment (one-to-one), with its reason. The
+    refund number (``public_id``, our ``out_refund_no``) is fixed when the row is written, before the
+    provider is called, so every retry is the same request."""
+
+    class State(models.TextChoices):
+        REQUESTED = "requested", _("requested")
+        SUCCEEDED = "succeeded", _("refunded")
+        FAILED = "failed", _("failed")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    payment = models.OneToOneField(
+        EventPayment, on_delete=models.PROTECT, related_name="refund", verbose_name=_("payment")
+    )
+    amount_fen = models.BigIntegerField(_("amount (fen)"))
+    currency = models.CharField(_("currency"), max_length=3, default=CNY)
+    reason = models.CharField(_("reason"), max_length=200)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.REQUESTED)
+    provider_refund_id = models.CharField(_("provider refund id"), max_length=64, blank=True)
+    attempts = models.PositiveIntegerField(_("provider calls"), default=0)
+    last_error = models.CharField(_("last error"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    settled_at = models.DateTimeField(_("settled"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("event refund")
+        verbose_name_plural = _("event refunds")
+        ordering = ["-created_at", "-id"]
+        constraints = [models.CheckConstraint(condition=Q(amount_fen__gt=0), name="members_eventrefund_amount_gt_0")]
+
+    def __str__(self) -> str:
+        return f"−¥{self.amount_fen / 100:.2f} ({self.state})"

@@ -234,8 +234,15 @@ def payment_notification_receive(*, provider_code: str, headers: Any, body: byte
         except IntegrityError:
             return "duplicate"
         payment = _payment_by_trade_no(provider.code, note.transaction.out_trade_no)
-        if payment is None:
-            outcome = "unknown_payment"
+        if payment is None:  # an order of a paid event place, or one we do not know
+            from ..events.payments import notified as event_payment_notified
+
+            outcome = (
+                event_payment_notified(
+                    provider_code=provider.code, txn=note.transaction, refund=note.refund is not None
+                )
+                or "unknown_payment"
+            )
         elif note.refund is not None:
             outcome = _refund_notification(payment, note, provider)
         elif note.transaction.state == "paid":

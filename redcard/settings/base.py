@@ -240,6 +240,8 @@ FORMAT_MODULE_PATH = ["redcard.formats"]
 
 # --- Programme rules that operators tune (each app reads them with these defaults) ----
 REDCARD_VOID_WINDOW_SECONDS = env_int("REDCARD_VOID_WINDOW_SECONDS", 3600)
+REDCARD_EVENT_NO_SHOW_LIMIT = env_int("REDCARD_EVENT_NO_SHOW_LIMIT", 2)
+REDCARD_EVENT_NO_SHOW_DAYS = env_int("REDCARD_EVENT_NO_SHOW_DAYS", 180)
 REDCARD_CLAIM_SECONDS = env_int("REDCARD_CLAIM_SECONDS", 180)
 REDCARD_ATTRIBUTION_WINDOW_DAYS = env_int("REDCARD_ATTRIBUTION_WINDOW_DAYS", 7)
 REDCARD_TOUCH_RETENTION_DAYS = env_int("REDCARD_TOUCH_RETENTION_DAYS", 180)
@@ -320,6 +322,8 @@ SPECTACULAR_SETTINGS = {
         "ClaimStatusEnum": "redemptions.models.Claim.Status",
         "NfcTagKindEnum": "redemptions.models.NfcTag.Kind",
         "RefundKindEnum": "members.models.Refund.Kind",
+        "EventStateEnum": "members.models.Event.State",
+        "EventRegistrationStateEnum": "members.models.RegistrationState",
     },
 }
 
@@ -339,6 +343,7 @@ OAUTH2_PROVIDER = {
         "insights:read": "Read dashboards of granted merchants",
         "complaints:write": "File complaints on a member's behalf",
         "ops:read": "Read operations figures",
+        "events:write": "Organisers' tools: attendance, waitlist and check-in of events at granted merchants",
     },
     "SCOPES_BACKEND_CLASS": "core.oauth.PartnerScopes",
     "OAUTH2_VALIDATOR_CLASS": "core.oauth.PartnerValidator",

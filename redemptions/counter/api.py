@@ -24,10 +24,11 @@ from core.api.permissions import IsPerson, partner_application, request_person, 
 from core.api.schema import documented
 from core.api.views import APIView, ListAPIView
 from core.errors import DomainError
+from members.events.services import PARTNER_SCOPE as EVENTS_SCOPE
 from members.selectors import member_savings
 
 from ..models import Channel, Claim, NfcTag, Redemption
-from . import codes, selectors, services
+from . import codes, door, selectors, services
 from .errors import REFUSAL_CODES
 
 PARTNER = scoped(services.PARTNER_SCOPE)
@@ -535,3 +536,48 @@ class TagsView(APIView):
 
 
 __all__ = ["REFUSAL_CODES"]
+
+
+# --- Member events: check-in at the door (POST /api/v1/events/<id>/checkin/) ---------------------------
+
+
+DOOR_REFUSALS = (
+    "event_door_not_authorized",
+    "code_invalid",
+    "code_expired",
+    "code_attempts_exceeded",
+    "event_ticket_invalid",
+    "event_not_registered",
+    "event_already_checked_in",
+    "event_not_today",
+    "event_on_waitlist",
+    "event_payment_pending",
+    "event_cancelled",
+)
+
+
+class CheckInInput(serializers.Serializer):
+    code = serializers.CharField(max_length=400, help_text="The member's card code (QR or typed) or a registration QR.")
+
+
+class CheckInOutput(serializers.Serializer):
+    registration = serializers.UUIDField(source="checkin.registration.public_id")
+    member = serializers.CharField(source="member_masked")
+    places = serializers.IntegerField()
+    method = serializers.CharField(source="checkin.method")
+    checked_in_at = serializers.DateTimeField(source="checkin.at")
+
+
+class EventCheckInView(APIView):
+    """Check a person in at the door, once per registration whichever door scans first."""
+
+    permission_classes = [IsPerson | scoped(EVENTS_SCOPE)]
+
+    @extend_schema(request=CheckInInput, **documented({201: CheckInOutput}, *DOOR_REFUSALS, "event_not_found"))
+    def post(self, request: Request, public_id: Any) -> Response:
+        data = CheckInInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = door.event_door_scan(
+            event=door.door_event(public_id=public_id), text=data.validated_data["code"], counter=_counter(request)
+        )
+        return Response(CheckInOutput(result).data, status=status.HTTP_201_CREATED)

@@ -5,6 +5,7 @@ from django.urls import path
 from . import api
 
 urlpatterns = [
+    path("events/<uuid:public_id>/checkin/", api.EventCheckInView.as_view(), name="api-event-checkin"),
     path("redemptions/keys/", api.PublicKeysView.as_view(), name="api-redemption-keys"),
     path("redemptions/card/", api.CardView.as_view(), name="api-redemption-card"),
     path("redemptions/prepare/", api.PrepareView.as_view(), name="api-redemption-prepare"),

@@ -15,4 +15,7 @@ urlpatterns = [
     path("scan/<uuid:merchant_id>/stand/", views.stand, name="stand"),
     path("m/<uuid:merchant_id>/claim/", views.claim, name="claim"),
     path("claims/<uuid:claim_id>/", views.claim_live, name="claim_live"),
+    # The scanner's event mode (member events' check-in at the door).
+    path("scan/events/", views.door_pick, name="door_pick"),
+    path("scan/events/<uuid:event_id>/", views.door_scan, name="door"),
 ]

@@ -19,11 +19,13 @@ from django.views.decorators.http import require_http_methods
 from core.errors import DomainError
 from core.localtime import use_zone_of_city
 from core.models import User
+from members.events import selectors as event_selectors
+from members.events import services as event_services
 from members.selectors import entitlement, member_savings
 from merchants.selectors import merchant_for_staff, merchants_of_staff, today_used
 
 from ..models import Claim, NfcTag
-from . import codes, selectors, services
+from . import codes, door, selectors, services
 
 #: The NDEF URL suffix to program into an NTAG 424 DNA: the tag mirrors PICCData and SDMMAC over the zeros.
 SUN_MIRROR = "&picc=" + "0" * 32 + "&cmac=" + "0" * 16
@@ -275,4 +277,52 @@ def claim_live(request: HttpRequest, claim_id: UUID) -> HttpResponse:
         request,
         "redemptions/claim_live.html",
         {"claim": found, "charge": _yuan(found.bill_fen - found.discount_fen), "member": request.user},
+    )
+
+
+# --- The scanner's event mode: check-in at an event's door ------------------------------------------
+
+
+@login_required
+def door_pick(request: HttpRequest) -> HttpResponse:
+    events = event_selectors.door_events(user=request.user)
+    if len(events) == 1:
+        return redirect("redemptions:door", event_id=events[0].public_id)
+    rows = [{"event": e, "starts": event_services.local_text(e, e.starts_at)} for e in events]
+    return render(request, "redemptions/door_pick.html", {"rows": rows})
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def door_scan(request: HttpRequest, event_id: UUID) -> HttpResponse:
+    """The door page: camera (same detector as the counter) or the code typed; the result in one
+    word and the number of people. Works without JavaScript (the form posts here)."""
+    event = event_selectors.event_by_public_id(public_id=event_id)
+    if event is None or not event_services.may_manage(event=event, user=request.user):
+        raise Http404
+    result: dict[str, Any] | None = None
+    if request.method == "POST":
+        try:
+            outcome = door.event_door_scan(
+                event=event,
+                text=request.POST.get("code", ""),
+                counter=services.Counter(staff=request.user),  # type: ignore[arg-type]
+            )
+        except DomainError as exc:
+            result = {"ok": False, "code": exc.code, "detail": exc.detail}
+        else:
+            result = {"ok": True, "places": outcome.places, "member": outcome.member_masked}
+    counts = event_selectors.event_counts(event=event)
+    return render(
+        request,
+        "redemptions/door.html",
+        {
+            "event": event,
+            "starts": event_services.local_text(event, event.starts_at),
+            "counts": counts,
+            "result": result,
+            "now": timezone.now(),
+        },
+        status=200,
     )

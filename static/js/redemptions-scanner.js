@@ -2,6 +2,7 @@
 // when needed, wasm served from /static/), signature checked in the page, prepare -> bill keypad ->
 // confirm -> full-screen green/red, today's list with void, incoming tap claims polled every 2 s.
 import { isNumeric, verifySignature } from "./redemptions-codes.js";
+import { makeDetector as detectorFor } from "./redemptions-camera.js";
 
 const root = document.getElementById("rc-scanner");
 const data = root.dataset;
@@ -177,21 +178,7 @@ async function handleCode(text) {
 
 // --- camera ---------------------------------------------------------------------------------------
 
-async function makeDetector() {
-  if ("BarcodeDetector" in window) {
-    try {
-      const formats = await window.BarcodeDetector.getSupportedFormats();
-      if (formats.includes("qr_code")) return new window.BarcodeDetector({ formats: ["qr_code"] });
-    } catch (error) {
-      // fall through to the polyfill
-    }
-  }
-  const polyfill = await import(data.vendorUrl);
-  polyfill.prepareZXingModule({
-    overrides: { locateFile: (path, prefix) => (path.endsWith(".wasm") ? data.wasmUrl : prefix + path) },
-  });
-  return new polyfill.BarcodeDetector({ formats: ["qr_code"] });
-}
+const makeDetector = () => detectorFor(data.vendorUrl, data.wasmUrl);
 
 async function startCamera() {
   try {

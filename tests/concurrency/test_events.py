@@ -7,43 +7,17 @@ a test here fail.
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 
-from core.errors import DomainError
 from members.events import services
 from members.models import Event, EventCheckIn, EventRegistration
 from tests.factories.events import EventFactory, member
+from tests.threads import together
 
 pytestmark = pytest.mark.django_db(transaction=True)
 State = EventRegistration.State
-
-
-def together(calls):
-    """Run every callable in its own thread, released at the same instant; return the outcomes."""
-    barrier = threading.Barrier(len(calls))
-    outcomes: list = [None] * len(calls)
-
-    def worker(index, fn):
-        try:
-            barrier.wait()
-            outcomes[index] = fn()
-        except DomainError as exc:
-            outcomes[index] = exc.code
-        except Exception as exc:  # an unexpected failure must show in the assertion
-            outcomes[index] = repr(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, fn)) for i, fn in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return outcomes
 
 
 def test_thirty_members_at_once_for_ten_places_make_ten_registered_and_twenty_waitlisted_in_order():

@@ -62,5 +62,7 @@ def test_fresh_sqlite_migrates_seeds_twice_and_serves(tmp_path):
     assert report["first"] == report["second"], "seed_demo is not idempotent"
     assert report["first"]["merchants.City"] == 3
     assert report["first"]["core.User"] >= 3
+    assert report["first"]["members.Event"] == 3  # member events at a demo shop and of the programme
+    assert report["first"]["members.EventRegistration"] >= 8  # tonight's event is full, with a waitlist
     assert report["statuses"] == {"/": 200, "/healthz": 200, "/api/v1/schema/": 200, "/api/v1/docs/": 200}
     assert report["health"] == {"status": "ok", "database": "ok", "cache": "ok", "broker": "inline"}

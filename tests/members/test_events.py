@@ -121,6 +121,7 @@ def test_an_offer_not_confirmed_in_time_passes_to_the_next():
     assert event.places_taken == 1
 
 
+@pytest.mark.clock
 def test_cancellation_after_the_cut_off_is_refused_and_keeps_the_place():
     event = EventFactory(cancel_cutoff_hours=24)
     person = member()
@@ -194,6 +195,7 @@ def at_event(event, minutes=10):
     return event.starts_at + timedelta(minutes=minutes)
 
 
+@pytest.mark.clock
 def test_check_in_is_green_once_with_the_places_and_red_with_a_plain_reason():
     event = EventFactory(capacity=2, max_guests=1, starts_at=timezone.now() + timedelta(days=2))
     guest_holder, waiting, stranger = member(), member(), member()
@@ -269,6 +271,7 @@ def test_registration_qr_checks_in_a_person_without_a_card():
     refused("event_not_registered", services.ticket_registration, text=text, event=EventFactory())
 
 
+@pytest.mark.clock
 def test_no_shows_are_counted_once_and_repeated_ones_cost_the_priority_window(settings):
     settings.REDCARD_EVENT_NO_SHOW_LIMIT = 2
     person = member()

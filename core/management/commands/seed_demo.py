@@ -46,3 +46,11 @@ class Command(BaseCommand):
             seed = import_module(f"{config.name}.demo").seed
             with transaction.atomic():
                 seed(logins)
+        # A second pass for data that builds on other apps' (member events at demo shops).
+        for config in apps.get_app_configs():
+            if find_spec(f"{config.name}.demo") is None:
+                continue
+            after = getattr(import_module(f"{config.name}.demo"), "seed_after", None)
+            if after is not None:
+                with transaction.atomic():
+                    after(logins)
