@@ -119,7 +119,7 @@ def merchants_in_states(*, states: Any) -> QuerySet[Merchant]:
 
 
 def visible_merchant(*, public_id: Any) -> Merchant | None:
-    """The merchant with this public id if members can see it (listed, on probation, warned)."""
+    """The merchant with this public id if members can see it (on probation or listed)."""
     return Merchant.objects.filter(public_id=public_id, state__in=Merchant.VISIBLE_STATES).first()
 
 
