@@ -7,7 +7,9 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
@@ -16,8 +18,10 @@ from django.utils.functional import Promise
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from django_stubs_ext import StrOrPromise
+from simple_history.admin import SimpleHistoryAdmin
 
 from .errors import DomainError
+from .history import snapshot_before_first_change
 from .models import AuditEntry, Notification, User, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from .services import audit_history
 
@@ -91,6 +95,64 @@ def apply_with_reason(
     )
 
 
+#: The extra field of a tracked console page: why the change was made (kept in the model's history).
+REASON_FIELD = "change_reason"
+
+
+def _stamp(obj: Any, request: HttpRequest, reason: str | None) -> None:
+    obj._history_user = request.user
+    obj._change_reason = reason or None
+
+
+class HistoryAdminMixin(SimpleHistoryAdmin):
+    """A console page whose edits are kept in the model's history (``core.history``): who, when, before/after,
+    and a reason, required where ``history_reason_required`` (the change is a decision). Inline rows saved
+    from the page carry the same person and reason. The history view lists the changes; there is no revert
+    (``SIMPLE_HISTORY_REVERT_DISABLED``): reverting would bypass the services' rules."""
+
+    #: The change is a decision: the reason is required.
+    history_reason_required = False
+    #: Web addresses typed without a scheme are https (Django 6's default, without its deprecation warning).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        reason = forms.CharField(
+            label=_("Reason for this change"),
+            required=self.history_reason_required,
+            max_length=1000,
+            widget=forms.Textarea(attrs={"rows": 2}),
+            help_text=_("Kept in the history with who changed what, and when."),
+        )
+        base = kwargs.pop("form", None) or self.form
+        kwargs["form"] = type(f"{base.__name__}WithReason", (base,), {REASON_FIELD: reason})
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if REASON_FIELD not in flatten_fieldsets(fieldsets):
+            fieldsets.append((_("Reason"), {"fields": [REASON_FIELD]}))
+        return fieldsets
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if change:
+            snapshot_before_first_change(obj)
+        _stamp(obj, request, form.cleaned_data.get(REASON_FIELD))
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        reason = form.cleaned_data.get(REASON_FIELD)
+        instances = formset.save(commit=False)
+        for gone in formset.deleted_objects:
+            snapshot_before_first_change(gone)
+            _stamp(gone, request, reason)
+            gone.delete()
+        for instance in instances:
+            snapshot_before_first_change(instance)
+            _stamp(instance, request, reason)
+            instance.save()
+        formset.save_m2m()
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -136,11 +198,25 @@ class NotificationAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(HistoryAdminMixin):
     list_display = ["url", "application", "is_active", "created_at"]
     list_filter = ["is_active"]
     search_fields = ["url", "application__name"]
-    readonly_fields = ["public_id", "secret"]
+    readonly_fields = ["public_id", "secret", "previous_secret_until"]
+    exclude = ["previous_secret"]
+    actions = ["rotate_secrets"]
+
+    @admin.action(description=_("Rotate the signing secret (the previous one signs too for a day)"))
+    def rotate_secrets(self, request: HttpRequest, queryset: Any) -> None:
+        from .webhooks import endpoint_rotate_secret
+
+        for endpoint in queryset:
+            endpoint_rotate_secret(endpoint=endpoint, actor=request.user)
+        self.message_user(
+            request,
+            _("%(count)d signing secrets rotated: hand each partner its new secret from the endpoint's page.")
+            % {"count": queryset.count()},
+        )
 
 
 @admin.register(WebhookEvent)

@@ -14,6 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from oauth2_provider.models import AbstractApplication
 
+from .history import tracked
+
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
@@ -89,6 +91,8 @@ class PartnerApplication(AbstractApplication):
         help_text=_("Space-separated scopes this partner may request, e.g. 'members:read notes:write'."),
     )
     webhook_url = models.URLField(_("webhook URL"), blank=True)
+
+    history = tracked(excluded_fields=["client_secret"])  # console edits kept with who, when, why (core.history)
 
     class Meta(AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
@@ -197,6 +201,13 @@ class WebhookEndpoint(models.Model):
     secret = models.CharField(
         _("signing secret"), max_length=80, default=new_webhook_secret, help_text=_("Shared with the partner.")
     )
+    previous_secret = models.CharField(_("previous signing secret"), max_length=80, blank=True)
+    previous_secret_until = models.DateTimeField(
+        _("previous secret signs until"),
+        null=True,
+        blank=True,
+        help_text=_("After a rotation, requests carry a signature with the previous secret too until then."),
+    )
     event_types = models.JSONField(
         _("event types"),
         default=list,
@@ -205,6 +216,8 @@ class WebhookEndpoint(models.Model):
     )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = tracked(excluded_fields=["secret", "previous_secret"])  # console edits kept (core.history)
 
     class Meta:
         verbose_name = _("webhook endpoint")
@@ -215,6 +228,13 @@ class WebhookEndpoint(models.Model):
 
     def wants(self, event_type: str) -> bool:
         return not self.event_types or event_type in self.event_types
+
+    def live_secrets(self) -> list[str]:
+        """The secrets that sign: the current one, and the previous one until its overlap ends."""
+        live = [self.secret]
+        if self.previous_secret and self.previous_secret_until and self.previous_secret_until > timezone.now():
+            live.append(self.previous_secret)
+        return live
 
 
 class WebhookEvent(models.Model):

@@ -2,8 +2,10 @@
 
 from oauth2_provider.admin import ApplicationAdmin
 
+from core.admin import HistoryAdminMixin
 
-class PartnerApplicationAdmin(ApplicationAdmin):
+
+class PartnerApplicationAdmin(HistoryAdminMixin, ApplicationAdmin):
     """Partner apps are created here; ``allowed_scopes`` limits what their tokens reach."""
 
     list_display = ("name", "client_id", "allowed_scopes", "created")

@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import AuditHistoryMixin, ReadOnlyAdmin
+from core.admin import AuditHistoryMixin, HistoryAdminMixin, ReadOnlyAdmin
 from core.errors import DomainError
 
 from .models import (
@@ -37,7 +37,8 @@ from .templatetags.members_tags import yuan
 
 
 @admin.register(Plan)
-class PlanAdmin(AuditHistoryMixin, admin.ModelAdmin):
+class PlanAdmin(AuditHistoryMixin, HistoryAdminMixin):
+    history_reason_required = True  # a price or a duration is a decision
     list_display = ["code", "name_zh", "name_en", "price_display", "duration_days", "is_trial", "is_active"]
     list_filter = ["is_active", "is_trial"]
     readonly_fields = ["audit_trail"]

@@ -10,7 +10,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import AuditHistoryMixin, apply_with_reason
+from core.admin import AuditHistoryMixin, HistoryAdminMixin, apply_with_reason
 from core.errors import DomainError
 
 from . import services
@@ -40,7 +40,8 @@ class CityCategoryInline(admin.TabularInline):
 
 
 @admin.register(City)
-class CityAdmin(admin.ModelAdmin):
+class CityAdmin(HistoryAdminMixin):
+    history_reason_required = True  # seat quotas and category openings are decisions
     list_display = ["code", "name_zh", "name_en", "timezone", "seat_quota", "seats_taken", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["code", "name_zh", "name_en"]
@@ -59,7 +60,7 @@ class CityAdmin(admin.ModelAdmin):
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(HistoryAdminMixin):
     list_display = ["code", "name_zh", "name_en", "is_food", "spend_min_fen", "spend_max_fen", "price_tier"]
     list_filter = ["is_food", "price_tier"]
     search_fields = ["code", "name_zh", "name_en"]
@@ -109,7 +110,7 @@ def _transition_action(target: str, label: Any) -> Any:
 
 
 @admin.register(Merchant)
-class MerchantAdmin(AuditHistoryMixin, admin.ModelAdmin):
+class MerchantAdmin(AuditHistoryMixin, HistoryAdminMixin):
     list_display = ["name_zh", "name_en", "city", "district", "category", "state", "probation_until", "daily_capacity"]
     list_filter = ["state", "city", "category", "promotion_hold", "has_open_findings"]
     search_fields = ["name_zh", "name_en", "legal_name", "uscc", "food_licence", "public_id"]

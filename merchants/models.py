@@ -12,6 +12,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.history import tracked
 from core.i18n import localized
 
 #: A landline with its area code or a mobile number: digits, spaces, hyphens, an optional leading +.
@@ -32,6 +33,8 @@ class City(models.Model):
         _("radius (km)"), default=60, help_text=_("Merchant coordinates must lie within this distance of the centre.")
     )
     is_active = models.BooleanField(_("active"), default=True)
+
+    history = tracked()  # console edits kept with who, when, why (core.history)
 
     class Meta:
         verbose_name = _("city")
@@ -84,6 +87,8 @@ class Category(models.Model):
     spend_max_fen = models.BigIntegerField(_("average spend to (fen)"))
     price_tier = models.PositiveSmallIntegerField(_("price tier"), choices=PriceTier.choices)
 
+    history = tracked()  # console edits kept with who, when, why (core.history)
+
     class Meta:
         verbose_name = _("category")
         verbose_name_plural = _("categories")
@@ -111,6 +116,8 @@ class CityCategory(models.Model):
         Category, on_delete=models.CASCADE, related_name="city_openings", verbose_name=_("category")
     )
     is_open = models.BooleanField(_("open for applications"), default=True)
+
+    history = tracked()  # console edits kept with who, when, why (core.history)
 
     class Meta:
         verbose_name = _("category opening")
@@ -183,6 +190,8 @@ class Merchant(models.Model):
         help_text=_("The number customers call (shown on the shop page); not the contact person's."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = tracked()  # console edits kept with who, when, why (core.history)
 
     class Meta:
         verbose_name = _("merchant")
@@ -331,6 +340,8 @@ class MerchantStaff(models.Model):
     role = models.CharField(_("role"), max_length=8, choices=Role.choices, default=Role.STAFF)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    history = tracked()  # console edits kept with who, when, why (core.history)
+
     class Meta:
         verbose_name = _("merchant staff")
         verbose_name_plural = _("merchant staff")
@@ -384,6 +395,8 @@ class PartnerGrant(models.Model):
     )
     scopes = models.CharField(_("scopes"), max_length=200, help_text=_("Space-separated, e.g. 'redemptions:write'."))
     created_at = models.DateTimeField(auto_now_add=True)
+
+    history = tracked()  # console edits kept with who, when, why (core.history)
 
     class Meta:
         verbose_name = _("partner grant")

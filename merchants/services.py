@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core import webhooks
 from core.errors import DomainError, field_error
 from core.models import User
 from core.services import Actor, audit_record, notify, transition_check
@@ -172,6 +173,12 @@ def merchant_transition(*, merchant: Merchant, target: str, actor: Actor, reason
             reason=reason,
             before={"state": before},
             after={"state": target},
+        )
+        # Partners that show the catalogue (content apps, platforms) learn that a shop was listed, warned,
+        # suspended or removed (sent on commit; nothing when nobody listens).
+        webhooks.emit(
+            "merchant.listing_changed",
+            {"merchant": locked.public_id, "state": target, "previous_state": before, "changed_at": now},
         )
     merchant.state, merchant.state_changed_at = locked.state, locked.state_changed_at
     merchant.removed_at, merchant.probation_until = locked.removed_at, locked.probation_until

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import AuditHistoryMixin
+from core.admin import AuditHistoryMixin, HistoryAdminMixin
 from core.errors import DomainError
 from curation.models import AdmissionRule, Application, Decision, RuleResult, SiteVisit
 from merchants.validators import opening_hours_text
@@ -345,7 +345,8 @@ class ApplicationAdmin(AuditHistoryMixin, admin.ModelAdmin):
 
 
 @admin.register(AdmissionRule)
-class AdmissionRuleAdmin(AuditHistoryMixin, admin.ModelAdmin):
+class AdmissionRuleAdmin(AuditHistoryMixin, HistoryAdminMixin):
+    history_reason_required = True
     list_display = ["kind", "version", "parameters", "active_from", "is_active", "description"]
     list_filter = ["kind", "is_active"]
     readonly_fields = ["audit_trail"]

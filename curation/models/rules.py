@@ -9,6 +9,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.history import tracked
+
 
 class VersionedRuleQuerySet(models.QuerySet):
     def in_force(self, *, at: datetime | None = None) -> list[Any]:
@@ -32,6 +34,7 @@ class VersionedRule(models.Model):
     is_active = models.BooleanField(_("active"), default=True)
 
     objects = VersionedRuleQuerySet.as_manager()
+    history = tracked(inherit=True)  # console edits kept with who, when, why (core.history)
 
     class Meta:
         abstract = True

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import AuditHistoryMixin, ReadOnlyAdmin, reason_form
+from core.admin import AuditHistoryMixin, HistoryAdminMixin, ReadOnlyAdmin, reason_form
 from core.errors import DomainError
 from core.models import User
 from core.roles import CURATOR
@@ -550,7 +550,8 @@ class AppealAdmin(AuditHistoryMixin, admin.ModelAdmin):
 
 
 @admin.register(RemovalRule)
-class RemovalRuleAdmin(AuditHistoryMixin, admin.ModelAdmin):
+class RemovalRuleAdmin(AuditHistoryMixin, HistoryAdminMixin):
+    history_reason_required = True
     list_display = ["kind", "version", "is_active", "active_from", "fix_days", "parameters", "description"]
     list_filter = ["kind", "is_active"]
     readonly_fields = ["created_at", "audit_trail"]

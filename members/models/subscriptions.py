@@ -20,6 +20,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.history import tracked
 from core.i18n import localized
 
 CNY = "CNY"
@@ -39,6 +40,8 @@ class Plan(models.Model):
     )
     is_active = models.BooleanField(_("on sale"), default=True)
     sort_order = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    history = tracked()  # console edits kept with who, when, why (core.history)
 
     class Meta:
         verbose_name = _("plan")

@@ -167,7 +167,9 @@ def suspension_batch(
             Subscription.objects.select_for_update(of=("self",))
             .filter(pk__any=list(ids), suspension__isnull=True, state__in=ENTITLED_STATES)
             .order_by("pk")
-            .values_list("pk", "public_id", "state", "period_start", "period_end", "user_id", "user__language")
+            .values_list(
+                "pk", "public_id", "state", "period_start", "period_end", "user_id", "user__language", "user__public_id"
+            )
         )
         if not subscriptions:
             return report
@@ -195,7 +197,8 @@ def suspension_batch(
         refunds, markers, audits, notices = [], [], [], []
         increments: dict[int, list[int]] = defaultdict(list)
         by_state: dict[str, list[int]] = defaultdict(list)
-        for pk, public_id, state, start, end, user_id, language in subscriptions:
+        events: list[tuple[str, dict[str, Any]]] = []
+        for pk, public_id, state, start, end, user_id, language, member_public_id in subscriptions:
             assert start is not None and end is not None  # entitled states always have a period
             total = 0
             for payment_pk, payment_public_id, amount, refunded, currency in payments_of[pk]:
@@ -233,6 +236,20 @@ def suspension_batch(
                 )
             )
             notices.append(_suspension_notice(user_id, language, total, programme, texts, now))
+            if target != state:  # the per-subscription event, as a single change sends it
+                events.append(
+                    (
+                        f"subscription.{target}",
+                        {
+                            "subscription": public_id,
+                            "member": member_public_id,
+                            "state": target,
+                            "period_end": new_end,
+                            "refunded_fen": total,
+                            "reason": "programme_suspended",
+                        },
+                    )
+                )
             report.processed += 1
             if total:
                 report.refunded_count += 1
@@ -267,6 +284,7 @@ def suspension_batch(
         audit_columns = ["at", "actor", "actor_label", "action", "object_type", "object_id", "object_repr"]
         _insert_rows(AuditEntry, [*audit_columns, "reason", "before", "after"], audits)
         _insert_rows(Notification, ["public_id", "user", "kind", "title", "body", "url", "created_at"], notices)
+        webhooks.emit_many(events)  # one INSERT of events and one of deliveries for the batch
         notice_ids = [str(row[0]) for row in notices]
         from ..tasks import send_notice_emails
 

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "simple_history",
 ]
 
 MIDDLEWARE = [
@@ -84,7 +85,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "core.console.ConsoleRequiresMFAMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
 ]
+# Console history (core.history): no revert button (a revert would bypass the services' rules).
+SIMPLE_HISTORY_REVERT_DISABLED = True
 
 ROOT_URLCONF = "redcard.urls"
 WSGI_APPLICATION = "redcard.wsgi.application"
@@ -259,6 +263,13 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 WHITENOISE_MIMETYPES = {".wasm": "application/wasm", ".webmanifest": "application/manifest+json"}
+
+# --- Webhooks to partners (core.webhooks) ------------------------------------------
+# Networks a webhook endpoint may resolve to besides public addresses (CIDRs, comma-separated): loopback,
+# private and link-local destinations are refused otherwise.
+REDCARD_WEBHOOK_ALLOWED_NETWORKS = env_list("REDCARD_WEBHOOK_ALLOWED_NETWORKS")
+REDCARD_WEBHOOK_CONCURRENCY = env_int("REDCARD_WEBHOOK_CONCURRENCY", 8)
+REDCARD_WEBHOOK_SECRET_OVERLAP_HOURS = env_int("REDCARD_WEBHOOK_SECRET_OVERLAP_HOURS", 24)
 
 # --- Proxies ------------------------------------------------------------------
 # How many reverse proxies of ours stand in front of the web nodes (0: clients connect directly). The client's
