@@ -100,8 +100,9 @@ REASON_FIELD = "change_reason"
 
 
 def _stamp(obj: Any, request: HttpRequest, reason: str | None) -> None:
-    obj._history_user = request.user
-    obj._change_reason = reason or None
+    # django-simple-history reads these two attributes when the row is saved.
+    obj._history_user = request.user  # noqa: SLF001
+    obj._change_reason = reason or None  # noqa: SLF001
 
 
 class HistoryAdminMixin(SimpleHistoryAdmin):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import smtplib
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
+from celery.exceptions import Retry
 from django.contrib.contenttypes.models import ContentType
 from django.core.mail import send_mail
 from django.core.serializers.json import DjangoJSONEncoder
@@ -14,7 +16,9 @@ from django.db import models, transaction
 from django.template.loader import render_to_string
 from django.utils import formats, timezone, translation
 from django.utils.functional import Promise
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
+from .cache import UNAVAILABLE as REDIS_UNAVAILABLE
 from .errors import InvalidTransition
 from .localtime import programme_zone
 from .models import AuditEntry, Notification, User
@@ -121,18 +125,38 @@ def notify(
         user=user, kind=kind, title=title_text, body=body_text, url=url, created_at=at or timezone.now()
     )
     if email and user.email:
-        from django.conf import settings
 
         def send() -> None:
-            with translation.override(user.language):
-                text = render_to_string(
-                    "core/email/notice.txt",
-                    {"title": title_text, "body": body_text, "url": settings.SITE_URL + url if url else ""},
-                )
+            from .tasks import email_notice
+
             try:
-                send_mail(f"[RedCard 小红卡] {title_text}", text, None, [user.email])
-            except OSError:  # the in-app notice stands; mail is retried by the operator
-                logger.exception("could not e-mail notice %s to user %s", notice.pk, user.pk)
+                email_notice.delay(notice.pk)  # retried with backoff by the worker (core.tasks)
+            except (Retry, OSError, smtplib.SMTPException) as exc:  # inline tasks (embedded default): no retry
+                logger.warning("could not e-mail notice %s (%s); the in-app notice stands", notice.pk, exc)
+            except (BrokerUnavailable, *REDIS_UNAVAILABLE) as exc:  # no broker: try once here, the notice stands
+                logger.warning("notice %s not queued for e-mail (%s); sending it now", notice.pk, exc)
+                try:
+                    notice_email_send(notice_id=notice.pk)
+                except OSError:
+                    logger.exception("could not e-mail notice %s to user %s", notice.pk, user.pk)
 
         transaction.on_commit(send)
     return notice
+
+
+def notice_email_send(*, notice_id: int) -> bool:
+    """E-mail one in-app notice to its person, in their language. Returns False when there is nothing to
+    send (the notice or the address is gone). Raises ``OSError``/``smtplib.SMTPException`` when the mail
+    server refuses, for the task to retry."""
+    from django.conf import settings
+
+    notice = Notification.objects.select_related("user").filter(pk=notice_id).first()
+    if notice is None or not notice.user.email:
+        return False
+    with translation.override(notice.user.language):
+        text = render_to_string(
+            "core/email/notice.txt",
+            {"title": notice.title, "body": notice.body, "url": settings.SITE_URL + notice.url if notice.url else ""},
+        )
+    send_mail(f"[RedCard 小红卡] {notice.title}", text, None, [notice.user.email])
+    return True

@@ -1,5 +1,7 @@
 """Platform background jobs (thin: they call services)."""
 
+import smtplib
+
 from celery import shared_task
 
 from core.api import idempotency
@@ -28,3 +30,19 @@ def deliver_due_webhooks() -> int:
     from core.webhooks import deliver_due
 
     return deliver_due()
+
+
+@shared_task(
+    autoretry_for=(OSError, smtplib.SMTPException),
+    retry_backoff=30,
+    retry_backoff_max=3600,
+    retry_jitter=True,
+    max_retries=8,
+    acks_late=False,  # a worker lost mid-send must not mail the person twice
+)
+def email_notice(notice_id: int) -> bool:
+    """E-mail one notice, retried with backoff (30 s, 1 min, 2 min, ... up to an hour, 8 times) while the
+    mail server refuses."""
+    from core.services import notice_email_send
+
+    return notice_email_send(notice_id=notice_id)

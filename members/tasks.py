@@ -65,7 +65,7 @@ def sandbox_redeliver() -> int:
     return len(ids)
 
 
-@shared_task
+@shared_task(acks_late=False)  # a worker lost mid-send must not mail everyone twice
 def send_notice_emails(notification_ids: list[str]) -> int:
     """E-mail in-app notices written in bulk (the programme suspension): the template is loaded
     once, people are grouped by language, and the mail goes out over one connection."""
@@ -91,7 +91,7 @@ def send_notice_emails(notification_ids: list[str]) -> int:
     return send_mass_mail(messages, fail_silently=False, connection=get_connection()) if messages else 0
 
 
-@shared_task
+@shared_task(soft_time_limit=3300, time_limit=3600)  # 100,000 subscriptions take minutes, not hours
 def suspend_programme(effective_date: str, refund_mode: str, reason: str, actor_id: int | None) -> dict:
     """The admin action's run of the suspension (same service as the command)."""
     from core.models import User

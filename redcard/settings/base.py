@@ -166,7 +166,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout"
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.3, "interval_max": 0.5}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not bool(REDIS_URL or env("CELERY_BROKER_URL")))
 CELERY_TASK_EAGER_PROPAGATES = True
+# Tasks are idempotent (they settle what is due, guarded by constraints) and are acknowledged after they
+# finish, so a worker lost mid-task leaves it to another; a task that must not run twice says acks_late=False
+# (e-mail). One task at a time per worker process (no prefetched task waits behind a long one).
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Every task has a time limit: soft (the task's SoftTimeLimitExceeded, to stop cleanly) then hard.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
+# Exactly one beat: the scheduler sends only while it holds a lock in Redis (core.beat).
+CELERY_BEAT_SCHEDULER = "core.beat:LockedScheduler"
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
@@ -439,3 +449,17 @@ LOGGING = {
 }
 
 CSRF_FAILURE_VIEW = "core.views.csrf_failure"
+
+# --- Error reporting --------------------------------------------------------------
+# With SENTRY_DSN set, unhandled errors of web requests and tasks go to Sentry (or a compatible service) with
+# the request id as a tag; no personal data is sent (send_default_pii off).
+SENTRY_DSN = env("SENTRY_DSN")
+if SENTRY_DSN:
+    from core.errors_reporting import init_sentry
+
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT", "production"),
+        release=env("SENTRY_RELEASE"),
+        traces_sample_rate=float(env("SENTRY_TRACES_SAMPLE_RATE", "0")),
+    )

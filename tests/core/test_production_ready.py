@@ -119,11 +119,18 @@ def redis_down(settings):
     }
     caches["default"] = caches.create_connection("default")  # type: ignore[attr-defined]
     throttling._redis_client.cache_clear()
+
+    def fresh_pools():  # the app caches its broker connections: drop them when the broker URL changes
+        app._pool = None
+        app.amqp._producer_pool = None
+
     saved = (app.conf.task_always_eager, app.conf.broker_url)
     app.conf.task_always_eager = False
     app.conf.broker_url = DEAD_REDIS
+    fresh_pools()
     yield
     app.conf.task_always_eager, app.conf.broker_url = saved
+    fresh_pools()
     throttling._redis_client.cache_clear()
 
 

@@ -1,0 +1,31 @@
+"""gunicorn settings for a RedCard web node (``gunicorn -c gunicorn.conf.py redcard.wsgi``), from the
+environment like the rest of the configuration (docs/operations.md)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
+workers = int(os.environ.get("WEB_CONCURRENCY", str(min(4, multiprocessing.cpu_count() * 2 + 1))))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# A request that takes longer than this is a bug or a stuck dependency: the worker is replaced.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+# Workers are recycled after about this many requests (jitter keeps them from restarting together).
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "200"))
+# Only our proxies may set X-Forwarded-Proto/For (their addresses, comma-separated; REDCARD_TRUSTED_PROXIES
+# says how many stand in front).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+# Access log to stdout with the request id RedCard returns (core.logs), the client address and the time taken.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+access_log_format = (
+    '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s forwarded_for="%({x-forwarded-for}i)s" '
+    'agent="%(a)s"'
+)
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Load the application before forking: workers share its memory and a broken configuration fails at once.
+preload_app = os.environ.get("GUNICORN_PRELOAD", "1") == "1"
