@@ -15,6 +15,13 @@ from pathlib import Path
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
 
+# Each app's periodic jobs (plain dicts: these modules import nothing of Django).
+from core.schedule import BEAT as CORE_BEAT
+from curation.schedule import BEAT as CURATION_BEAT
+from members.schedule import BEAT as MEMBERS_BEAT
+from merchants.schedule import BEAT as MERCHANTS_BEAT
+from redemptions.schedule import BEAT as REDEMPTIONS_BEAT
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 
@@ -181,9 +188,13 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 # Each app lists its periodic jobs in <app>/schedule.py.
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
-for _app in ("core", "members", "merchants", "redemptions", "curation"):
-    CELERY_BEAT_SCHEDULE.update(__import__(f"{_app}.schedule", fromlist=["BEAT"]).BEAT)
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    **CORE_BEAT,
+    **MEMBERS_BEAT,
+    **MERCHANTS_BEAT,
+    **REDEMPTIONS_BEAT,
+    **CURATION_BEAT,
+}
 
 # --- Auth ---------------------------------------------------------------------
 AUTH_USER_MODEL = "core.User"
