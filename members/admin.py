@@ -121,7 +121,7 @@ class SubscriptionAdmin(AuditHistoryMixin, admin.ModelAdmin):
             return None
         rows = [(s, yuan(refund_quote(subscription=s, mode=mode))) for s in queryset.select_related("user")]
         title = _("Refund in full") if mode == "full" else _("Refund the unused days")
-        return self._action_page(request, queryset, form, title, f"refund_{mode}", rows)
+        return self._action_page(request, queryset, form=form, title=title, action=f"refund_{mode}", rows=rows)
 
     @admin.action(description=_("Refund in full (asks for a reason)"), permissions=["refund"])
     def refund_full(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> HttpResponse | None:
@@ -147,13 +147,15 @@ class SubscriptionAdmin(AuditHistoryMixin, admin.ModelAdmin):
                     self.message_user(request, f"{subscription.public_id}: {exc.detail}", messages.ERROR)
             return None
         rows = [(s, "") for s in queryset.select_related("user")]
-        return self._action_page(request, queryset, form, _("Extend subscriptions"), "extend", rows)
+        return self._action_page(
+            request, queryset, form=form, title=_("Extend subscriptions"), action="extend", rows=rows
+        )
 
     def has_refund_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("members.add_refund")
 
     def _action_page(
-        self, request: HttpRequest, queryset: QuerySet, form: forms.Form, title: Any, action: str, rows: list
+        self, request: HttpRequest, queryset: QuerySet, *, form: forms.Form, title: Any, action: str, rows: list
     ) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),

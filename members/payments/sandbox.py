@@ -423,7 +423,7 @@ def decline(order: SandboxOrder, *, hold: bool = False) -> list[SandboxEvent]:
     PAYERROR notification is sent."""
     with transaction.atomic():
         order = SandboxOrder.objects.select_for_update().get(pk=order.pk)
-        if order.status != SandboxOrder.Status.NOTPAY and order.status != SandboxOrder.Status.PAYERROR:
+        if order.status not in {SandboxOrder.Status.NOTPAY, SandboxOrder.Status.PAYERROR}:
             raise DomainError("sandbox_order_closed")
         order.status = SandboxOrder.Status.PAYERROR
         order.save(update_fields=["status"])

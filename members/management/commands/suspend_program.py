@@ -39,7 +39,8 @@ class Progress:
         eta = elapsed / fraction - elapsed if fraction > 0 else 0.0
         self.stream.write(
             f"\r[{'#' * filled}{'.' * (self.width - filled)}] {self.done:,}/{self.total:,} "
-            f"{fraction:4.0%}  {elapsed:5.1f}s  ETA {eta:5.1f}s{end}"
+            f"{fraction:4.0%}  {elapsed:5.1f}s  ETA {eta:5.1f}s{end}",
+            ending="",  # the command's OutputWrapper: redraw the line in place
         )
         self.stream.flush()
 
@@ -81,7 +82,7 @@ class Command(BaseCommand):
             if closed:
                 self.stderr.write(f"Closed {closed} unpaid checkout(s).")
         total = suspension_remaining().count()
-        progress = Progress(total, self.stderr._out)
+        progress = Progress(total, self.stderr)
         progress.draw()
         report = suspension_run(
             programme=programme,
