@@ -42,15 +42,20 @@ class Savings:
     period_end: datetime | None
 
 
-def entitlement(*, user: User, at: datetime | None = None) -> Entitlement:
+def entitlement(*, user: User, at: datetime | None = None, lock: bool = False) -> Entitlement:
     """May ``user`` redeem at ``at`` (default now)? True for ``active``, ``trialing`` and
-    ``cancel_at_period_end`` inside the period. One query."""
+    ``cancel_at_period_end`` inside the period. One query.
+
+    ``lock=True`` (inside the caller's transaction) locks the entitled subscription row
+    ``FOR NO KEY UPDATE``: a refund, suspension or expiry (``FOR UPDATE``) waits for the caller's
+    commit, and a caller that waited for one of them reads the row it left (a refunded card is no
+    longer entitled). The redemption takes this lock because it then updates the savings meter on
+    the same row; the lock does not block inserts that only reference the row."""
     at = at or timezone.now()
-    row = (
-        Subscription.objects.filter(user_id=user.pk, state__in=ENTITLED_STATES)
-        .values_list("pk", "state", "period_start", "period_end")
-        .first()
-    )
+    subscriptions = Subscription.objects.filter(user_id=user.pk, state__in=ENTITLED_STATES)
+    if lock:
+        subscriptions = subscriptions.select_for_update(no_key=True).order_by()
+    row = next(iter(subscriptions.values_list("pk", "state", "period_start", "period_end")[:1]), None)
     if row is None:
         return Entitlement(False, "membership_inactive", None, None, None)
     pk, state, start, end = row

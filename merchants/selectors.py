@@ -10,13 +10,14 @@ from operator import or_
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.db.models import Count, Exists, FloatField, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from core.models import PartnerApplication, User
 
-from .models import City, District, Merchant, MerchantDay, MerchantStaff, OpeningSlot, PartnerGrant
+from .models import City, District, Merchant, MerchantDay, MerchantStaff, Offer, OpeningSlot, PartnerGrant
 from .validators import EARTH_RADIUS_KM, is_open_at, minute_of_week
 
 #: Share of the daily capacity from which the catalogue shows "busy".
@@ -69,6 +70,46 @@ def redeem_refusal(*, merchant: Merchant, at: datetime) -> str | None:
     if merchant.paused_on is not None and merchant.paused_on == local_date(merchant=merchant, at=at):
         return "merchant_paused"
     return None
+
+
+_REDEEM_TERMS_SQL = (
+    f"SELECT m.state, m.paused_on, m.daily_capacity, m.member_daily_limit, m.currency,"  # noqa: S608 (model tables)
+    f" o.rate_bp, o.cap_fen, o.min_bill_fen, o.funded_by"
+    f" FROM {Merchant._meta.db_table} m JOIN {Offer._meta.db_table} o ON o.merchant_id = m.id WHERE m.id = %s"
+)
+
+
+def redeem_terms_lock(*, merchant: Merchant) -> None:
+    """Re-read the merchant's redeeming state (state, pause, capacity, member limit) and its offer terms
+    inside the caller's transaction, under a shared row lock (``FOR SHARE`` on PostgreSQL), into
+    ``merchant`` and ``merchant.offer``. One statement.
+
+    Many redemptions at one shop hold the shared lock together; a pause, suspension, removal, capacity
+    or offer change (``select_for_update``) waits until they commit, and a redemption that arrives
+    while one of those is open waits for it and reads what it wrote. SQLite has no row locks: there a
+    writer holds the whole database, so the read is current for the transaction that writes."""
+    sql = _REDEEM_TERMS_SQL
+    if connection.features.has_select_for_update:
+        sql += " FOR SHARE OF m, o"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [merchant.pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise Merchant.DoesNotExist(merchant.pk)
+    offer = merchant.offer
+    (
+        merchant.state,
+        paused_on,
+        merchant.daily_capacity,
+        merchant.member_daily_limit,
+        merchant.currency,
+        offer.rate_bp,
+        offer.cap_fen,
+        offer.min_bill_fen,
+        offer.funded_by,
+    ) = row
+    # SQLite hands a raw cursor's dates back as text.
+    merchant.paused_on = date.fromisoformat(paused_on) if isinstance(paused_on, str) else paused_on
 
 
 def staff_membership(*, user: Any, merchant: Merchant) -> MerchantStaff | None:

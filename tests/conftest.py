@@ -126,3 +126,16 @@ def partner_client(db):
         return client, app
 
     return make
+
+
+@pytest.fixture
+def tasks_to_worker():
+    """Tasks go to the broker (in memory, with no worker consuming it) instead of running inline: the
+    production shape, where the request only publishes and a Celery worker does the rest."""
+    from redcard.celery import app
+
+    app.conf.task_always_eager = False
+    try:
+        yield app
+    finally:
+        app.conf.task_always_eager = True

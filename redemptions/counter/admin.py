@@ -1,5 +1,6 @@
 """The redemption part of the console: redemptions (void with a reason), refused scans, claims,
-NFC tags and surge flags (a curator clears a flag to resume promotion)."""
+NFC tags, surge flags (a curator clears a flag to resume promotion) and the outbox (read only: what
+the worker has still to do, with each row's failed attempts)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import AuditHistoryMixin, ReadOnlyAdmin, apply_with_reason
 
-from ..models import Claim, NfcTag, Redemption, RefusedScan, SurgeFlag
+from ..models import Claim, NfcTag, Redemption, RedemptionOutbox, RefusedScan, SurgeFlag
 from . import services
 
 
@@ -118,3 +119,11 @@ class SurgeFlagAdmin(AuditHistoryMixin, admin.ModelAdmin):
             title=_("Clear surge flags"),
             apply=lambda obj, reason: services.surge_clear(flag=obj, actor=request.user, note=reason),  # type: ignore[arg-type]
         )
+
+
+@admin.register(RedemptionOutbox)
+class RedemptionOutboxAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "event", "redemption", "created_at", "done_at", "attempts"]
+    list_filter = ["event", ("done_at", admin.EmptyFieldListFilter)]
+    search_fields = ["redemption__public_id", "last_error"]
+    list_select_related = ["redemption"]

@@ -20,3 +20,17 @@ def claims_expire() -> int:
     from .services import claims_expire as expire
 
     return expire()
+
+
+@shared_task(name="redemptions.tasks.outbox_process")
+def outbox_process(entry_id: int) -> int:
+    from .outbox import outbox_process as process
+
+    return process(entry_ids=[entry_id])
+
+
+@shared_task(name="redemptions.tasks.outbox_catch_up")
+def outbox_catch_up() -> int:
+    from .outbox import outbox_catch_up as catch_up
+
+    return catch_up()

@@ -15,9 +15,20 @@ from .attribution import (
     NoteMerchant,
     Touch,
 )
-from .counter import Channel, Claim, MemberDay, NfcTag, Redemption, RefusedScan, SurgeFlag
+from .counter import (
+    CODE_USED_ONCE,
+    Channel,
+    Claim,
+    MemberDay,
+    NfcTag,
+    Redemption,
+    RedemptionOutbox,
+    RefusedScan,
+    SurgeFlag,
+)
 
 __all__ = [
+    "CODE_USED_ONCE",
     "SHARE_ONE",
     "AttributionCredit",
     "AttributionCursor",
@@ -31,6 +42,7 @@ __all__ = [
     "Note",
     "NoteMerchant",
     "Redemption",
+    "RedemptionOutbox",
     "RefusedScan",
     "SurgeFlag",
     "Touch",

@@ -22,6 +22,9 @@ from django.utils.translation import gettext_lazy as _
 
 from core.sealing import SealedCharField
 
+#: The unique constraint on ``Redemption.code_id``.
+CODE_USED_ONCE = "redemption_code_used_once"
+
 
 class Channel(models.TextChoices):
     STAFF_SCAN = "staff_scan", _("staff scanned the member's QR code")
@@ -65,7 +68,7 @@ class Redemption(models.Model):
     )
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
     code_id = models.CharField(
-        _("code id"), max_length=64, unique=True, help_text=_("The member code (or claim) this redemption used up.")
+        _("code id"), max_length=64, help_text=_("The member code (or claim) this redemption used up.")
     )
     bill_fen = models.BigIntegerField(_("bill (fen)"))
     discount_fen = models.BigIntegerField(_("discount (fen)"))
@@ -101,6 +104,8 @@ class Redemption(models.Model):
             models.Index(fields=["member", "-confirmed_at"], name="redemption_member_idx"),
         ]
         constraints = [
+            # A code is used once: the confirmation reads this name from the violation (services).
+            models.UniqueConstraint(fields=["code_id"], name=CODE_USED_ONCE),
             models.CheckConstraint(condition=Q(bill_fen__gt=0), name="redemption_bill_positive"),
             models.CheckConstraint(
                 condition=Q(discount_fen__gte=0, discount_fen__lte=F("bill_fen")), name="redemption_discount_in_bill"
@@ -116,6 +121,42 @@ class Redemption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.public_id.hex[:8]} ¥{self.bill_fen / 100:.2f}"
+
+
+class RedemptionOutbox(models.Model):
+    """What a confirmation or a void leaves to do after its commit: credit or reverse attribution, the
+    partner webhook and (for a confirmation) the member's "you saved" notice.
+
+    Written in the money transaction, processed after the commit exactly once: the row is the idempotency
+    key (one per redemption and event), and it is marked done in the transaction that writes the side
+    effects, so a processor that dies leaves either everything or nothing of a row."""
+
+    class Event(models.TextChoices):
+        CONFIRMED = "confirmed", _("confirmed")
+        VOIDED = "voided", _("voided")
+
+    redemption = models.ForeignKey(
+        Redemption, on_delete=models.CASCADE, related_name="outbox", verbose_name=_("redemption")
+    )
+    event = models.CharField(_("event"), max_length=10, choices=Event.choices)
+    created_at = models.DateTimeField(_("written"), default=timezone.now)
+    done_at = models.DateTimeField(_("processed"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("failed attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        verbose_name = _("outbox entry")
+        verbose_name_plural = _("outbox entries")
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["redemption", "event"], name="redemptionoutbox_once_per_event"),
+        ]
+        indexes = [
+            models.Index(fields=["id"], condition=Q(done_at__isnull=True), name="redemptionoutbox_pending_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} #{self.redemption_id}"
 
 
 class MemberDay(models.Model):

@@ -7,6 +7,7 @@ member's and the shop's day counters, a row lock on void); removing the guard ma
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter as Tally
 
 import pytest
@@ -15,11 +16,16 @@ from django.utils import timezone
 
 from core.errors import DomainError
 from members.models import Subscription
+from members.services.refunds import subscription_refund
+from members.services.subscriptions import seed_default_plans
 from merchants.models import Merchant, MerchantDay
+from merchants.services import merchant_pause_today
 from redemptions.counter import services
 from redemptions.counter.selectors import merchant_by_public_id
 from redemptions.counter.services import Counter
 from redemptions.models import MemberDay, Redemption, RefusedScan
+from tests.factories import UserFactory
+from tests.factories.members import paid_subscription
 from tests.factories.redemptions import code_of, member_with_card, shop, staff_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -147,3 +153,94 @@ def test_staff_confirming_the_same_claim_twice_makes_one_redemption():
     outcomes = Tally(together([confirm(staff), confirm(other_staff)]))
     assert outcomes == {"ok": 1, "claim_not_pending": 1}
     assert Redemption.objects.filter(member=member).count() == 1
+
+
+def _committed(**filters) -> int:
+    """Redemptions committed now, counted on a connection of this thread (READ COMMITTED)."""
+    try:
+        return Redemption.objects.filter(**filters).count()
+    finally:
+        connection.close()
+
+
+def test_a_pause_racing_twenty_confirms_lets_each_commit_before_it_or_refuses_it():
+    """Each confirmation re-reads the shop under a shared lock inside its transaction: those holding it
+    commit before the pause can take the row, those after it read the pause. None commits after the pause
+    on a state it read before: the merchant object the view loaded is stale on purpose, and the last ten
+    confirmations start only once the pause has returned (they must all be refused).
+
+    The first ten are spread over 50 ms around the pause. Shared lockers may overtake a waiting pause
+    (PostgreSQL queues no waiter ahead of compatible lockers), so the pause takes the row at the first
+    instant no confirmation holds it; confirmations last milliseconds, so that instant comes."""
+    merchant, staff = fresh_shop(daily_capacity=100)
+    owner = staff_of(Merchant.objects.get(pk=merchant.pk))
+    members = [member_with_card() for _ in range(20)]
+    codes = [code_of(m).qr for m in members]
+    at_pause: list[int] = []
+    paused = threading.Event()
+
+    def confirm(index, code):
+        def run():
+            if index < 10:
+                time.sleep(index * 0.005)
+            else:
+                paused.wait(timeout=30)
+            return services.redemption_confirm(merchant=merchant, counter=Counter(staff=staff), bill=5000, code=code)
+
+        return lambda: run() and "ok"
+
+    def pause():
+        try:
+            time.sleep(0.02)
+            merchant_pause_today(merchant=Merchant.objects.get(pk=merchant.pk), actor=owner, paused=True)
+            at_pause.append(_committed(merchant_id=merchant.pk))
+            return "paused"
+        finally:
+            paused.set()
+
+    outcomes = together([pause] + [confirm(i, c) for i, c in enumerate(codes)])
+    assert outcomes[0] == "paused"
+    assert set(outcomes[1:11]) <= {"ok", "merchant_paused"}, outcomes
+    assert outcomes[11:] == ["merchant_paused"] * 10, outcomes
+    ok = outcomes.count("ok")
+    # Every confirmation that succeeded had committed when the pause returned: none slipped in after it.
+    assert at_pause == [ok] == [Redemption.objects.filter(merchant=merchant).count()]
+    assert MerchantDay.objects.get(merchant=merchant).redemptions_count == ok
+
+
+def test_a_refund_racing_a_confirm_on_the_same_card_never_lets_it_commit_after_the_refund():
+    """The confirmation locks the member's subscription inside its transaction; the refund locks it too.
+    Either the redemption commits first (and the refund then ends the card), or the confirmation waits and
+    reads a refunded card (``membership_inactive``). Ten rounds with the two released in varying order."""
+    seed_default_plans()
+    merchant, staff = fresh_shop(daily_capacity=100)
+    seen: Tally = Tally()
+    for round_ in range(10):
+        subscription = paid_subscription(UserFactory())
+        member = subscription.user
+        code = code_of(member).qr
+        at_refund: list[int] = []
+
+        def confirm(code=code, delay=round_ * 0.004):
+            time.sleep(delay)
+            return (
+                services.redemption_confirm(merchant=merchant, counter=Counter(staff=staff), bill=5000, code=code)
+                and "ok"
+            )
+
+        def refund(subscription_id=subscription.pk, member_id=member.pk, at_refund=at_refund):
+            time.sleep(0.02)
+            subscription_refund(subscription_id=subscription_id, mode="full", reason="race", actor="op")
+            at_refund.append(_committed(member_id=member_id))
+            return "refunded"
+
+        outcomes = together([confirm, refund])
+        assert outcomes[1] == "refunded", outcomes
+        assert outcomes[0] in {"ok", "membership_inactive"}, outcomes
+        seen[outcomes[0]] += 1
+        committed = Redemption.objects.filter(member=member).count()
+        assert at_refund == [committed] == [1 if outcomes[0] == "ok" else 0]
+        subscription.refresh_from_db()
+        assert subscription.state == "refunded"
+        assert subscription.savings_fen == (600 if outcomes[0] == "ok" else 0)
+    assert sum(seen.values()) == 10

@@ -21,7 +21,8 @@ from django.urls import reverse
 from core.api import throttling
 from core.models import WebhookDelivery, WebhookEndpoint
 from merchants.models import PartnerGrant
-from redemptions.models import Redemption
+from redemptions.counter.outbox import outbox_catch_up
+from redemptions.models import Redemption, RedemptionOutbox
 from tests.factories import PartnerApplicationFactory
 from tests.factories.redemptions import code_of, member_with_card, shop, staff_of
 
@@ -135,7 +136,8 @@ def redis_down(settings):
 
 
 def test_with_redis_down_the_counter_keeps_confirming(redis_down, caplog, django_capture_on_commit_callbacks):
-    """Throttle and cache fail open (logged), the webhook stays due for the retry job: 201, nothing lost."""
+    """Throttle and cache fail open (logged); the redemption's outbox row (webhook, credit, notice) stays due
+    for the catch-up job, and the webhook it then records stays due for the retry job: 201, nothing lost."""
     from rest_framework.test import APIClient
 
     merchant, member = shop(), member_with_card()
@@ -152,11 +154,13 @@ def test_with_redis_down_the_counter_keeps_confirming(redis_down, caplog, django
         )
     assert response.status_code == 201, response.content
     assert Redemption.objects.filter(member=member).count() == 1
+    assert RedemptionOutbox.objects.get(redemption__member=member).done_at is None
+    assert not WebhookDelivery.objects.exists()
+    assert outbox_catch_up() == 1  # the periodic catch-up (Redis still away)
     delivery = WebhookDelivery.objects.get(event__type="redemption.confirmed")
     assert delivery.state == WebhookDelivery.State.PENDING and delivery.next_attempt_at is not None
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "API throttle fails open" in messages
-    assert "not queued" in messages
 
 
 def test_with_redis_down_health_is_degraded_and_the_node_stays_ready(redis_down, client):

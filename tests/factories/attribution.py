@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from itertools import count
 
 import factory
+from django.test import TestCase
 from django.utils import timezone
 
 from core.models import PartnerApplication, User
@@ -66,7 +67,8 @@ _WINDOW_OFFSETS = (0, 1, -1, -2)
 
 
 def redeem(merchant: Merchant, member: User, *, bill_fen: int = 10_000, staff: User | None = None) -> Redemption:
-    """A redemption through the real confirm service (a staff member scans the member's code).
+    """A redemption through the real confirm service (a staff member scans the member's code), its
+    outbox row processed on commit as in a request.
 
     Codes are single use (one per member and window): a member's next redemptions in a test use the codes
     of the next window, the previous one and the one before (all live: a code is accepted up to about 90
@@ -79,7 +81,9 @@ def redeem(merchant: Merchant, member: User, *, bill_fen: int = 10_000, staff: U
         raise ValueError(f"a member has {len(_WINDOW_OFFSETS)} live codes at a time: redeem with another member")
     _codes_used[member.pk] = used + 1
     code = code_of(member, ahead=_WINDOW_OFFSETS[used]).qr
-    return redemption_confirm(merchant=merchant, counter=counter, bill=bill_fen, code=code)
+    # As a request does: the outbox row (credit, webhook, notice) is processed when the confirmation commits.
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return redemption_confirm(merchant=merchant, counter=counter, bill=bill_fen, code=code)
 
 
 def content_app(scopes: str = "notes:write touches:write") -> PartnerApplication:

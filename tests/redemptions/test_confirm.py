@@ -16,7 +16,7 @@ from merchants.selectors import local_date
 from redemptions.counter import codes, services
 from redemptions.counter.selectors import merchant_by_public_id
 from redemptions.counter.services import Counter
-from redemptions.models import Channel, MemberDay, Redemption, RefusedScan
+from redemptions.models import Channel, MemberDay, Redemption, RedemptionOutbox, RefusedScan
 from tests.factories.redemptions import code_of, member_with_card, shop, staff_of
 
 pytestmark = pytest.mark.django_db
@@ -49,18 +49,18 @@ def test_confirm_writes_the_redemption_and_feeds_every_counter(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_confirm_uses_a_fixed_number_of_queries(merchant, counter, member, django_assert_num_queries):
-    """Outside any caller's transaction (as in a request), with the content type cache warm:
-    staff membership, user by code, entitlement (3 reads), BEGIN, INSERT redemption, member-limit
-    upsert, capacity upsert, savings UPDATE, the member's touches for attribution (issue 6; an INSERT
-    of credits only when some note led here), audit INSERT, webhook endpoints (1 SELECT when nobody
-    listens; the shop's granted partner apps are read only when someone does), the member's notice
-    INSERT, COMMIT (11 statements in 1 transaction) = 13. The merchant and its offer are loaded by the
-    caller."""
+def test_confirm_uses_a_fixed_number_of_queries(merchant, counter, member, django_assert_num_queries, tasks_to_worker):
+    """Outside any caller's transaction (as in a request), with the content type cache warm and the
+    outbox handed to the worker (production): staff membership, user by code, BEGIN, the shop's state
+    and offer terms under a shared lock, the member's entitlement under a row lock, INSERT redemption,
+    member-limit upsert, capacity upsert, savings UPDATE, audit INSERT, outbox INSERT, COMMIT = 12.
+    Attribution, the webhook and the notice are the worker's (one more query for touches, endpoints
+    and the notice each, whoever the shop and the member)."""
     code = code_of(member).qr
     ContentType.objects.get_for_model(Redemption)
-    with django_assert_num_queries(13):
-        services.redemption_confirm(merchant=merchant, counter=counter, bill=8650, code=code)
+    with django_assert_num_queries(12):
+        redemption = services.redemption_confirm(merchant=merchant, counter=counter, bill=8650, code=code)
+    assert RedemptionOutbox.objects.get(redemption=redemption).done_at is None  # queued for the worker
 
 
 def test_typed_code_confirms_like_the_qr_code(merchant, counter, member):

@@ -7,6 +7,7 @@ that owns it, worded for staff by ``for_staff``), writes no redemption, and is r
 The names below are the package's public surface (``services.redemption_confirm``).
 """
 
+from ..outbox import member_notice_redeemed
 from .claims import claim_cancel, claim_confirm, claim_create, claim_reject, claims_expire
 from .common import (
     MAX_BILL_FEN,
@@ -30,7 +31,6 @@ from .common import (
 )
 from .redeem import (
     Prepared,
-    member_notice_redeemed,
     redemption_confirm,
     redemption_may_void,
     redemption_prepare,

@@ -101,7 +101,6 @@ def claim_confirm(*, claim: Claim, merchant: Merchant, staff: User, at: datetime
         counter_authorize(merchant=merchant, counter=counter)
         with transaction.atomic():
             locked = _claim_lock_pending(claim=claim, at=at)
-            ent = eligibility(member=locked.member, merchant=merchant, at=at)
             redemption = redemption_write(
                 member=locked.member,
                 merchant=merchant,
@@ -110,7 +109,6 @@ def claim_confirm(*, claim: Claim, merchant: Merchant, staff: User, at: datetime
                 code_id=locked.code_id,
                 bill_fen=locked.bill_fen,
                 at=at,
-                subscription_id=ent.subscription_id,
             )
             locked.status, locked.decided_at, locked.decided_by = Claim.Status.CONFIRMED, at, staff
             locked.redemption = redemption

@@ -1,12 +1,14 @@
 """Prepare, confirm and void: the redemption path.
 
 ``redemption_confirm`` is the heart of the product and reads top to bottom like
-pretix's check-in service: who is asking, which code, which member, may they,
-may this shop, then one transaction that writes the redemption (its unique
+pretix's check-in service: who is asking, which code, which member, then one
+transaction that re-reads the shop's state and the member's entitlement under
+row locks (may they, may this shop), writes the redemption (its unique
 ``code_id`` makes a second use of the code fail), takes one unit of the
 member's daily limit and of the shop's capacity (guarded upserts), feeds the
-member's savings meter, records the audit entry and schedules side effects on
-commit. Every refusal is a ``DomainError`` with a stable code, writes no
+member's savings meter, records the audit entry and writes one outbox row
+(attribution credit, the webhook and the member's notice follow the commit,
+exactly once: :mod:`redemptions.counter.outbox`). Every refusal is a ``DomainError`` with a stable code, writes no
 redemption, and is recorded as a ``RefusedScan``.
 """
 
@@ -23,18 +25,18 @@ from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError, field_error
 from core.models import User
-from core.services import Actor, actor_label, audit_record, notify
-from core.webhooks import emit
+from core.services import Actor, actor_label, audit_record
+from members.selectors import entitlement
 from members.services import subscription_savings_add
 from merchants.models import Merchant
-from merchants.selectors import granted_applications, staff_membership, today_used
 from merchants.selectors import local_date as merchant_local_date
+from merchants.selectors import redeem_refusal, redeem_terms_lock, staff_membership, today_used
 from merchants.services import capacity_release, capacity_take
 
-from ...attribution.services import credit_redemption, reverse_credit
-from ...models import Channel, MemberDay, Redemption
+from ...models import CODE_USED_ONCE, Channel, MemberDay, Redemption, RedemptionOutbox
 from .. import codes
 from ..errors import for_staff
+from ..outbox import outbox_write
 from .common import (
     Counter,
     ScannedCode,
@@ -169,27 +171,38 @@ def redemption_write(
     code_id: str,
     bill_fen: int,
     at: datetime,
-    subscription_id: int,
+    entitled_at: datetime | None = None,
 ) -> Redemption:
-    """The transaction every confirmation goes through (codes, claims, partner POS, the demo's past visits).
+    """The transaction every confirmation goes through (codes, claims, partner POS).
 
-    The caller has checked the counter, the code, the member's entitlement and the shop's state before it, outside
-    any transaction; this checks the bill minimum (on the offer as loaded), then in one transaction writes the
-    redemption (the unique code id), takes the member's daily limit and the shop's capacity (guarded upserts),
-    and records the savings, the attribution credit, the audit entry, the webhook and the member's notice."""
-    offer = merchant.offer
-    if offer.min_bill_fen is not None and bill_fen < offer.min_bill_fen:
-        raise DomainError("bill_below_minimum", min_bill=f"{offer.min_bill_fen / 100:.2f}")
-    discount = discount_for(bill_fen=bill_fen, rate_bp=offer.rate_bp, cap_fen=offer.cap_fen)
-    day = merchant_local_date(merchant=merchant, at=at)
+    The card must be entitled at ``entitled_at`` (default ``at``; the demo's back-dated visits ask
+    about now, when its members' cards run).
+
+    Everything that guards money is read inside it, under row locks: the shop's state and offer terms
+    under a shared lock (many confirmations at one shop proceed together; a pause, suspension or offer
+    change waits for them, or they wait for it and see it), the member's entitled subscription under
+    ``FOR NO KEY UPDATE`` (a refund or suspension waits, or is seen; the savings meter on that row is
+    written below). Refusals raise inside the transaction, so nothing of the attempt stays."""
     try:
         with transaction.atomic():
+            redeem_terms_lock(merchant=merchant)
+            ent = entitlement(user=member, at=entitled_at or at, lock=True)
+            if not ent.entitled or ent.subscription_id is None:
+                raise DomainError(ent.code or "membership_inactive")
+            refusal = redeem_refusal(merchant=merchant, at=at)
+            if refusal:
+                raise DomainError(refusal)
+            offer = merchant.offer
+            if offer.min_bill_fen is not None and bill_fen < offer.min_bill_fen:
+                raise DomainError("bill_below_minimum", min_bill=f"{offer.min_bill_fen / 100:.2f}")
+            discount = discount_for(bill_fen=bill_fen, rate_bp=offer.rate_bp, cap_fen=offer.cap_fen)
+            day = merchant_local_date(merchant=merchant, at=at)
             # 1. The code: the unique code_id makes every other writer of this code fail here
             #    (they wait for us, then see the row). Written first so that a reused code is
             #    reported as such, not as a limit.
             redemption = Redemption.objects.create(
                 member=member,
-                subscription_id=subscription_id,
+                subscription_id=ent.subscription_id,
                 merchant=merchant,
                 staff=counter.staff,
                 partner=counter.partner,
@@ -215,46 +228,30 @@ def redemption_write(
                 bill_fen=bill_fen,
                 discount_fen=discount,
             )
-            # 4. The member's savings meter, 5. the audit trail, 6. the webhook and the member's notice.
-            subscription_savings_add(subscription_id=subscription_id, amount_fen=discount)
-            credit_redemption(redemption=redemption)  # notes that led here (issue 6)
+            # 4. The member's savings meter, 5. the audit trail, 6. one outbox row: attribution credit,
+            #    the webhook and the member's notice follow the commit, exactly once (outbox.py).
+            subscription_savings_add(subscription_id=ent.subscription_id, amount_fen=discount)
             audit_record(
                 actor=counter.actor,
                 action="redemptions.redemption_confirm",
                 obj=redemption,
                 after={"bill_fen": bill_fen, "discount_fen": discount, "channel": channel, "merchant": merchant.pk},
             )
-            _emit_redemption("redemption.confirmed", redemption, merchant)
-            # The member's notice is written with the redemption: it cannot be lost between the commit
-            # and a queue, and one INSERT costs less than publishing a task.
-            member_notice_redeemed(redemption=redemption)
+            outbox_write(redemption=redemption, event=RedemptionOutbox.Event.CONFIRMED)
     except IntegrityError as exc:
-        if "code_id" in str(exc):
+        if _code_used(exc, code_id=code_id):
             raise DomainError("code_already_used") from exc
         raise
     return redemption
 
 
-def _emit_redemption(event: str, redemption: Redemption, merchant: Merchant) -> None:
-    """The webhook to partner apps the shop granted access to (its POS, its booking platform); sent on
-    commit by ``core.webhooks``. One read (endpoints) when nobody listens."""
-    emit(
-        event,
-        {
-            "redemption": str(redemption.public_id),
-            "merchant": str(merchant.public_id),
-            "channel": redemption.channel,
-            "status": redemption.status,
-            "bill_fen": redemption.bill_fen,
-            "discount_fen": redemption.discount_fen,
-            "charge_fen": redemption.charge_fen,
-            "currency": redemption.currency,
-            "local_date": redemption.local_date,
-            "confirmed_at": redemption.confirmed_at,
-            "voided_at": redemption.voided_at,
-        },
-        applications=granted_applications(merchant=merchant),
-    )
+def _code_used(exc: IntegrityError, *, code_id: str) -> bool:
+    """Whether ``exc`` is the second use of ``code_id``: PostgreSQL names the violated constraint
+    (psycopg's ``diag.constraint_name``); SQLite names none, so there the row is looked up."""
+    diag = getattr(exc.__cause__, "diag", None)
+    if diag is not None:
+        return bool(diag.constraint_name == CODE_USED_ONCE)
+    return Redemption.objects.filter(code_id=code_id).exists()
 
 
 def redemption_confirm(
@@ -284,7 +281,6 @@ def redemption_confirm(
         if token:
             code_text, checked_at = _token_code(token=token, merchant=merchant, counter=counter)
         scanned = code_read(text=code_text, merchant=merchant, at=checked_at)
-        ent = eligibility(member=scanned.member, merchant=merchant, at=at)
         channel = Channel.PARTNER_POS if counter.partner is not None else scanned.channel
         return redemption_write(
             member=scanned.member,
@@ -294,7 +290,6 @@ def redemption_confirm(
             code_id=scanned.code_id,
             bill_fen=bill_fen,
             at=at,
-            subscription_id=ent.subscription_id,
         )
     except DomainError as exc:
         refusal_record(
@@ -342,6 +337,9 @@ def redemption_void(
         locked.voided_by_label = actor_label(actor)[:120]
         locked.void_reason = reason
         locked.save(update_fields=["status", "voided_at", "voided_by_label", "void_reason"])
+        # The savings meter first: a confirmation locks the subscription before the day counters, and
+        # taking the rows in the same order means the two never deadlock.
+        subscription_savings_add(subscription_id=locked.subscription_id, amount_fen=-locked.discount_fen)
         _member_limit_release(member_id=locked.member_id, merchant_id=locked.merchant_id, day=locked.local_date)
         capacity_release(
             merchant_id=locked.merchant_id,
@@ -349,9 +347,7 @@ def redemption_void(
             bill_fen=locked.bill_fen,
             discount_fen=locked.discount_fen,
         )
-        subscription_savings_add(subscription_id=locked.subscription_id, amount_fen=-locked.discount_fen)
-        reverse_credit(redemption=locked)  # issue 6
-        _emit_redemption("redemption.voided", locked, locked.merchant)
+        outbox_write(redemption=locked, event=RedemptionOutbox.Event.VOIDED)  # credit reversal, webhook
         audit_record(
             actor=actor,
             action="redemptions.redemption_void",
@@ -363,22 +359,3 @@ def redemption_void(
     redemption.status, redemption.voided_at = locked.status, locked.voided_at
     redemption.voided_by_label, redemption.void_reason = locked.voided_by_label, locked.void_reason
     return redemption
-
-
-def member_notice_redeemed(*, redemption: Redemption) -> None:
-    """Tell the member what they saved (in-app notice; no e-mail at every coffee)."""
-    notify(
-        user=redemption.member,
-        kind="redemptions.confirmed",
-        title=_("You saved ¥%(saved)s at %(shop)s"),
-        body=_("Bill ¥%(bill)s, paid ¥%(charge)s."),
-        url="/r/mine/",
-        email=False,
-        at=redemption.confirmed_at,
-        context={
-            "saved": f"{redemption.discount_fen / 100:.2f}",
-            "shop": redemption.merchant.name_zh,
-            "bill": f"{redemption.bill_fen / 100:.2f}",
-            "charge": f"{redemption.charge_fen / 100:.2f}",
-        },
-    )
