@@ -16,6 +16,7 @@ and the clock they read is the one on the wall where the thing happens.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -39,6 +40,11 @@ def zone(name: str) -> ZoneInfo:
 
 def programme_zone() -> ZoneInfo:
     return zone(settings.REDCARD_DEFAULT_TIMEZONE)
+
+
+def programme_day(moment: datetime) -> date:
+    """The programme's calendar day at ``moment`` (a card's end date as members read it)."""
+    return moment.astimezone(programme_zone()).date()
 
 
 def use_zone(name: str) -> ZoneInfo:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 
 from django.db.models import F
 from django.utils import timezone
 
 from core.demo import DEMO_PASSWORD, demo_user
-from core.localtime import programme_zone
+from core.localtime import programme_day
 from core.models import Notification
 from core.services import reader_text
 
@@ -37,17 +37,13 @@ def _move_notices(subscription: Subscription, shift: timedelta) -> None:
     user = subscription.user
     if subscription.period_end is None:
         return
-    old_end = reader_text(_local_day(subscription.period_end), language=user.language)
+    old_end = reader_text(programme_day(subscription.period_end), language=user.language)
     subscription.refresh_from_db(fields=["period_end"])
-    new_end = reader_text(_local_day(subscription.period_end or timezone.now()), language=user.language)
+    new_end = reader_text(programme_day(subscription.period_end or timezone.now()), language=user.language)
     for notice in Notification.objects.filter(user=user):
         notice.created_at -= shift
         notice.title, notice.body = notice.title.replace(old_end, new_end), notice.body.replace(old_end, new_end)
         notice.save(update_fields=["created_at", "title", "body"])
-
-
-def _local_day(moment: datetime) -> date:
-    return timezone.localtime(moment, programme_zone()).date()
 
 
 def seed(out: list[tuple[str, str, str]]) -> None:

@@ -18,6 +18,7 @@ from datetime import datetime
 from difflib import SequenceMatcher
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -198,8 +199,6 @@ def wanted_invite(*, shop: WantedShop, actor: Actor, now: datetime | None = None
 
 
 def invite_link(*, shop: WantedShop) -> str:
-    from django.conf import settings
-
     return f"{settings.SITE_URL}{reverse('curation:apply_step', args=['business'])}?invite={shop.public_id}"
 
 

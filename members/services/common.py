@@ -6,11 +6,11 @@ import zoneinfo
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 
 from core import webhooks
 from core.errors import DomainError
+from core.localtime import programme_day, programme_zone
 from core.models import User
 from core.services import Actor, audit_record, transition_check
 
@@ -41,7 +41,7 @@ def _now() -> datetime:
 
 
 def _programme_tz() -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(settings.REDCARD_DEFAULT_TIMEZONE)
+    return programme_zone()
 
 
 def yuan(fen: int) -> str:
@@ -112,7 +112,7 @@ def _require_sales_open() -> None:
 
 def _local_date(moment: datetime) -> date:
     """The programme's calendar day at ``moment`` (``notify`` writes it as the reader's language does)."""
-    return moment.astimezone(_programme_tz()).date()
+    return programme_day(moment)
 
 
 def _append_period(
