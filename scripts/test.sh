@@ -28,7 +28,7 @@ step "check --deploy (production settings)"
 DJANGO_SETTINGS_MODULE=redcard.settings.production SECRET_KEY="ci-$(head -c 48 /dev/urandom | base64 | tr -d '/+=')" \
   REDCARD_CODE_KEYS="{\"ci\": \"$(head -c 32 /dev/urandom | base64)\"}" REDCARD_CODE_KEY_ID=ci \
   REDCARD_DATA_KEYS="{\"ci\": \"$(head -c 32 /dev/urandom | base64)\"}" \
-  REDIS_URL=redis://127.0.0.1:6379/0 ALLOWED_HOSTS=redcard.example $PY manage.py check --deploy --fail-level WARNING
+  REDIS_URL=redis://127.0.0.1:6379/0 MEDIA_S3_BUCKET=redcard-media ALLOWED_HOSTS=redcard.example $PY manage.py check --deploy --fail-level WARNING
 
 step "pytest (PostgreSQL)"
 $PY -m pytest --create-db "$@"

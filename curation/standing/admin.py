@@ -259,7 +259,11 @@ class ComplaintAdmin(AuditHistoryMixin, admin.ModelAdmin):
     def photo_link(self, obj: Complaint) -> str:
         if not obj.photo:
             return "—"
-        return format_html('<a href="{}">{}</a>', obj.photo.url, _("open the photo"))
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">{}</a>',
+            reverse("curation:complaint_photo", kwargs={"public_id": obj.public_id}),
+            _("open the photo"),
+        )
 
     @admin.display(description=_("handle"))
     def actions_links(self, obj: Complaint) -> str:

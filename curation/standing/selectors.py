@@ -92,6 +92,19 @@ def complaint_of_member(*, member: User, public_id: Any) -> Complaint | None:
     return complaints_of_member(member=member).filter(public_id=public_id).prefetch_related("messages").first()
 
 
+def complaint_photo_for(*, user: Any, public_id: Any) -> Complaint | None:
+    """The complaint whose photo ``user`` may see: their own, or any for staff who read complaints (curators,
+    operators). Nobody else, signed in or not, learns that it exists."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    complaint = Complaint.objects.filter(public_id=public_id).exclude(photo="").first()
+    if complaint is None:
+        return None
+    if complaint.member_id == user.pk or (user.is_staff and user.has_perm("curation.view_complaint")):
+        return complaint
+    return None
+
+
 def complaint_messages(*, complaint: Complaint, include_internal: bool = False) -> list[Any]:
     messages = complaint.messages.select_related("author").order_by("created_at", "pk")
     if not include_internal:

@@ -10,12 +10,14 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
+from core.files import private_file_response
 from core.localtime import use_zone_of_city
 from core.models import User
 from curation.models import Complaint
@@ -27,6 +29,7 @@ from . import services as standing
 from .selectors import (
     complaint_messages,
     complaint_of_member,
+    complaint_photo_for,
     complaint_sla,
     complaints_of_member,
     complaints_of_merchant,
@@ -140,6 +143,16 @@ def complaint_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse
             "sla": complaint_sla(complaint=complaint),
         },
     )
+
+
+@login_required
+def complaint_photo(request: HttpRequest, public_id: uuid.UUID) -> HttpResponseBase:
+    """A complaint's photo, for the member who filed it and for curators and operators (the console links
+    here); 404 for everyone else. Streams from the file system or redirects to a short-lived signed URL."""
+    complaint = complaint_photo_for(user=request.user, public_id=public_id)
+    if complaint is None:
+        raise Http404
+    return private_file_response(complaint.photo)
 
 
 # --- merchant owner ------------------------------------------------------------------------------------------

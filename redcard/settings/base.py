@@ -277,14 +277,39 @@ COMPLAINT_RESOLUTION_HOURS = env_int("COMPLAINT_RESOLUTION_HOURS", 72)
 STATIC_URL = "/static/"
 STATIC_ROOT: Path | None = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-MEDIA_URL = "/media/"
-MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
-STORAGES = {
+STORAGES: dict[str, dict] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 WHITENOISE_MIMETYPES = {".wasm": "application/wasm", ".webmanifest": "application/manifest+json"}
 
+# --- Uploaded files (complaint photos) --------------------------------------------------------------------
+# Private: no URL serves them directly; a view checks who asks (core.files). The embedded default keeps them on
+# the file system under MEDIA_ROOT. With MEDIA_S3_BUCKET set they go to S3-compatible object storage
+# (django-storages), shared by every web node, and the view answers with a signed URL that lives
+# REDCARD_PRIVATE_FILE_URL_SECONDS. Production refuses the file system unless REDCARD_MEDIA_ON_FILESYSTEM=1.
+MEDIA_URL = "/media/"
+MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+MEDIA_S3_BUCKET = env("MEDIA_S3_BUCKET")
+REDCARD_PRIVATE_FILE_URL_SECONDS = env_int("REDCARD_PRIVATE_FILE_URL_SECONDS", 60)
+if MEDIA_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": MEDIA_S3_BUCKET,
+            "endpoint_url": env("MEDIA_S3_ENDPOINT_URL") or None,
+            "region_name": env("MEDIA_S3_REGION") or None,
+            "access_key": env("MEDIA_S3_ACCESS_KEY_ID") or None,
+            "secret_key": env("MEDIA_S3_SECRET_ACCESS_KEY") or None,
+            "location": env("MEDIA_S3_PREFIX"),
+            "addressing_style": env("MEDIA_S3_ADDRESSING_STYLE") or None,  # "path" for MinIO and most others
+            "signature_version": "s3v4",
+            "default_acl": None,  # the bucket's own policy: keep it private
+            "querystring_auth": True,
+            "querystring_expire": REDCARD_PRIVATE_FILE_URL_SECONDS,
+            "file_overwrite": False,
+        },
+    }
 # --- Webhooks to partners (core.webhooks) ------------------------------------------
 # Networks a webhook endpoint may resolve to besides public addresses (CIDRs, comma-separated): loopback,
 # private and link-local destinations are refused otherwise.

@@ -38,6 +38,12 @@ if len(set(_redis_places.values())) != len(_redis_places):
         + ", ".join(_redis_places)
         + " name the same one"
     )
+if not env("MEDIA_S3_BUCKET") and not env_bool("REDCARD_MEDIA_ON_FILESYSTEM", False):
+    raise ImproperlyConfigured(
+        "MEDIA_S3_BUCKET must be set in production (S3-compatible object storage for uploaded files, with "
+        "MEDIA_S3_ENDPOINT_URL and the MEDIA_S3_* keys); a folder on one web node is not shared by the others. "
+        "REDCARD_MEDIA_ON_FILESYSTEM=1 keeps them under MEDIA_ROOT (one node, or a volume every node mounts)"
+    )
 SECRET_KEY = env("SECRET_KEY")
 if not SECRET_KEY or SECRET_KEY.startswith("dev-only"):
     raise ImproperlyConfigured("SECRET_KEY must be set in production")

@@ -49,6 +49,7 @@ def test_gunicorn_serves_production_settings_and_logs_the_request_id(tmp_path):
         "REDCARD_CODE_KEYS": json.dumps({"k": base64.b64encode(secrets.token_bytes(32)).decode()}),
         "REDCARD_DATA_KEYS": json.dumps({"k": base64.b64encode(secrets.token_bytes(32)).decode()}),
         "ALLOWED_HOSTS": "127.0.0.1",
+        "REDCARD_MEDIA_ON_FILESYSTEM": "1",
         "SECURE_SSL_REDIRECT": "0",
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "1",

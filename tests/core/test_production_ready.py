@@ -216,6 +216,7 @@ def production_env(**overrides: str | None) -> dict[str, str]:
         ALLOWED_HOSTS="redcard.example",
         DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres",
         REDIS_URL="redis://127.0.0.1:6379/0",
+        MEDIA_S3_BUCKET="redcard-media",
     )
     for key, value in overrides.items():
         if value is None:
@@ -244,6 +245,7 @@ def manage_check(env: dict[str, str]) -> subprocess.CompletedProcess:
         ({"REDIS_URL": None}, "REDIS_URL must be set"),
         ({"CELERY_BROKER_URL": "redis://127.0.0.1:6379/0"}, "separate Redis databases"),
         ({"CELERY_TASK_ALWAYS_EAGER": "1"}, "CELERY_TASK_ALWAYS_EAGER"),
+        ({"MEDIA_S3_BUCKET": None}, "MEDIA_S3_BUCKET must be set"),
     ],
 )
 def test_production_refuses_to_start_naming_the_missing_piece(overrides, named):
@@ -269,3 +271,16 @@ def test_production_starts_with_postgresql_and_redis_on_separate_databases():
         "core.cache.FailOpenRedisCache",
         "False",
     ]
+
+
+def test_production_keeps_uploads_in_object_storage_or_on_the_file_system_only_when_told():
+    code = (
+        "import django; django.setup(); from django.core.files.storage import storages; d = storages['default']; "
+        "print(type(d).__module__ + '.' + type(d).__name__, getattr(d, 'querystring_expire', '-'))"
+    )
+    s3 = production_env(MEDIA_S3_ENDPOINT_URL="https://s3.example", REDCARD_PRIVATE_FILE_URL_SECONDS="45")
+    out = subprocess.run([sys.executable, "-c", code], env=s3, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["storages.backends.s3.S3Storage", "45"]
+    local = production_env(MEDIA_S3_BUCKET=None, REDCARD_MEDIA_ON_FILESYSTEM="1")
+    out = subprocess.run([sys.executable, "-c", code], env=local, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["django.core.files.storage.filesystem.FileSystemStorage", "-"]

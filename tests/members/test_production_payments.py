@@ -31,6 +31,7 @@ def production_check(**env: str) -> subprocess.CompletedProcess:
         "ALLOWED_HOSTS": "redcard.example",
         "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
         "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "MEDIA_S3_BUCKET": "redcard-media",
         **env,
     }
     return subprocess.run(
