@@ -7,9 +7,10 @@ page's objects that returns a :class:`Link` or ``None`` (nothing to offer this r
 
 The slots:
 
+- ``members.card``: the member's card at the counter (where joining, paying and the membership page lead);
 - ``merchants.shop_page`` (``merchant``): under a shop's public page;
 - ``merchants.console_home``: the owner's console, under the list of shops;
-- ``merchants.console_shop`` (``merchant``): the owner's page of one shop;
+- ``merchants.console_shop`` (``merchant``): the hub of one shop in the console (scan, dashboard, stand...);
 - ``redemptions.visit`` (``redemption``): one of the member's visits in "My redemptions".
 """
 

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from core.models import User
+from merchants.selectors import active_cities, catalogue
 
 from .models import (
     ENTITLED_STATES,
@@ -31,6 +32,14 @@ class Entitlement:
     subscription_id: int | None
     state: str | None
     period_end: datetime | None
+
+
+def trial_days_left(ent: Entitlement, *, at: datetime | None = None) -> int | None:
+    """Whole days (rounded up) left of a running trial, ``None`` when ``ent`` is not a trial."""
+    if ent.state != SubscriptionState.TRIALING or not ent.entitled or ent.period_end is None:
+        return None
+    left = ent.period_end - (at or timezone.now())
+    return max(0, -(-left // timedelta(days=1)))
 
 
 @dataclass(frozen=True)
@@ -82,12 +91,55 @@ def member_savings(*, user: User) -> Savings:
     if subscription is None:
         plan = default_plan()
         return Savings(0, plan.price_fen if plan else 0, plan.currency if plan else "CNY", None, None)
+    # A trial card costs nothing: its meter runs against the fee of the card it would become.
+    fee_plan = (default_plan() or subscription.plan) if subscription.plan.is_trial else subscription.plan
     return Savings(
         subscription.savings_fen,
-        subscription.plan.price_fen,
-        subscription.plan.currency,
+        fee_plan.price_fen,
+        fee_plan.currency,
         subscription.period_start,
         subscription.period_end,
+    )
+
+
+@dataclass(frozen=True)
+class JoinPitch:
+    """What the join page sells with: the catalogue in figures, a few shops, and a worked example."""
+
+    shop_count: int
+    cities: list[Any]
+    best_percent: str
+    shops: list[Any]
+    fee_fen: int
+    monthly_spend_fen: int
+    yearly_saved_fen: int
+    trial_days: int | None
+
+
+#: The worked example on the join page: a month's spending at member shops (two dinners for two).
+EXAMPLE_MONTHLY_SPEND_FEN = 40000
+#: Every member shop gives at least this (basis points); SPEC: "at least 10% off".
+FLOOR_RATE_BP = 1000
+
+
+def join_pitch(*, shops: int = 6) -> JoinPitch:
+    """The join page's figures: visible shops and their cities, the best offer, up to ``shops`` listed shops
+    (best offers first), and what the example month saves in a year at the floor rate."""
+    visible = catalogue()
+    rates = visible.aggregate(best=Max("offer__rate_bp"))
+    annual = default_plan()
+    trial = Plan.objects.filter(is_active=True, is_trial=True).order_by("sort_order").first()
+    chosen = list(visible.order_by("-offer__rate_bp", "state", "name_zh")[:shops])
+    city_ids = set(visible.values_list("city_id", flat=True).distinct())
+    return JoinPitch(
+        shop_count=visible.count(),
+        cities=[city for city in active_cities() if city.pk in city_ids],
+        best_percent=f"{(rates['best'] or FLOOR_RATE_BP) / 100:g}",
+        shops=chosen,
+        fee_fen=annual.price_fen if annual else 0,
+        monthly_spend_fen=EXAMPLE_MONTHLY_SPEND_FEN,
+        yearly_saved_fen=EXAMPLE_MONTHLY_SPEND_FEN * 12 * FLOOR_RATE_BP // 10000,
+        trial_days=trial.duration_days if trial else None,
     )
 
 

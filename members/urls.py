@@ -8,6 +8,7 @@ app_name = "members"
 urlpatterns = [
     path("", views.membership, name="membership"),
     path("join/", views.join, name="join"),
+    path("join/continue/", views.join_continue, name="join_continue"),
     path("join/return/<uuid:payment_id>/", views.join_return, name="join_return"),
     path("receipt/<uuid:payment_id>/", views.receipt, name="receipt"),
     path("renew/", views.renew, name="renew"),

@@ -9,12 +9,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
+from core.links import links
 
 from . import selectors
 from .models import CURRENT_STATES, Payment, SandboxOrder, SubscriptionPeriod, SubscriptionState
@@ -35,9 +37,12 @@ def membership(request: HttpRequest) -> HttpResponse:
     subscription = selectors.current_subscription(user=user)  # type: ignore[arg-type]
     savings = selectors.member_savings(user=user)  # type: ignore[arg-type]
     percent = min(100, round(100 * savings.saved_fen / savings.fee_fen)) if savings.fee_fen else 0
+    ent = selectors.entitlement(user=user)  # type: ignore[arg-type]
     context = {
         "subscription": subscription,
-        "entitlement": selectors.entitlement(user=user),  # type: ignore[arg-type]
+        "entitlement": ent,
+        "trial_days_left": selectors.trial_days_left(ent),
+        "card_url": card_url(request),
         "savings": savings,
         "savings_percent": percent,
         "savings_step": min(10, percent // 10),
@@ -65,35 +70,58 @@ def membership(request: HttpRequest) -> HttpResponse:
     return render(request, "members/membership.html", context)
 
 
+#: The plan a signed-out visitor chose on the join page, kept through sign-up and verification.
+JOIN_PLAN_SESSION_KEY = "members.join_plan"
+
+
 def join(request: HttpRequest) -> HttpResponse:
+    """The join page. A signed-out visitor's choice is kept in the session while they sign up (or sign in)
+    and verify their address; ``join_continue`` then starts the checkout or the trial by itself."""
     if request.method == "POST":
+        plan_code = request.POST.get("plan", "")
         if not request.user.is_authenticated:
-            return redirect(f"{_login_url()}?next={request.path}")
-        try:
-            if request.POST.get("plan") == "trial":
-                trial_start(user=request.user)
-                messages.success(request, _("Your free trial has started."))
-                return redirect("members:membership")
-            payment = checkout_start(user=request.user, plan_code=request.POST.get("plan", ""))
-        except DomainError as exc:
-            messages.error(request, exc.detail)
-            return redirect("members:join")
-        return redirect(payment.checkout_url)
+            request.session[JOIN_PLAN_SESSION_KEY] = plan_code
+            return redirect(f"{reverse('account_signup')}?{urlencode({'next': reverse('members:join_continue')})}")
+        return _join_start(request, plan_code)
     user = request.user
     context = {
         "plans": selectors.plans_on_sale(),
         "trial_used": user.is_authenticated and selectors.trial_used(user=user),
         "entitlement": selectors.entitlement(user=user) if user.is_authenticated else None,
         "sales_open": programme_get().sales_open,
+        "pitch": selectors.join_pitch(),
     }
     return render(request, "members/join.html", context)
 
 
-def _login_url() -> str:
-    from django.conf import settings
-    from django.urls import reverse
+@login_required
+def join_continue(request: HttpRequest) -> HttpResponse:
+    """Where sign-up and verification lead: the plan chosen before signing in, taken once."""
+    plan_code = request.session.pop(JOIN_PLAN_SESSION_KEY, None)
+    if not plan_code:
+        return redirect("members:join")
+    return _join_start(request, plan_code)
 
-    return reverse(settings.LOGIN_URL)
+
+def _join_start(request: HttpRequest, plan_code: str) -> HttpResponse:
+    """Start the trial (and show the card) or open the checkout of ``plan_code``."""
+    try:
+        if plan_code == "trial":
+            trial_start(user=request.user)  # type: ignore[arg-type]
+            messages.success(request, _("Your free trial has started. Here is your card."))
+            return redirect(card_url(request))
+        payment = checkout_start(user=request.user, plan_code=plan_code)  # type: ignore[arg-type]
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+        return redirect("members:join")
+    return redirect(payment.checkout_url)
+
+
+def card_url(request: HttpRequest) -> str:
+    """The member's card at the counter (a page of a higher app, offered through the ``members.card`` slot),
+    else the membership page."""
+    offered = links("members.card", request)
+    return offered[0].url if offered else reverse("members:membership")
 
 
 @login_required
@@ -107,8 +135,8 @@ def join_return(request: HttpRequest, payment_id: str) -> HttpResponse:
         messages.error(request, exc.detail)
     payment.refresh_from_db()
     if payment.state == Payment.State.PAID and payment.flagged_at is None:
-        messages.success(request, _("Payment received. Welcome to RedCard!"))
-        return redirect("members:membership")
+        messages.success(request, _("Payment received. Welcome to RedCard! Here is your card."))
+        return redirect(card_url(request))
     return render(request, "members/join_return.html", {"payment": payment})
 
 

@@ -1,5 +1,5 @@
-"""The redemptions app's links on lower apps' pages (:mod:`core.links`): the shop's QR stand and NFC tags from
-the merchant console."""
+"""The redemptions app's links on lower apps' pages (:mod:`core.links`): the member's card from the membership
+pages, and the scanner, dashboard and QR stand from the merchant console."""
 
 from __future__ import annotations
 
@@ -9,8 +9,27 @@ from django.utils.translation import gettext as _
 
 from core.links import Link, provide
 from merchants.models import Merchant
+from merchants.selectors import is_owner
+
+
+@provide("members.card")
+def member_card(request: HttpRequest) -> Link | None:
+    return Link(label=_("Show my card at the counter"), url=reverse("redemptions:card"), primary=True)
+
+
+@provide("merchants.console_shop")
+def scanner(request: HttpRequest, *, merchant: Merchant) -> Link | None:
+    url = reverse("redemptions:scanner", args=[merchant.public_id])
+    return Link(label=_("Scan member cards"), url=url, primary=True, order=10)
+
+
+@provide("merchants.console_shop")
+def dashboard(request: HttpRequest, *, merchant: Merchant) -> Link | None:
+    if not is_owner(user=request.user, merchant=merchant):
+        return None
+    return Link(label=_("Dashboard"), url=reverse("redemptions:dashboard", args=[merchant.public_id]), order=20)
 
 
 @provide("merchants.console_shop")
 def stand(request: HttpRequest, *, merchant: Merchant) -> Link | None:
-    return Link(label=_("Printable QR stand"), url=reverse("redemptions:stand", args=[merchant.public_id]))
+    return Link(label=_("Printable QR stand"), url=reverse("redemptions:stand", args=[merchant.public_id]), order=30)

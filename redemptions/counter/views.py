@@ -21,7 +21,7 @@ from core.localtime import use_zone_of_city
 from core.models import User
 from members.events import selectors as event_selectors
 from members.events import services as event_services
-from members.selectors import entitlement, member_savings
+from members.selectors import entitlement, member_savings, trial_days_left
 from merchants.selectors import merchant_for_staff, merchants_of_staff, today_used
 
 from ..models import Claim, NfcTag
@@ -76,6 +76,7 @@ def card(request: HttpRequest) -> HttpResponse:
     payload = card_payload(request.user)  # type: ignore[arg-type]
     savings = payload["savings"]
     share = min(100, int(100 * savings["saved_fen"] / savings["fee_fen"])) if savings["fee_fen"] else 0
+    ent = entitlement(user=request.user)  # type: ignore[arg-type]
     return render(
         request,
         "redemptions/card.html",
@@ -85,6 +86,7 @@ def card(request: HttpRequest) -> HttpResponse:
             "saved": _yuan(savings["saved_fen"]),
             "fee": _yuan(savings["fee_fen"]),
             "meter_step": share // 5 * 5,
+            "trial_days_left": trial_days_left(ent),
             # The same end as the membership page and the API: the subscription's, on the programme's calendar.
             "valid_until": parse_datetime(payload["period_end"]) if payload["period_end"] else None,
         },

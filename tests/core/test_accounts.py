@@ -17,7 +17,7 @@ def link_in(message):
     return re.search(r"http://testserver(/\S+)", message.body).group(1)
 
 
-def test_sign_up_requires_verifying_the_email_address(client):
+def test_sign_up_requires_verifying_the_email_address_with_a_code(client):
     response = client.post(
         "/accounts/signup/",
         {"email": "new@example.com", "password1": "a long pass phrase 42", "password2": "a long pass phrase 42"},
@@ -28,11 +28,14 @@ def test_sign_up_requires_verifying_the_email_address(client):
     assert client.get("/api/v1/me/").status_code in (401, 403)  # not signed in until verified
 
     assert len(mail.outbox) == 1
-    greeting = mail.outbox[0].body.splitlines()[0]
-    assert greeting == "您好，这里是小红卡！"  # not allauth's "Hello from testserver!"
-    assert mail.outbox[0].body.rstrip().endswith("http://127.0.0.1:8000")  # SITE_URL, not the request's host
-    confirm = link_in(mail.outbox[0])
-    assert client.post(confirm).status_code == 302
+    body = mail.outbox[0].body
+    assert body.splitlines()[0] == "您好，这里是小红卡！"  # not allauth's "Hello from testserver!"
+    assert "testserver" not in body  # the site is named, not the request's host
+    assert body.rstrip().endswith("http://127.0.0.1:8000")  # SITE_URL, not the request's host
+    code = re.search(r"^([A-Z0-9]{4}-[A-Z0-9]{4})$", body, re.MULTILINE).group(1)
+    assert client.post("/accounts/confirm-email/", {"code": "AAAA-AAAA"}).status_code == 200  # a wrong code
+    assert client.get("/api/v1/me/").status_code in (401, 403)
+    assert client.post("/accounts/confirm-email/", {"code": code}).status_code == 302
     me = client.get("/api/v1/me/")
     assert me.status_code == 200
     assert me.json()["email"] == "new@example.com"

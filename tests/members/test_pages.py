@@ -27,8 +27,8 @@ def test_join_pay_active_cancel_undo_in_pages(plans, client):
     back = client.post(checkout_url, {"action": "pay"})
     assert back["Location"].startswith("/membership/join/return/")
     landed = client.get(back["Location"], follow=True)
-    assert landed.redirect_chain[-1][0] == "/membership/"
-    html = landed.content.decode()
+    assert landed.redirect_chain[-1][0] == "/r/card/"  # paid: straight to the card at the counter
+    html = client.get("/membership/").content.decode()
     assert "本年已省 ¥0 / 年费 ¥168" in html
     assert Subscription.objects.get(user=user).state == "active"
 
@@ -233,10 +233,11 @@ def test_trial_member_upgrades_in_one_tap_from_the_membership_page(plans, client
     assert checkout_url.startswith("/membership/sandbox/checkout/")
     back = client.post(checkout_url, {"action": "pay"})
     landed = client.get(back["Location"], follow=True)
-    assert landed.redirect_chain[-1][0] == "/membership/"
+    assert landed.redirect_chain[-1][0] == "/r/card/"
+    assert 'id="rc-trial"' not in landed.content.decode()  # no longer a trial card
     trial.refresh_from_db()
     assert trial.state == "active" and trial.periods.count() == 2
-    assert 'id="upgrade"' not in landed.content.decode()
+    assert 'id="upgrade"' not in client.get("/membership/").content.decode()
 
 
 def test_membership_page_lists_payments_and_refunds_with_state_method_and_receipt(plans, client):
