@@ -35,6 +35,10 @@ class CapacityForm(forms.Form):
     daily_capacity = forms.IntegerField(label=_("RedCard visits per day"), min_value=0, max_value=100000)
 
 
+class OfflineForm(forms.Form):
+    offline_accept = forms.BooleanField(label=_("Accept member codes when the network is down"), required=False)
+
+
 class PhoneForm(forms.Form):
     phone = forms.CharField(label=_("Public phone"), max_length=20, required=False)
 

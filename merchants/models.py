@@ -178,6 +178,14 @@ class Merchant(models.Model):
     daily_capacity = models.PositiveIntegerField(_("daily RedCard capacity"), default=50)
     member_daily_limit = models.PositiveSmallIntegerField(_("redemptions per member per day"), default=1)
     paused_on = models.DateField(_("RedCard paused on"), null=True, blank=True)
+    offline_accept = models.BooleanField(
+        _("accept member codes offline"),
+        default=True,
+        help_text=_(
+            "When the shop's network drops, the scanner accepts genuine, unexpired member codes and syncs them "
+            "when the network returns."
+        ),
+    )
     promotion_hold = models.BooleanField(
         _("promotion on hold"), default=False, help_text=_("Set by the surge detector; the catalogue stops promoting.")
     )

@@ -383,19 +383,30 @@ def merchant_phone_set(*, merchant: Merchant, actor: User, phone: str) -> Mercha
             phone_validator(phone)
         except ValidationError as exc:
             raise field_error("phone", "invalid", exc.messages[0]) from exc
+    return _owner_setting_set(merchant=merchant, actor=actor, field="phone", value=phone, action="merchants.phone_set")
+
+
+def _owner_setting_set(*, merchant: Merchant, actor: User, field: str, value: object, action: str) -> Merchant:
+    """Write one of the shop's settings under its row lock, with the audit entry (before/after)."""
     with transaction.atomic():
         locked = Merchant.objects.select_for_update().get(pk=merchant.pk)
-        before = locked.phone
-        locked.phone = phone
-        locked.save(update_fields=["phone"])
-        audit_record(
-            actor=actor, action="merchants.phone_set", obj=locked, before={"phone": before}, after={"phone": phone}
-        )
-    merchant.phone = phone
+        before = getattr(locked, field)
+        setattr(locked, field, value)
+        locked.save(update_fields=[field])
+        audit_record(actor=actor, action=action, obj=locked, before={field: before}, after={field: value})
+    setattr(merchant, field, value)
     return merchant
 
 
 MAX_DAILY_CAPACITY = 5000
+
+
+def merchant_offline_set(*, merchant: Merchant, actor: User, accept: bool) -> Merchant:
+    """Let the shop's scanners accept member codes offline (or not). Owners only; audited."""
+    _require_owner(merchant=merchant, actor=actor)
+    return _owner_setting_set(
+        merchant=merchant, actor=actor, field="offline_accept", value=accept, action="merchants.offline_accept_set"
+    )
 
 
 def merchant_capacity_set(*, merchant: Merchant, actor: User, daily_capacity: int) -> Merchant:
@@ -409,20 +420,9 @@ def merchant_capacity_set(*, merchant: Merchant, actor: User, daily_capacity: in
                 )
             }
         )
-    with transaction.atomic():
-        locked = Merchant.objects.select_for_update().get(pk=merchant.pk)
-        before = locked.daily_capacity
-        locked.daily_capacity = daily_capacity
-        locked.save(update_fields=["daily_capacity"])
-        audit_record(
-            actor=actor,
-            action="merchants.capacity_set",
-            obj=locked,
-            before={"daily_capacity": before},
-            after={"daily_capacity": daily_capacity},
-        )
-    merchant.daily_capacity = daily_capacity
-    return merchant
+    return _owner_setting_set(
+        merchant=merchant, actor=actor, field="daily_capacity", value=daily_capacity, action="merchants.capacity_set"
+    )
 
 
 def offer_is_lower(*, offer: Offer, rate_bp: int, cap_fen: int | None, min_bill_fen: int | None) -> bool:

@@ -14,6 +14,7 @@ urlpatterns = [
     path("console/<uuid:public_id>/capacity/", views.console_capacity, name="console_capacity"),
     path("console/<uuid:public_id>/phone/", views.console_phone, name="console_phone"),
     path("console/<uuid:public_id>/pause/", views.console_pause, name="console_pause"),
+    path("console/<uuid:public_id>/offline/", views.console_offline, name="console_offline"),
     path("console/<uuid:public_id>/staff/", views.console_staff, name="console_staff"),
     path(
         "console/<uuid:public_id>/staff/<int:staff_id>/remove/",

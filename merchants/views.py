@@ -21,7 +21,7 @@ from core.localtime import use_zone_of_city
 
 from . import services
 from .filters import CatalogueFilter
-from .forms import CapacityForm, InviteForm, OfferForm, PhoneForm, fen_to_yuan, yuan_to_fen
+from .forms import CapacityForm, InviteForm, OfferForm, OfflineForm, PhoneForm, fen_to_yuan, yuan_to_fen
 from .hooks import merchant_page_sections
 from .models import Category, City, District, Merchant, MerchantStaff, OfferChange
 from .selectors import (
@@ -164,6 +164,7 @@ def console_shop(request: HttpRequest, public_id: Any) -> HttpResponse:
             ),
             "capacity_form": CapacityForm(initial={"daily_capacity": merchant.daily_capacity}),
             "phone_form": PhoneForm(initial={"phone": merchant.phone}),
+            "offline_form": OfflineForm(initial={"offline_accept": merchant.offline_accept}),
         },
     )
 
@@ -233,6 +234,26 @@ def console_capacity(request: HttpRequest, public_id: Any) -> HttpResponse:
             _error(request, exc)
     else:
         messages.error(request, form.errors.as_text())
+    return redirect("merchants:console_shop", public_id=merchant.public_id)
+
+
+@login_required
+@require_POST
+def console_offline(request: HttpRequest, public_id: Any) -> HttpResponse:
+    merchant, _role = _staff_or_404(request, public_id)
+    form = OfflineForm(request.POST)
+    form.is_valid()  # a checkbox: absent means off
+    accept = bool(form.cleaned_data.get("offline_accept"))
+    try:
+        services.merchant_offline_set(merchant=merchant, actor=request.user, accept=accept)  # type: ignore[arg-type]
+        messages.success(
+            request,
+            _("The scanner accepts codes offline and syncs them later.")
+            if accept
+            else _("The scanner needs the network to accept codes."),
+        )
+    except DomainError as exc:
+        _error(request, exc)
     return redirect("merchants:console_shop", public_id=merchant.public_id)
 
 

@@ -170,7 +170,17 @@ class PublicKeysView(APIView):
         examples=[OpenApiExample("keys", value={"keys": {"k1": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}})],
     )
     def get(self, request: Request) -> Response:
-        return Response({"keys": codes.public_keys(), "rotate_seconds": codes.rotate_seconds()})
+        response = Response(
+            {
+                "keys": codes.public_keys(),
+                "rotate_seconds": codes.rotate_seconds(),
+                "valid_seconds": codes.valid_seconds(),
+            }
+        )
+        # Cached for a few minutes: a rotated key ring is published before the new key signs (the old one keeps
+        # verifying), and a scanner that meets an unknown key id asks again.
+        response["Cache-Control"] = "public, max-age=300"
+        return response
 
 
 class CardView(APIView):
@@ -533,6 +543,23 @@ class TagsView(APIView):
             file_read_key=values.get("file_read_key", ""),
         )
         return Response(TagOutput(tag, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+class CounterStateView(APIView):
+    """What a scanner holds to check codes itself and compute the discount as the bill is typed: the public
+    keys and code timing, the offer terms, the shop's state (paused, full: shown as banners) and its offline
+    policy. The scanner page embeds it and refreshes it every half minute."""
+
+    permission_classes = [IsPerson | PARTNER]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("merchant", OpenApiTypes.UUID, required=True)],
+        **documented({200: OpenApiTypes.OBJECT}, "staff_not_authorized", "partner_not_granted"),
+    )
+    def get(self, request: Request) -> Response:
+        merchant = _merchant_param(request)
+        services.counter_authorize(merchant=merchant, counter=_counter(request))
+        return Response(selectors.counter_state(merchant=merchant))
 
 
 __all__ = ["REFUSAL_CODES"]

@@ -9,14 +9,18 @@ member, window), so a member whose payment has just succeeded has a working
 code on the next page load. Single use is enforced by the database: the
 redemption stores :attr:`VerifiedCode.code_id`, a unique column.
 
-QR payload, version 1 (bytes, then ``"RC" + base32`` without padding so that
-it fits QR alphanumeric mode and stays small)::
+QR payload (bytes, then ``"RC" + base32`` without padding so that it fits QR
+alphanumeric mode and stays small). Version 2, what the card issues::
 
-    01 | len(kid) | kid (ASCII) | window (uint32, big endian) | member public_id (16 bytes) | Ed25519 signature (64)
+    02 | len(kid) | kid (ASCII) | window (uint32, big endian) | member public_id (16 bytes)
+       | entitled until (uint32, Unix seconds; 0 unknown) | len(name) | masked name (UTF-8) | Ed25519 signature (64)
 
-The signature covers ``b"RC"`` followed by every byte before it. A page that
-holds only the public keys (:func:`public_keys`) can check that a code is
-genuine (``static/js/redemptions-codes.js`` does so with WebCrypto).
+Version 1 (still verified: a card page opened before an upgrade) stops after the member's id. The
+signature covers ``b"RC"`` followed by every byte before it. A page that holds only the public keys
+(:func:`public_keys`) can check that a code is genuine and read who it is, until when the card runs
+and which code it is (``member.window``, :func:`code_id`) before asking the server anything
+(``static/js/redemptions-codes.js`` does so with WebCrypto; the scanner previews from it and accepts
+codes offline).
 
 The short numeric fallback that staff can type is
 ``<member number, at least 3 digits><window mod 10><6-digit HMAC>``: it is
@@ -54,11 +58,14 @@ from core.errors import DomainError
 
 from . import errors  # noqa: F401  (registers the refusal codes)
 
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)
 PREFIX = "RC"
 _DOMAIN = b"RC"
 _NUMERIC_DOMAIN = b"redcard/numeric-code/v1"
 _SIG_LEN = 64
+#: The masked name a code carries is cut to this many UTF-8 bytes.
+NAME_BYTES = 24
 
 
 def rotate_seconds() -> int:
@@ -213,12 +220,32 @@ def _numeric_mac(key: bytes, member_number: int, window: int) -> str:
     return f"{int.from_bytes(digest[:8], 'big') % 1_000_000:06d}"
 
 
-def issue(*, member_public_id: uuid.UUID, member_number: int, at: datetime | None = None, ahead: int = 0) -> MemberCode:
-    """The member's code for the window ``ahead`` windows after the one at ``at``."""
+def _name_bytes(name: str) -> bytes:
+    raw = name.encode()[:NAME_BYTES]
+    return raw.decode(errors="ignore").encode()  # never half a character
+
+
+def issue(
+    *,
+    member_public_id: uuid.UUID,
+    member_number: int,
+    at: datetime | None = None,
+    ahead: int = 0,
+    masked_name: str | None = None,
+    entitled_until: datetime | None = None,
+) -> MemberCode:
+    """The member's code for the window ``ahead`` windows after the one at ``at``: version 2 (with the
+    masked name and the end of the entitlement, for a scanner that previews offline) when
+    ``masked_name`` is given, else version 1."""
     ring = key_ring()
     window = window_at(at or timezone.now()) + ahead
     kid = ring.current.encode()
-    message = struct.pack(">BB", VERSION, len(kid)) + kid + struct.pack(">I", window) + member_public_id.bytes
+    version = VERSION if masked_name is not None else 1
+    message = struct.pack(">BB", version, len(kid)) + kid + struct.pack(">I", window) + member_public_id.bytes
+    if version == 2:
+        name = _name_bytes(masked_name or "")
+        until = int(entitled_until.timestamp()) if entitled_until else 0
+        message += struct.pack(">IB", until, len(name)) + name
     signature = ring.private[ring.current].sign(_DOMAIN + message)
     mac = _numeric_mac(ring.numeric_key(ring.current), member_number, window)
     start = window_start(window)
@@ -245,6 +272,10 @@ class VerifiedCode:
     kid: str | None
     member_public_id: uuid.UUID | None
     member_number: int | None
+    #: What a version 2 code carries (signed when the card derived it): the end of the entitlement then
+    #: and the masked name.
+    entitled_until: datetime | None = None
+    masked_name: str = ""
 
 
 def looks_numeric(text: str) -> bool:
@@ -252,33 +283,47 @@ def looks_numeric(text: str) -> bool:
     return digits.isascii() and digits.isdigit()
 
 
-def _check_live(window: int, at: datetime) -> None:
-    if window not in live_windows(at):
+def _check_live(window: int, at: datetime, skew: int = 0) -> None:
+    """``skew`` (seconds) widens the accepted windows both ways: a scan recorded offline by a device
+    whose clock was off by up to that much."""
+    first = live_windows(datetime.fromtimestamp(at.timestamp() - skew, tz=UTC)).start
+    last = live_windows(datetime.fromtimestamp(at.timestamp() + skew, tz=UTC)).stop
+    if not first <= window < last:
         raise DomainError("code_expired")
 
 
-def verify(text: str, *, at: datetime | None = None) -> VerifiedCode:
-    """Check a scanned or typed code. Raises ``DomainError`` ``code_invalid`` (malformed, forged,
-    tampered, unknown key) or ``code_expired``. Does not look at the database (single use is the
-    caller's, see ``redemptions.counter.services``)."""
+def verify(text: str, *, at: datetime | None = None, skew: int = 0) -> VerifiedCode:
+    """Check a scanned or typed code (live at ``at``, give or take ``skew`` seconds). Raises
+    ``DomainError`` ``code_invalid`` (malformed, forged, tampered, unknown key) or ``code_expired``.
+    Does not look at the database (single use is the caller's, see ``redemptions.counter.services``)."""
     at = at or timezone.now()
     text = (text or "").strip()
     if looks_numeric(text):
         return _verify_numeric("".join(text.split()), at)
-    return _verify_qr(text.upper(), at)
+    return _verify_qr(text.upper(), at, skew)
 
 
-def _verify_qr(text: str, at: datetime) -> VerifiedCode:
-    if not text.startswith(PREFIX) or len(text) > 200:
+def _body_length(raw: bytes) -> int:
+    """The signed part's length of a version 1 or 2 payload (``raw`` has at least 2 bytes)."""
+    length = 2 + raw[1] + 4 + 16
+    if raw[0] == 2:
+        if len(raw) < length + 5:
+            raise DomainError("code_invalid")
+        length += 5 + raw[length + 4]
+    return length
+
+
+def _verify_qr(text: str, at: datetime, skew: int = 0) -> VerifiedCode:
+    if not text.startswith(PREFIX) or len(text) > 230:
         raise DomainError("code_invalid")
     try:
         raw = _unb32(text[len(PREFIX) :])
     except (binascii.Error, ValueError) as exc:
         raise DomainError("code_invalid") from exc
-    if len(raw) < 2 or raw[0] != VERSION:
+    if len(raw) < 2 or raw[0] not in VERSIONS:
         raise DomainError("code_invalid")
     kid_len = raw[1]
-    body_len = 2 + kid_len + 4 + 16
+    body_len = _body_length(raw)
     if len(raw) != body_len + _SIG_LEN:
         raise DomainError("code_invalid")
     message, signature = raw[:body_len], raw[body_len:]
@@ -293,9 +338,21 @@ def _verify_qr(text: str, at: datetime) -> VerifiedCode:
     except InvalidSignature as exc:
         raise DomainError("code_invalid") from exc
     (window,) = struct.unpack(">I", message[2 + kid_len : 6 + kid_len])
-    _check_live(window, at)
+    _check_live(window, at, skew)
+    member = uuid.UUID(bytes=message[6 + kid_len : 22 + kid_len])
+    until, name = None, ""
+    if raw[0] == 2:
+        (seconds,) = struct.unpack(">I", message[22 + kid_len : 26 + kid_len])
+        until = datetime.fromtimestamp(seconds, tz=UTC) if seconds else None
+        name = message[27 + kid_len :].decode(errors="replace")
     return VerifiedCode(
-        kind="qr", window=window, kid=kid, member_public_id=uuid.UUID(bytes=message[6 + kid_len :]), member_number=None
+        kind="qr",
+        window=window,
+        kid=kid,
+        member_public_id=member,
+        member_number=None,
+        entitled_until=until,
+        masked_name=name,
     )
 
 

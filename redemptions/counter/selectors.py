@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from core.models import User
 from merchants.models import Merchant
-from merchants.selectors import local_date
+from merchants.selectors import local_date, redeem_refusal, today_used
 
 from ..models import Claim, NfcTag, Redemption, RefusedScan, SurgeFlag
+from . import codes
 
 
 def merchant_by_public_id(*, public_id: Any) -> Merchant | None:
@@ -212,3 +214,47 @@ def confirmed_totals_by_city_day(*, first: date, end: date) -> list[dict[str, An
         }
         for row in rows
     ]
+
+
+# --- The scanner's state (what it holds to preview codes and accept them offline) ----------------------
+
+
+def offline_queue_max() -> int:
+    """How many offline redemptions a scanner keeps before it stops accepting more offline."""
+    return int(getattr(settings, "REDCARD_OFFLINE_QUEUE_MAX", 50))
+
+
+def offline_max_age() -> timedelta:
+    """How long after the scan an offline redemption is still accepted by the server (default 24 h)."""
+    return timedelta(seconds=int(getattr(settings, "REDCARD_OFFLINE_MAX_AGE_SECONDS", 24 * 3600)))
+
+
+def offline_clock_skew() -> int:
+    """How far (seconds) a scanner's clock may be off when it stamps an offline scan."""
+    return int(getattr(settings, "REDCARD_OFFLINE_CLOCK_SKEW_SECONDS", 300))
+
+
+def counter_state(*, merchant: Merchant, at: datetime | None = None) -> dict[str, Any]:
+    """What the scanner page holds and refreshes: the public keys and code timing (to verify codes itself),
+    the offer terms (to compute the discount as the bill is typed), the shop's state (paused, full) and
+    its offline policy. ``merchant`` is loaded with its offer; one query for today's count."""
+    at = at or timezone.now()
+    offer = merchant.offer
+    used = today_used(merchant=merchant, at=at)
+    return {
+        "server_time": int(at.timestamp() * 1000),
+        "keys": codes.public_keys(),
+        "rotate_seconds": codes.rotate_seconds(),
+        "valid_seconds": codes.valid_seconds(),
+        "offer": {"rate_bp": offer.rate_bp, "cap_fen": offer.cap_fen, "min_bill_fen": offer.min_bill_fen},
+        "refusal": redeem_refusal(merchant=merchant, at=at),
+        "capacity": merchant.daily_capacity,
+        "used": used,
+        "full": used >= merchant.daily_capacity,
+        "member_limit": merchant.member_daily_limit,
+        "offline": {
+            "enabled": merchant.offline_accept,
+            "queue_max": offline_queue_max(),
+            "max_age_seconds": int(offline_max_age().total_seconds()),
+        },
+    }

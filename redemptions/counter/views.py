@@ -22,7 +22,7 @@ from core.models import User
 from members.events import selectors as event_selectors
 from members.events import services as event_services
 from members.selectors import entitlement, member_savings, trial_days_left
-from merchants.selectors import merchant_for_staff, merchants_of_staff, today_used
+from merchants.selectors import merchant_for_staff, merchants_of_staff
 
 from ..models import Claim, NfcTag
 from . import codes, door, selectors, services
@@ -46,10 +46,11 @@ def card_payload(member: User) -> dict[str, Any]:
     items = []
     if ent.entitled:
         for ahead in range(CODES_AHEAD):
-            code = services.member_code(member=member, at=now, ahead=ahead)
+            code = services.member_code(member=member, at=now, ahead=ahead, entitled_until=ent.period_end)
             items.append(
                 {
                     "qr": code.qr,
+                    "code_id": codes.code_id(member_public_id=member.public_id, window=code.window),
                     "numeric": code.numeric,
                     "svg": qr_svg(code.qr),
                     "shows_from": int(code.shows_from.timestamp() * 1000),
@@ -134,15 +135,17 @@ def _staff_merchant(request: HttpRequest, merchant_id: UUID) -> Any:
 def scanner(request: HttpRequest, merchant_id: UUID) -> HttpResponse:
     merchant = _staff_merchant(request, merchant_id)
     day = selectors.merchant_today(merchant=merchant)
+    state = selectors.counter_state(merchant=merchant)
     return render(
         request,
         "redemptions/scanner.html",
         {
             "merchant": merchant,
             "offer": merchant.offer,
-            "keys": {"keys": codes.public_keys()},
+            "state": state,
+            "staff_id": request.user.pk,
             "today": list(selectors.redemptions_of_merchant_day(merchant=merchant, day=day)[:100]),
-            "used": today_used(merchant=merchant, at=timezone.now()),
+            "used": state["used"],
             "void_minutes": int(services.void_window().total_seconds() // 60),
         },
     )

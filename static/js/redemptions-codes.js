@@ -1,5 +1,7 @@
-// Member codes in the browser: check the Ed25519 signature with the public keys alone (WebCrypto).
-// Format (redemptions/codes.py): "RC" + base32(01 | len(kid) | kid | window u32 | member 16 | sig 64).
+// Member codes in the browser: check the Ed25519 signature with the public keys alone (WebCrypto) and
+// read what the card signed into the code. Format (redemptions/counter/codes.py): "RC" + base32 of
+// version 2: 02 | len(kid) | kid | window u32 | member 16 | entitled-until u32 | len(name) | name | sig 64
+// version 1: 01 | len(kid) | kid | window u32 | member 16 | sig 64.
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 
@@ -28,27 +30,73 @@ export function isNumeric(text) {
   return /^[0-9 ]+$/.test(text);
 }
 
+const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+// {kid, window, member (hex, as the server's code id), codeId, until (ms or null), name, version,
+// message, signature} or null when the text is not a RedCard code.
 export function parseCode(text) {
   const upper = (text || "").trim().toUpperCase();
   if (!upper.startsWith("RC")) return null;
   const raw = base32Decode(upper.slice(2));
-  if (!raw || raw.length < 2 || raw[0] !== 1) return null;
+  if (!raw || raw.length < 2 || (raw[0] !== 1 && raw[0] !== 2)) return null;
   const kidLen = raw[1];
-  const bodyLen = 2 + kidLen + 4 + 16;
+  let bodyLen = 2 + kidLen + 4 + 16;
+  let until = null;
+  let name = "";
+  if (raw[0] === 2) {
+    if (raw.length < bodyLen + 5) return null;
+    const seconds = new DataView(raw.buffer, raw.byteOffset + bodyLen, 4).getUint32(0);
+    until = seconds ? seconds * 1000 : null;
+    const nameLen = raw[bodyLen + 4];
+    name = new TextDecoder().decode(raw.slice(bodyLen + 5, bodyLen + 5 + nameLen));
+    bodyLen += 5 + nameLen;
+  }
   if (raw.length !== bodyLen + 64) return null;
   const kid = new TextDecoder().decode(raw.slice(2, 2 + kidLen));
-  const view = new DataView(raw.buffer, raw.byteOffset + 2 + kidLen, 4);
-  return { kid, window: view.getUint32(0), message: raw.slice(0, bodyLen), signature: raw.slice(bodyLen) };
+  const window = new DataView(raw.buffer, raw.byteOffset + 2 + kidLen, 4).getUint32(0);
+  const member = hex(raw.slice(6 + kidLen, 22 + kidLen));
+  return {
+    kid,
+    window,
+    member,
+    codeId: `${member}.${window}`,
+    until,
+    name,
+    version: raw[0],
+    message: raw.slice(0, bodyLen),
+    signature: raw.slice(bodyLen),
+  };
+}
+
+// Whether a code of ``window`` is accepted at ``at`` (ms), as codes.live_windows says on the server.
+export function isLive(window, at, rotateSeconds, validSeconds) {
+  const now = Math.floor(at / 1000 / rotateSeconds);
+  const back = Math.ceil(validSeconds / rotateSeconds) - 1;
+  return window >= now - back && window <= now + 1;
 }
 
 const imported = new Map();
 
 async function publicKey(kid, keys) {
   if (!keys[kid]) return null;
-  if (!imported.has(kid)) {
-    imported.set(kid, crypto.subtle.importKey("raw", base64UrlDecode(keys[kid]), { name: "Ed25519" }, false, ["verify"]));
+  const cacheKey = `${kid}:${keys[kid]}`;
+  if (!imported.has(cacheKey)) {
+    imported.set(cacheKey, crypto.subtle.importKey("raw", base64UrlDecode(keys[kid]), { name: "Ed25519" }, false, ["verify"]));
   }
-  return imported.get(kid);
+  return imported.get(cacheKey);
+}
+
+// Whether this browser verifies Ed25519 in WebCrypto (else the scanner asks the server).
+export async function canVerify(keys) {
+  if (!(globalThis.crypto && crypto.subtle)) return false;
+  const kid = Object.keys(keys || {})[0];
+  if (!kid) return false;
+  try {
+    return Boolean(await publicKey(kid, keys));
+  } catch (error) {
+    imported.clear();
+    return false;
+  }
 }
 
 // true: genuine; false: not a RedCard code or a bad signature; null: cannot tell here (typed code,

@@ -1,26 +1,71 @@
 // Staff scanner: camera at once, native BarcodeDetector or the vendored ZXing polyfill (loaded only
-// when needed, wasm served from /static/), signature checked in the page, prepare -> bill keypad ->
-// confirm -> full-screen green/red, today's list with void, incoming tap claims polled every 2 s.
-import { isNumeric, verifySignature } from "./redemptions-codes.js";
+// when needed, wasm served from /static/). A scanned code is checked in the page (Ed25519 signature with
+// the shop's cached public keys, window, the card's end, who: all signed into the code), the member and
+// the offer show at once, the discount follows the bill as it is typed, and ONE confirm request redeems.
+// A typed code (or a browser without Ed25519 in WebCrypto) is looked up first (prepare), then confirmed.
+// Full-screen green/red, today's list with void, incoming tap claims polled every 2 s, the shop's state
+// (paused, full, offer, keys) refreshed every 30 s.
+import { isLive, isNumeric, parseCode, verifySignature, canVerify } from "./redemptions-codes.js";
 import { makeDetector as detectorFor } from "./redemptions-camera.js";
 
 const root = document.getElementById("rc-scanner");
 const data = root.dataset;
-const keys = JSON.parse(document.getElementById("rc-keys").textContent).keys;
 const $ = (id) => document.getElementById(id);
 const video = $("rc-video");
 const status = $("rc-scan-status");
 const entry = $("rc-entry");
 const go = $("rc-go");
-const rate = Number(data.rateBp);
-const cap = data.capFen ? Number(data.capFen) : null;
-const minBill = data.minBillFen ? Number(data.minBillFen) : null;
 
+let state = JSON.parse($("rc-state").textContent);
+let offset = 0; // server clock minus ours
+let keys = {};
+let rate = 0;
+let cap = null;
+let minBill = null;
+let localVerify = false;
 let mode = "scan"; // scan | code | bill | result | busy
 let typed = "";
 let prepared = null;
 let lastText = "";
 let lastAt = 0;
+const usedHere = new Set(); // code ids this page has redeemed
+
+const serverNow = () => Date.now() + offset;
+
+// --- the shop's state: keys, offer, paused / full ---------------------------------------------------
+
+function applyState(fresh) {
+  state = fresh;
+  offset = fresh.server_time - Date.now();
+  keys = { ...keys, ...fresh.keys };
+  rate = fresh.offer.rate_bp;
+  cap = fresh.offer.cap_fen;
+  minBill = fresh.offer.min_bill_fen;
+  const capacity = $("rc-capacity");
+  capacity.textContent = capacity.dataset.label.replace("%(used)s", fresh.used).replace("%(cap)s", fresh.capacity);
+  const banner = $("rc-banner");
+  const text =
+    fresh.refusal === "merchant_paused"
+      ? data.labelPaused
+      : fresh.refusal
+        ? data.labelClosed
+        : fresh.full
+          ? data.labelFull
+          : "";
+  banner.textContent = text;
+  banner.classList.toggle("hidden", !text);
+  root.classList.toggle("rc-blocked", Boolean(text));
+}
+
+async function refreshState() {
+  const answer = await api(data.stateUrl, undefined, "GET");
+  if (answer.ok) applyState(answer.data);
+}
+
+async function refreshKeys() {
+  const answer = await api(data.keysUrl, undefined, "GET");
+  if (answer.ok) keys = { ...keys, ...answer.data.keys };
+}
 
 const yuan = (fen) => (fen / 100).toFixed(2);
 
@@ -70,7 +115,7 @@ function toEntry(kind) {
   show("rc-entry-view", true);
   show("rc-member", kind === "bill");
   $("rc-key-dot").disabled = kind !== "bill";
-  $("rc-entry-label").textContent = kind === "bill" ? data.labelBill + " (¥)" : "RedCard";
+  $("rc-entry-label").textContent = kind === "bill" ? data.labelBill + " (¥)" : data.labelCode;
   go.textContent = data.labelConfirm;
   renderEntry();
 }
@@ -143,11 +188,17 @@ go.addEventListener("click", async () => {
   if (!fen) return;
   mode = "busy";
   go.disabled = true;
-  const answer = await api(data.confirmUrl, { merchant: data.merchant, token: prepared.token, bill_fen: fen });
+  // One request: the scanned code itself (checked here already), or the token of a typed code's lookup.
+  const body = prepared.token
+    ? { merchant: data.merchant, token: prepared.token, bill_fen: fen }
+    : { merchant: data.merchant, code: prepared.code, bill_fen: fen };
+  const answer = await api(data.confirmUrl, body);
   if (!answer.ok) return refused(answer.problem);
   const r = answer.data;
+  if (prepared.codeId) usedHere.add(prepared.codeId);
   result(true, data.labelCharge, `¥${yuan(r.charge_fen)}`, `${data.labelBill} ¥${yuan(r.bill_fen)} − ${data.labelDiscount} ¥${yuan(r.discount_fen)} · ${r.member}`);
   loadToday();
+  refreshState();
 });
 
 $("rc-cancel").addEventListener("click", toScan);
@@ -156,24 +207,51 @@ $("rc-type-code").addEventListener("click", () => toEntry("code"));
 
 // --- a code was read -------------------------------------------------------------------------------
 
+function showMember(name, placesLeft) {
+  toEntry("bill");
+  $("rc-member-name").textContent = name;
+  const limits = [data.labelOffer];
+  limits.push(data.labelPlacesLeft.replace("%(n)s", String(Math.max(0, placesLeft))));
+  $("rc-member-offer").textContent = limits.join(" · ");
+}
+
+// The server looks the code up (typed codes, or no Ed25519 here): one more request before the confirm.
+async function lookUp(text) {
+  const answer = await api(data.prepareUrl, { merchant: data.merchant, code: text });
+  if (!answer.ok) return refused(answer.problem);
+  prepared = { token: answer.data.token };
+  showMember(answer.data.member, answer.data.capacity_remaining);
+}
+
+// What the page can tell from the code alone: null when it is fine, else the refusal's wording.
+function localRefusal(parsed, at) {
+  if (!isLive(parsed.window, at, state.rotate_seconds, state.valid_seconds)) return data.labelExpired;
+  if (parsed.until !== null && parsed.until <= at) return data.labelInactive;
+  if (usedHere.has(parsed.codeId)) return data.labelUsed;
+  return null;
+}
+
 async function handleCode(text) {
   mode = "busy";
   status.textContent = data.labelChecking;
-  const genuine = await verifySignature(text, keys);
-  const request = api(data.prepareUrl, { merchant: data.merchant, code: text });
-  if (genuine === false) {
-    refused({ detail: data.labelInvalid }); // at once; the server still records the refused scan
-    request.catch(() => {});
-    return;
+  if (isNumeric(text)) return lookUp(text);
+  const parsed = parseCode(text);
+  let genuine = parsed && localVerify ? await verifySignature(text, keys) : null;
+  if (parsed && genuine === false && !keys[parsed.kid]) {
+    await refreshKeys(); // a rotated key ring: ask once for the current keys
+    genuine = await verifySignature(text, keys);
   }
-  const answer = await request;
-  if (!answer.ok) return refused(answer.problem);
-  prepared = answer.data;
-  toEntry("bill");
-  $("rc-member-name").textContent = prepared.member;
-  const limits = [data.labelOffer];
-  limits.push(data.labelPlacesLeft.replace("%(n)s", String(prepared.capacity_remaining)));
-  $("rc-member-offer").textContent = limits.join(" · ");
+  if (!parsed || genuine === false) {
+    // At once; the server still records the refused scan.
+    api(data.prepareUrl, { merchant: data.merchant, code: text }).catch(() => {});
+    return refused({ detail: data.labelInvalid });
+  }
+  if (genuine === null || parsed.version < 2) return lookUp(text);
+  const at = serverNow();
+  const refusal = localRefusal(parsed, at);
+  if (refusal) return refused({ detail: refusal });
+  prepared = { code: text, codeId: parsed.codeId, scannedAt: at };
+  showMember(parsed.name, state.capacity - state.used);
 }
 
 // --- camera ---------------------------------------------------------------------------------------
@@ -314,6 +392,11 @@ function renderClaims(claims) {
   }
 }
 
+applyState(state);
+canVerify(keys).then((yes) => {
+  localVerify = yes;
+});
+setInterval(refreshState, 30000);
 toScan();
 startCamera();
 pollClaims();

@@ -62,7 +62,15 @@ def test_staff_scans_the_members_qr_with_the_camera_and_confirms(browser, live_s
         "staff_scan",
     )
     wait(driver).until(lambda d: "75.68" in d.find_element(By.ID, "rc-today").text)
+    # The page checked the code itself (signature, window, name): one request redeemed it, no lookup.
+    assert api_calls(driver, "/prepare/") == 0 and api_calls(driver, "/confirm/") == 1
     assert not [e for e in console_errors(driver) if "favicon" not in e]
+
+
+def api_calls(driver, path: str) -> int:
+    return driver.execute_script(
+        "return performance.getEntriesByType('resource').filter((e) => e.name.includes(arguments[0])).length;", path
+    )
 
 
 def test_a_used_code_goes_red(browser, live_server, tmp_path, counter_setup):
@@ -72,6 +80,10 @@ def test_a_used_code_goes_red(browser, live_server, tmp_path, counter_setup):
     driver = browser(video=write_qr_video(tmp_path / "used.y4m", code))
     sign_in(driver, live_server, staff)
     driver.get(f"{live_server.url}/r/scan/{merchant.public_id}/")
+    # The page sees a genuine, live code and shows the member; the one confirm request finds it used.
+    visible(driver, "#rc-entry-view #rc-member")
+    press(driver, "50")
+    driver.find_element(By.ID, "rc-go").click()
     result = visible(driver, "#rc-result.rc-refused")
     assert "此码已被使用" in result.text
     assert Redemption.objects.count() == 1

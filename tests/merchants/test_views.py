@@ -57,6 +57,7 @@ def test_staff_of_shop_a_gets_404_on_every_page_of_shop_b(client, shop_a_owner):
         ("console_capacity", "post", {"daily_capacity": "1"}),
         ("console_phone", "post", {"phone": "021-6288 1234"}),
         ("console_pause", "post", {"paused": "1"}),
+        ("console_offline", "post", {}),
         ("console_staff", "post", {"email": "spy@example.com", "role": "owner"}),
     ]:
         response = getattr(client, method)(reverse(f"merchants:{name}", args=[shop_b.public_id]), data)
@@ -65,7 +66,12 @@ def test_staff_of_shop_a_gets_404_on_every_page_of_shop_b(client, shop_a_owner):
     remove = reverse("merchants:console_staff_remove", args=[shop_b.public_id, owner_b.pk])
     assert client.post(remove).status_code == 404
     shop_b.refresh_from_db()
-    assert (shop_b.daily_capacity, shop_b.paused_on, shop_b.offer.rate_bp) == (50, None, 1200)
+    assert (shop_b.daily_capacity, shop_b.paused_on, shop_b.offer.rate_bp, shop_b.offline_accept) == (
+        50,
+        None,
+        1200,
+        True,
+    )
     assert list(MerchantStaff.objects.filter(merchant=shop_b).values_list("pk", flat=True)) == [owner_b.pk]
     console = client.get(reverse("merchants:console")).content.decode()
     assert "甲店" in console and "乙店" not in console
@@ -86,8 +92,13 @@ def test_owner_manages_offer_capacity_pause_and_staff(client, shop_a_owner):
     assert shop.offer_changes.count() == 2  # below 10% refused, nothing written
     client.post(reverse("merchants:console_capacity", args=[shop.public_id]), {"daily_capacity": "30"})
     client.post(reverse("merchants:console_pause", args=[shop.public_id]), {"paused": "1"})
+    assert "断网时也接受会员码" in client.get(url).content.decode()
+    client.post(reverse("merchants:console_offline", args=[shop.public_id]), {})  # the box unticked
     shop.refresh_from_db()
-    assert shop.daily_capacity == 30 and shop.paused_on is not None
+    assert shop.daily_capacity == 30 and shop.paused_on is not None and shop.offline_accept is False
+    client.post(reverse("merchants:console_offline", args=[shop.public_id]), {"offline_accept": "on"})
+    shop.refresh_from_db()
+    assert shop.offline_accept is True
     staff_url = reverse("merchants:console_staff", args=[shop.public_id])
     response = client.post(staff_url, {"email": "barista@example.com", "role": "staff"})
     assert response.status_code == 302

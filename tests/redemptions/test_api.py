@@ -198,3 +198,20 @@ def test_staff_register_tags_through_the_api(staff_client, merchant, member):
     outsider = APIClient()
     outsider.force_login(member)
     assert outsider.get(url, {"merchant": str(merchant.public_id)}).json()["code"] == "staff_not_authorized"
+
+
+def test_the_scanner_holds_the_keys_offer_and_state_of_its_shop(staff_client, client, merchant, staff, member):
+    from merchants.services import merchant_pause_today
+    from redemptions.counter import codes
+
+    url = reverse("api-redemption-counter") + f"?merchant={merchant.public_id}"
+    body = staff_client.get(url).json()
+    assert body["keys"] == codes.public_keys() and body["offer"]["rate_bp"] == 1200
+    assert (body["refusal"], body["full"], body["offline"]["enabled"]) == (None, False, True)
+    assert body["offline"]["max_age_seconds"] == 24 * 3600
+    merchant_pause_today(merchant=merchant, actor=staff, paused=True)
+    assert staff_client.get(url).json()["refusal"] == "merchant_paused"
+    client.force_login(member)
+    assert client.get(url).json()["code"] == "staff_not_authorized"
+    keys = client.get(reverse("api-redemption-keys"))
+    assert keys["Cache-Control"] == "public, max-age=300" and keys.json()["keys"] == codes.public_keys()

@@ -150,3 +150,43 @@ def test_code_key_command_prints_a_ring_that_rotates(keys, capsys):
     with override_settings(REDCARD_CODE_KEYS=json.dumps(ring), REDCARD_CODE_KEY_ID="k2"):
         assert codes.key_ring().current == "k2"
         assert f"public key k2: {codes.public_keys()['k2']}" in out
+
+
+UNTIL = datetime(2027, 3, 1, 16, 0, tzinfo=UTC)
+
+
+def test_version_two_carries_the_name_and_the_end_of_the_card_signed(keys):
+    code = codes.issue(member_public_id=MEMBER, member_number=42, at=T0, masked_name="王**", entitled_until=UNTIL)
+    verified = codes.verify(code.qr, at=T0 + timedelta(seconds=5))
+    assert (verified.member_public_id, verified.masked_name, verified.entitled_until) == (MEMBER, "王**", UNTIL)
+    assert codes.code_id(member_public_id=MEMBER, window=verified.window) == f"{MEMBER.hex}.{code.window}"
+    assert len(code.qr) < 200  # still a small alphanumeric QR code
+    # The public key alone checks it, as the scanner page does.
+    raw = codes._unb32(code.qr[2:])
+    public = codes.public_keys()["k1"]
+    key = Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(public + "=" * (-len(public) % 4)))
+    key.verify(raw[-64:], b"RC" + raw[:-64])
+    # Changing the signed end or the name breaks the signature.
+    for position in (len(raw) - 64 - 1, len(raw) - 64 - 8):
+        tampered = bytearray(raw)
+        tampered[position] ^= 0x01
+        assert refused("RC" + codes._b32(bytes(tampered)), T0) == "code_invalid"
+
+
+def test_a_long_name_is_cut_on_a_character_and_version_one_still_verifies(keys):
+    code = codes.issue(member_public_id=MEMBER, member_number=42, at=T0, masked_name="龍" * 20, entitled_until=None)
+    verified = codes.verify(code.qr, at=T0)
+    assert verified.masked_name == "龍" * (codes.NAME_BYTES // 3) and verified.entitled_until is None
+    old = codes.issue(member_public_id=MEMBER, member_number=42, at=T0)
+    assert codes.verify(old.qr, at=T0).masked_name == ""
+
+
+def test_clock_skew_widens_the_live_windows_for_offline_scans(keys):
+    code = codes.issue(member_public_id=MEMBER, member_number=42, at=T0, masked_name="王**")
+    late = T0 + timedelta(seconds=200)
+    assert refused(code.qr, late) == "code_expired"
+    assert codes.verify(code.qr, at=late, skew=120).window == code.window
+    assert refused(code.qr.replace(code.qr[-1], "A" if code.qr[-1] != "A" else "B"), late) in {
+        "code_invalid",
+        "code_expired",
+    }

@@ -51,7 +51,7 @@ def test_scanner_is_for_the_shops_staff_only(client, merchant, staff, member):
     client.force_login(staff)
     assert client.get(reverse("redemptions:scanner_pick")).status_code == 302
     html = client.get(reverse("redemptions:scanner", args=[merchant.public_id])).content.decode()
-    assert 'id="rc-keys"' in html and "scanner.webmanifest" in html and "zxing_reader.wasm" in html
+    assert 'id="rc-state"' in html and "scanner.webmanifest" in html and "zxing_reader.wasm" in html
     assert_csp_clean(html)
     client.force_login(member)
     assert client.get(reverse("redemptions:scanner", args=[merchant.public_id])).status_code == 404

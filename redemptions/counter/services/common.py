@@ -194,10 +194,23 @@ def code_read(*, text: str, merchant: Merchant, at: datetime) -> ScannedCode:
     )
 
 
-def member_code(*, member: User, at: datetime | None = None, ahead: int = 0) -> codes.MemberCode:
-    """The member's code for now (or ``ahead`` windows later). Derived, never stored: nothing can fail
-    between a payment and the first code but the entitlement itself, checked at the counter."""
-    return codes.issue(member_public_id=member.public_id, member_number=member.pk, at=at, ahead=ahead)
+def member_code(
+    *, member: User, at: datetime | None = None, ahead: int = 0, entitled_until: datetime | None = None
+) -> codes.MemberCode:
+    """The member's code for now (or ``ahead`` windows later), signed with the masked name and the end of
+    the entitlement (``entitled_until``; read when not given) so that a scanner previews it and may accept
+    it offline. Derived, never stored: nothing can fail between a payment and the first code but the
+    entitlement itself, checked at the counter."""
+    if entitled_until is None:
+        entitled_until = entitlement(user=member, at=at).period_end
+    return codes.issue(
+        member_public_id=member.public_id,
+        member_number=member.pk,
+        at=at,
+        ahead=ahead,
+        masked_name=member.masked_name,
+        entitled_until=entitled_until,
+    )
 
 
 def member_day_count(*, member: User, merchant: Merchant, day: date) -> int:
