@@ -120,10 +120,22 @@ def _summary(app: Application) -> list[tuple[str, Any]]:
     return rows
 
 
-@login_required
+def _apply_signed_out(request: HttpRequest) -> HttpResponse:
+    """A signed-out shop owner (from the menu or a curator's invitation) sees what joining means and what to have
+    at hand, then signs in or up and comes back to the page they opened, invitation included."""
+    shop = _invited(request.GET.get("invite"))
+    return render(
+        request,
+        "curation/apply_home.html",
+        {"anonymous": True, "next": request.get_full_path(), "invited_name": shop["name_zh"] if shop else ""},
+    )
+
+
 def apply_home(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return _apply_signed_out(request)
     app = _current(request)
-    latest = app or selectors.applications_of(owner=request.user).first()  # type: ignore[arg-type]
+    latest = app or selectors.applications_of(owner=request.user).first()
     missing: dict[str, Any] = {}
     if app is not None and app.is_editable:
         missing = {MODEL_TO_FORM.get(k, k): p for k, p in services.validate_complete(app).items()}
@@ -141,10 +153,11 @@ def apply_home(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
 def apply_step(request: HttpRequest, step: str) -> HttpResponse:
     if step not in STEPS:
         raise Http404
+    if not request.user.is_authenticated:
+        return _apply_signed_out(request)
     label, form_class = STEPS[step]
     app = _current(request)
     if app is not None and not app.is_editable:
@@ -157,7 +170,7 @@ def apply_step(request: HttpRequest, step: str) -> HttpResponse:
         carried = {} if invited is None else {k: v for k, v in invited.items() if k in PLACE_FIELDS}
         try:
             app = services.application_save(
-                owner=request.user,  # type: ignore[arg-type]
+                owner=request.user,
                 application=app,
                 data={**carried, **_to_model(form.cleaned_data)},
             )

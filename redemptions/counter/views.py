@@ -8,6 +8,7 @@ from uuid import UUID
 import segno
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -203,14 +204,20 @@ def tag_from_tap(*, merchant: Any, tag_id: Any, picc: str, cmac: str) -> tuple[N
 _TAP_SESSION = "redemptions.tap"
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
 def claim(request: HttpRequest, merchant_id: UUID) -> HttpResponse:
+    """The page a member's phone opens from the shop's QR stand or NFC tag. A signed-out visitor sees the shop
+    and its offer first, then signs in and comes back here, tap included."""
     merchant = selectors.merchant_by_public_id(public_id=merchant_id)
     if merchant is None:
         raise Http404
     use_zone_of_city(merchant.city)
-    member: User = request.user  # type: ignore[assignment]
+    if not request.user.is_authenticated:
+        if request.method == "POST":
+            return redirect_to_login(request.get_full_path())
+        context = {"merchant": merchant, "offer": merchant.offer, "anonymous": True, "next": request.get_full_path()}
+        return render(request, "redemptions/claim.html", context)
+    member: User = request.user
     tap_error = None
     if request.method == "GET" and request.GET.get("t"):
         try:
