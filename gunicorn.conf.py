@@ -29,3 +29,22 @@ errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # Load the application before forking: workers share its memory and a broken configuration fails at once.
 preload_app = os.environ.get("GUNICORN_PRELOAD", "1") == "1"
+
+# Prometheus metrics (core.metrics): every worker counts in files under PROMETHEUS_MULTIPROC_DIR and a scrape of
+# any worker adds them up. Without the variable, a fresh folder of this server's own (set before the app is
+# loaded, emptied at start so the counters of an earlier run are not added in, removed at exit).
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    import tempfile
+
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="redcard-metrics-")
+_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+os.makedirs(_metrics_dir, exist_ok=True)
+for _stale in os.listdir(_metrics_dir):
+    if _stale.endswith(".db"):
+        os.remove(os.path.join(_metrics_dir, _stale))
+
+
+def child_exit(server: object, worker: object) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

@@ -7,6 +7,7 @@ from oauth2_provider import views as oauth2_views
 
 from core import views as core_views
 from core.console import console_login
+from core.metrics import metrics_view
 
 admin.site.site_header = _("RedCard console")
 admin.site.site_title = _("RedCard console")
@@ -22,6 +23,7 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("livez", core_views.livez, name="livez"),
     path("readyz", core_views.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("favicon.ico", core_views.favicon, name="favicon"),
     path("notices/", core_views.notices, name="notices"),
     path("notices/read/", core_views.notices_mark_read, name="notices_mark_read"),

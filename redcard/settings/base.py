@@ -78,6 +78,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "core.logs.RequestContextMiddleware",
+    "core.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -327,6 +328,14 @@ REDCARD_WEBHOOK_SECRET_OVERLAP_HOURS = env_int("REDCARD_WEBHOOK_SECRET_OVERLAP_H
 # client put in front of it is ignored. gunicorn's forwarded_allow_ips names the proxies' addresses.
 REDCARD_TRUSTED_PROXIES = env_int("REDCARD_TRUSTED_PROXIES", 0)
 ALLAUTH_TRUSTED_PROXY_COUNT = REDCARD_TRUSTED_PROXIES
+
+# --- Metrics (core.metrics) -----------------------------------------------------
+# /metrics answers a request with "Authorization: Bearer <REDCARD_METRICS_TOKEN>" or from an address in
+# REDCARD_METRICS_NETWORKS (CIDRs; the client address as the proxies setting reads it); 404 to anyone else,
+# and to everyone while neither is set. REDCARD_METRICS_QUEUES: the Celery queues whose length is reported.
+REDCARD_METRICS_TOKEN = env("REDCARD_METRICS_TOKEN")
+REDCARD_METRICS_NETWORKS = env_list("REDCARD_METRICS_NETWORKS")
+REDCARD_METRICS_QUEUES = env_list("REDCARD_METRICS_QUEUES", "celery")
 
 # --- Security headers that hold everywhere --------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

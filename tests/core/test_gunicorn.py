@@ -25,12 +25,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_the_config_reads_its_settings_from_the_environment(monkeypatch):
+def test_the_config_reads_its_settings_from_the_environment(monkeypatch, tmp_path):
     import runpy
 
     monkeypatch.setenv("GUNICORN_TIMEOUT", "12")
     monkeypatch.setenv("GUNICORN_MAX_REQUESTS", "500")
     monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.2")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # the config would make one (and keep it set)
     config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert config["timeout"] == 12 and config["max_requests"] == 500 and config["max_requests_jitter"] > 0
     assert config["forwarded_allow_ips"] == "10.0.0.2"

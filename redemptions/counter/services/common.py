@@ -23,6 +23,7 @@ from members.selectors import entitlement
 from merchants.models import Merchant
 from merchants.selectors import partner_granted, redeem_refusal, staff_membership
 
+from ...metrics import REFUSALS
 from ...models import Channel, MemberDay, RefusedScan
 from .. import codes
 
@@ -136,6 +137,7 @@ def refusal_record(
     at: datetime | None = None,
 ) -> RefusedScan:
     """Keep a refused scan for support and fraud review (outside the refused transaction)."""
+    REFUSALS.labels(code=error.code, step=step).inc()
     return RefusedScan.objects.create(
         at=at or timezone.now(),
         reason=error.code,

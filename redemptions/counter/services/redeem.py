@@ -33,6 +33,7 @@ from merchants.selectors import local_date as merchant_local_date
 from merchants.selectors import redeem_refusal, redeem_terms_lock, staff_membership, today_used
 from merchants.services import capacity_release, capacity_take
 
+from ...metrics import CONFIRMS
 from ...models import CODE_USED_ONCE, Channel, MemberDay, Redemption, RedemptionOutbox
 from .. import codes
 from ..errors import for_staff
@@ -238,6 +239,7 @@ def redemption_write(
                 after={"bill_fen": bill_fen, "discount_fen": discount, "channel": channel, "merchant": merchant.pk},
             )
             outbox_write(redemption=redemption, event=RedemptionOutbox.Event.CONFIRMED)
+            transaction.on_commit(CONFIRMS.labels(channel=channel).inc)
     except IntegrityError as exc:
         if _code_used(exc, code_id=code_id):
             raise DomainError("code_already_used") from exc
