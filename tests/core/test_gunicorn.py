@@ -3,26 +3,16 @@ environment, an access log line per request with the request id RedCard returned
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import secrets
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.gunicorn import free_port, gunicorn_env, gunicorn_start
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_the_config_reads_its_settings_from_the_environment(monkeypatch, tmp_path):
@@ -41,29 +31,8 @@ def test_the_config_reads_its_settings_from_the_environment(monkeypatch, tmp_pat
 @pytest.mark.slow
 def test_gunicorn_serves_production_settings_and_logs_the_request_id(tmp_path):
     port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "redcard.settings.production",
-        "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
-        "REDIS_URL": os.environ.get("REDIS_URL_FOR_TESTS", "redis://127.0.0.1:6379/15"),
-        "SECRET_KEY": "t-" + secrets.token_urlsafe(40),
-        "REDCARD_CODE_KEYS": json.dumps({"k": base64.b64encode(secrets.token_bytes(32)).decode()}),
-        "REDCARD_DATA_KEYS": json.dumps({"k": base64.b64encode(secrets.token_bytes(32)).decode()}),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "REDCARD_MEDIA_ON_FILESYSTEM": "1",
-        "SECURE_SSL_REDIRECT": "0",
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "1",
-        "PYTHONPATH": str(ROOT),
-    }
     log = (tmp_path / "gunicorn.log").open("w+")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "redcard.wsgi"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server = gunicorn_start(gunicorn_env(port), log)
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -4,13 +4,8 @@ up (PROMETHEUS_MULTIPROC_DIR)."""
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import secrets
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from redemptions.models import Redemption, RedemptionOutbox
 from tests.factories.redemptions import code_of
+from tests.gunicorn import free_port, gunicorn_env, gunicorn_start
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "scrape-" + secrets.token_urlsafe(16)
@@ -156,47 +152,26 @@ def test_task_queue_lengths_are_read_from_the_redis_broker(scrape, settings):
 # --- gunicorn: two worker processes, one set of figures ---------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_under_gunicorn_every_worker_counts_into_one_exposition(tmp_path, django_db_setup):
     from django.db import connection
 
     port = free_port()
+    test_db = connection.creation._get_test_db_name()  # migrated, so the outbox lag can be read
     database = connection.settings_dict
-    name = connection.creation._get_test_db_name()  # the test database: migrated, so the outbox lag can be read
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
-        "DJANGO_SETTINGS_MODULE": "redcard.settings.production",
-        "DATABASE_URL": (
-            f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST']}:{database['PORT'] or 5432}/{name}"
+    env = gunicorn_env(
+        port,
+        DATABASE_URL=(
+            f"postgres://{database['USER']}:{database['PASSWORD']}@{database['HOST']}:{database['PORT'] or 5432}"
+            f"/{test_db}"
         ),
-        "REDIS_URL": os.environ.get("REDIS_URL_FOR_TESTS", "redis://127.0.0.1:6379/15"),
-        "SECRET_KEY": "t-" + secrets.token_urlsafe(40),
-        "REDCARD_CODE_KEYS": json.dumps({"k": base64.b64encode(secrets.token_bytes(32)).decode()}),
-        "REDCARD_DATA_KEYS": json.dumps({"k": base64.b64encode(secrets.token_bytes(32)).decode()}),
-        "REDCARD_MEDIA_ON_FILESYSTEM": "1",
-        "REDCARD_METRICS_TOKEN": TOKEN,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "0",
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": "2",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-        "GUNICORN_KEEPALIVE": "0",
-        "PYTHONPATH": str(ROOT),
-    }
-    log = (tmp_path / "gunicorn.log").open("w+")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "redcard.wsgi"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        REDCARD_METRICS_TOKEN=TOKEN,
+        WEB_CONCURRENCY="2",
+        GUNICORN_KEEPALIVE="0",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
     )
+    log = (tmp_path / "gunicorn.log").open("w+")
+    server = gunicorn_start(env, log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
