@@ -30,7 +30,7 @@ from .models import (
 )
 from .services.common import programme_get
 from .services.reconciliation import issues_resolve
-from .services.refunds import payment_refund_flagged, refund_quote, subscription_refund
+from .services.refunds import payment_refund_flagged, refund_quote, refund_retry, subscription_refund
 from .services.subscriptions import subscription_extend
 from .services.suspension import programme_preview, programme_suspend, suspension_run
 from .templatetags.members_tags import yuan
@@ -211,8 +211,33 @@ class FlaggedPaymentAdmin(PaymentAdmin):
         return request.user.has_perm("members.add_refund")
 
 
+class RefundRetryMixin:
+    """The operators' queue of failed refunds (the card's and the events'): the list filters by state,
+    and the action sends each selected failed refund again through the ledger (a new entry, the same
+    amount and reason; each failed entry once)."""
+
+    @admin.action(description=_("Send failed refunds again"), permissions=["refund"])
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        sent = 0
+        for refund in queryset.select_related("payment"):
+            try:
+                actor: Any = request.user
+                refund_retry(refund=refund, actor=actor)
+                sent += 1
+            except DomainError as exc:
+                self.message_user(request, f"{refund.public_id}: {exc.detail}", messages.ERROR)  # type: ignore[attr-defined]
+        if sent:
+            self.message_user(  # type: ignore[attr-defined]
+                request, _("%(count)d refund(s) sent again.") % {"count": sent}, messages.SUCCESS
+            )
+
+    def has_refund_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("members.add_refund"))
+
+
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyAdmin):
+class RefundAdmin(RefundRetryMixin, ReadOnlyAdmin):
+    actions = ["retry_failed"]
     list_display = [
         "public_id",
         "payment",

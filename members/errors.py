@@ -17,6 +17,8 @@ register(
         "refund_exceeds_paid": (409, _("The refund would exceed what was paid.")),
         "refund_nothing_due": (409, _("Nothing is left to refund for this subscription.")),
         "refund_reason_required": (400, _("A reason is required for a refund.")),
+        "refund_not_failed": (409, _("Only a failed refund can be sent again.")),
+        "refund_already_retried": (409, _("This failed refund was already sent again.")),
         "payment_unknown": (404, _("The notification names a payment we do not know.")),
         "payment_amount_mismatch": (
             409,

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core import webhooks
+from core.db import violates
 from core.errors import DomainError, field_error
 from core.models import User
 from core.services import Actor, audit_record, notify, transition_check
@@ -121,7 +122,7 @@ def merchant_admit(
                     probation_until=now + timedelta(days=PROBATION_DAYS),
                 )
         except IntegrityError as exc:
-            if "merchant_food_licence_active_unique" in str(exc):
+            if violates(exc, "merchant_food_licence_active_unique"):
                 raise DomainError("licence_duplicate") from exc
             raise
         Offer.objects.create(merchant=merchant, rate_bp=rate_bp, cap_fen=cap_fen, min_bill_fen=min_bill_fen)

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.db import violates
 from core.errors import DomainError
 from core.models import User
 from core.services import Actor, audit_record, notify, transition_check
@@ -228,7 +229,7 @@ def application_save(*, owner: User, data: Mapping[str, Any], application: Appli
             with transaction.atomic():
                 app.save()
         except IntegrityError as exc:
-            if "application_one_open_per_owner" in str(exc):
+            if violates(exc, "application_one_open_per_owner"):
                 raise DomainError("application_already_open") from exc
             raise
         audit_record(

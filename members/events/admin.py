@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from core.admin import AuditHistoryMixin, ReadOnlyAdmin
 from core.errors import DomainError
 
+from ..admin import RefundRetryMixin
 from ..models import Event, EventCheckIn, EventPayment, EventRefund, EventRegistration
 from . import selectors, services
 from .views import attendance_csv
@@ -199,7 +200,19 @@ class EventPaymentAdmin(AuditHistoryMixin, ReadOnlyAdmin):
 
 
 @admin.register(EventRefund)
-class EventRefundAdmin(ReadOnlyAdmin):
-    list_display = ["public_id", "payment", "amount_fen", "reason", "state", "attempts", "created_at", "settled_at"]
+class EventRefundAdmin(RefundRetryMixin, ReadOnlyAdmin):
+    actions = ["retry_failed"]
+    list_display = [
+        "public_id",
+        "payment",
+        "amount_fen",
+        "reason",
+        "state",
+        "provider_state",
+        "attempts",
+        "last_error",
+        "created_at",
+        "settled_at",
+    ]
     list_filter = ["state"]
     search_fields = ["public_id", "payment__public_id", "payment__registration__user__email"]

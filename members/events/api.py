@@ -269,6 +269,28 @@ class CancelRegistrationView(APIView):
         return Response(RegistrationOutput(registration).data)
 
 
+class GiveBackView(APIView):
+    """Keep the place and give the guest's back before the cut-off (a paid share is refunded once)."""
+
+    permission_classes = [IsPerson]
+
+    @extend_schema(
+        request=None,
+        **documented(
+            {200: RegistrationOutput},
+            "event_registration_not_live",
+            "event_places_invalid",
+            "event_cancel_cutoff_passed",
+            "event_payment_pending",
+        ),
+    )
+    def post(self, request: Request, public_id: Any) -> Response:
+        registration = services.registration_reduce(
+            registration=_my_registration(request, public_id), actor=request_person(request)
+        )
+        return Response(RegistrationOutput(registration).data)
+
+
 class ConfirmOfferView(APIView):
     """Take a place offered from the waitlist before its deadline."""
 
@@ -336,5 +358,43 @@ class AttendanceView(APIView):
                 "event": EventOutput(event).data,
                 "counts": CountsOutput(selectors.event_counts(event=event)).data,
                 "registrations": AttendeeOutput(selectors.attendance(event=event), many=True).data,
+            }
+        )
+
+
+class CapacityInput(serializers.Serializer):
+    capacity = serializers.IntegerField(min_value=1, max_value=100_000)
+
+
+class CapacityOutput(serializers.Serializer):
+    event = EventOutput()
+    counts = CountsOutput()
+    promoted = serializers.IntegerField(help_text="People offered a place from the waitlist by this change.")
+
+
+class CapacityView(APIView):
+    """Change an event's capacity (organisers' tools and the shop's staff, as in the console): never
+    below the places taken; raising it offers the freed places to the waitlist at once, in order."""
+
+    permission_classes = [IsPerson | PARTNER]
+
+    @extend_schema(
+        request=CapacityInput,
+        **documented({200: CapacityOutput}, "event_door_not_authorized", "event_capacity_invalid", "validation_failed"),
+    )
+    def post(self, request: Request, public_id: Any) -> Response:
+        event = managed_event(request, public_id)
+        data = CapacityInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        partner = partner_application(request)
+        actor: Any = f"partner:{partner.client_id}" if partner is not None else request_person(request)
+        event, offered = services.event_capacity_change(
+            event=event, capacity=data.validated_data["capacity"], actor=actor
+        )
+        return Response(
+            {
+                "event": EventOutput(event).data,
+                "counts": CountsOutput(selectors.event_counts(event=event)).data,
+                "promoted": len(offered),
             }
         )

@@ -17,6 +17,7 @@ register(
             409,
             _("Cancellation closed at %(cutoff)s; the place can no longer be given back."),
         ),
+        "event_places_invalid": (400, _("You hold %(places)s place(s); you can give back fewer than that.")),
         "event_registration_not_live": (409, _("This registration is already cancelled or lapsed.")),
         "event_offer_not_open": (409, _("No place is waiting for your confirmation.")),
         "event_offer_expired": (409, _("The time to confirm this place has passed; it went to the next person.")),

@@ -1,12 +1,13 @@
 """Paid places of member events, through the same payment provider interface as the card
 (``members.payments``): a checkout per registration, settlement from the provider's notification, the
 return page or the reconciliation job, the place released when the payment fails or never comes, and
-one refund per paid place (cancelled before the cut-off, or the event cancelled).
+refunds through the same refund ledger code as the card's (the guest's place given back, the rest
+cancelled before the cut-off, or the event cancelled: each part once).
 
 Order of work, as for the card: the payment (or refund) row is written and committed first, the
 provider is called outside any transaction, and its answer is applied in a new transaction under the
-event's row lock. A refund is a one-to-one row of its payment, so it is issued exactly once however
-many cancellations race.
+event's row lock. A refund entry is unique per payment and request key, so each part is refunded
+exactly once however many cancellations race.
 """
 
 from __future__ import annotations
@@ -17,17 +18,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core import webhooks
+from core.db import violates
 from core.errors import DomainError
 from core.services import audit_record, notify
 
 from ..models import Event, EventPayment, EventRefund, EventRegistration, RegistrationState
 from ..payments import get_provider
-from ..payments.base import RefundRequest, Transaction
+from ..payments.base import RefundResult, Transaction
+from ..services.refunds import refund_id, refund_record, refunds_submit
 
 logger = logging.getLogger(__name__)
 State = RegistrationState
@@ -128,9 +132,7 @@ def settle(*, payment: EventPayment, txn: Transaction, at: datetime | None = Non
                 )
                 outcome = "registered"
             else:  # the place was released (timeout, cancellation) before the money arrived
-                refund = _refund_write(payment=payment, reason="paid after the place was released")
-                if refund is not None:
-                    transaction.on_commit(lambda: refund_send(refund=refund))
+                refund_write(payment=payment, reason="paid after the place was released", request_key="released")
                 outcome = "refund_due"
         elif txn.state in ("closed", "failed") and payment.state == EventPayment.State.PENDING:
             if txn.state == "failed":
@@ -151,15 +153,23 @@ def sync(*, payment: EventPayment) -> str:
     return settle(payment=payment, txn=txn)
 
 
-def notified(*, provider_code: str, txn: Transaction, refund: bool = False) -> str | None:
+def notified(*, provider_code: str, txn: Transaction, refund: RefundResult | None = None) -> str | None:
     """A verified provider notification for one of our event orders (None when the order number is
-    not an event payment). A refund's notification changes nothing: an event refund is settled from
-    the provider's answer to the refund call (and resent by the job until it is taken)."""
+    not an event payment). A refund's notification settles our ledger entry of that refund number,
+    as the card's does (``unknown_refund`` for a number we never wrote)."""
     payment = payment_of(public_id=txn.out_trade_no)
     if payment is None or payment.provider != provider_code:
         return None
-    if refund:
-        return "ignored"
+    if refund is not None:
+        try:
+            entry = EventRefund.objects.filter(payment=payment, public_id=uuid.UUID(refund.out_refund_no)).first()
+        except ValueError:
+            entry = None
+        if entry is None:
+            return "unknown_refund"
+        return "refund_" + refund_record(
+            refund_id=entry.pk, result=refund, actor=f"provider:{provider_code}", model=EventRefund
+        )
     return settle(payment=payment, txn=txn)
 
 
@@ -184,47 +194,105 @@ def reconcile(*, now: datetime | None = None) -> dict[str, int]:
         except DomainError as exc:
             outcome = exc.code
         counts[outcome] = counts.get(outcome, 0) + 1
-    retried = refunds_retry(now=now)
-    if retried:
-        counts["refunds_retried"] = retried
     return counts
 
 
-# --- Refunds -------------------------------------------------------------------------------------------
+# --- Refunds ---------------------------------------------------------------------------------------------
+# Entries of the events' refund ledger (:class:`EventRefund`), driven by the card's ledger code
+# (``members.services.refunds``): written with a fixed number inside the caller's transaction, sent to the
+# provider after commit (never inside a transaction), settled from its answer, a query or a notification,
+# retried by the reconciliation job, and flagged for an operator when the provider refuses.
 
 
-def _refund_write(*, payment: EventPayment, reason: str) -> EventRefund | None:
-    """The refund row of a paid payment (inside the caller's transaction), or None when it already has
-    one: a payment is refunded once, whatever races."""
+def refund_write(
+    *, payment: EventPayment, reason: str, request_key: str, amount_fen: int | None = None
+) -> EventRefund | None:
+    """Inside the caller's transaction, with ``payment`` locked: the refund entry of ``amount_fen``
+    (all that remains when None) named ``request_key``, or None when the payment is not paid, nothing
+    remains, or this key was refunded already (each part of a payment is refunded once, whatever
+    races: the database holds one entry per payment and key, and the refunded total within the
+    amount). The person is told, partners get ``event.refunded``, and the provider is called after
+    commit."""
     if payment.state != EventPayment.State.PAID:
+        return None
+    remaining = payment.amount_fen - payment.refunded_fen
+    amount = remaining if amount_fen is None else min(amount_fen, remaining)
+    if amount <= 0 or EventRefund.objects.filter(payment=payment, request_key=request_key).exists():
         return None
     try:
         with transaction.atomic():
             refund = EventRefund.objects.create(
-                payment=payment, amount_fen=payment.amount_fen, currency=payment.currency, reason=reason[:200]
+                public_id=refund_id(request_key, payment),
+                payment=payment,
+                amount_fen=amount,
+                currency=payment.currency,
+                reason=reason[:200],
+                request_key=request_key,
             )
-    except IntegrityError:
-        return None
+            EventPayment.objects.filter(pk=payment.pk).update(refunded_fen=F("refunded_fen") + amount)
+    except IntegrityError as exc:
+        if violates(exc, "members_eventrefund_payment_request_key"):
+            return None
+        raise
+    payment.refunded_fen += amount
+    registration = payment.registration
+    event = registration.event
     audit_record(
         actor="system:event_payments",
         action="members.event_refund_requested",
         obj=payment,
         reason=reason,
-        after={"refund": str(refund.public_id), "amount_fen": refund.amount_fen},
+        after={"refund": str(refund.public_id), "amount_fen": amount, "request_key": request_key},
     )
+    notify(
+        user=registration.user,
+        kind="event_refunded",
+        title=_("Refunded: %(title)s"),
+        body=_("%(amount)s is on its way back to you (%(reason)s)."),
+        url=f"/membership/events/{event.public_id}/",
+        context={"title": event.title, "amount": f"¥{amount / 100:.2f}", "reason": reason},
+    )
+    webhooks.emit(
+        "event.refunded",
+        {
+            "event": event.public_id,
+            "registration": registration.public_id,
+            "refund": refund.public_id,
+            "amount_fen": amount,
+            "reason": reason,
+        },
+    )
+    transaction.on_commit(lambda: refunds_submit(refunds=[refund]))
     return refund
 
 
-def refund_for(*, registration: EventRegistration, reason: str) -> EventRefund | None:
-    """Inside the cancellation's transaction: the refund of the registration's paid place (if any),
-    sent to the provider after commit."""
-    payment = registration.payments.select_for_update().filter(state=EventPayment.State.PAID).first()
+def _paid_payment(registration: EventRegistration) -> EventPayment | None:
+    return (
+        registration.payments.select_for_update()
+        .select_related("registration__event", "registration__user")
+        .filter(state=EventPayment.State.PAID)
+        .first()
+    )
+
+
+def refund_for(*, registration: EventRegistration, reason: str, request_key: str) -> EventRefund | None:
+    """Inside a cancellation's transaction: the refund of what remains of the registration's paid
+    places (if any) under ``request_key``."""
+    payment = _paid_payment(registration)
     if payment is None:
         return None
-    refund = _refund_write(payment=payment, reason=reason)
-    if refund is not None:
-        transaction.on_commit(lambda: refund_send(refund=refund))
-    return refund
+    return refund_write(payment=payment, reason=reason, request_key=request_key)
+
+
+def refund_places(*, registration: EventRegistration, places: int, reason: str) -> EventRefund | None:
+    """Inside the transaction that gives back ``places`` of a registration's places (the guest's):
+    their share of the payment, once per resulting number of places."""
+    payment = _paid_payment(registration)
+    if payment is None:
+        return None
+    share = payment.amount_fen * places // registration.places
+    key = f"places:{registration.public_id}:{registration.places - places}"
+    return refund_write(payment=payment, reason=reason, request_key=key, amount_fen=share)
 
 
 def pending_close_for(*, registration: EventRegistration) -> None:
@@ -239,79 +307,3 @@ def _close_quietly(payment: EventPayment) -> None:
         close_unpaid(payment=payment)
     except DomainError:
         logger.exception("closing event payment %s", payment.public_id)
-
-
-def refund_send(*, refund: EventRefund) -> str:
-    """Call the provider for a requested refund (outside any transaction; the same refund number on
-    every retry), then record the answer. Returns the refund's state."""
-    if refund.state != EventRefund.State.REQUESTED:
-        return refund.state
-    payment = refund.payment
-    try:
-        result = get_provider(payment.provider).refund(
-            request=RefundRequest(
-                out_trade_no=str(payment.public_id),
-                out_refund_no=str(refund.public_id),
-                amount_fen=refund.amount_fen,
-                currency=refund.currency,
-            )
-        )
-    except (DomainError, OSError) as exc:
-        EventRefund.objects.filter(pk=refund.pk, state=EventRefund.State.REQUESTED).update(
-            attempts=refund.attempts + 1, last_error=str(exc)[:200]
-        )
-        logger.warning("event refund %s not sent: %s", refund.public_id, exc)
-        return EventRefund.State.REQUESTED
-    if result.state not in ("succeeded", "failed"):  # accepted, not settled: the job asks again
-        EventRefund.objects.filter(pk=refund.pk, state=EventRefund.State.REQUESTED).update(
-            attempts=refund.attempts + 1, provider_refund_id=result.provider_refund_id[:64], last_error=""
-        )
-        return EventRefund.State.REQUESTED
-    final = EventRefund.State.SUCCEEDED if result.state == "succeeded" else EventRefund.State.FAILED
-    with transaction.atomic():
-        updated = EventRefund.objects.filter(pk=refund.pk, state=EventRefund.State.REQUESTED).update(
-            state=final,
-            provider_refund_id=result.provider_refund_id[:64],
-            attempts=refund.attempts + 1,
-            settled_at=result.settled_at or timezone.now(),
-            last_error="" if final == EventRefund.State.SUCCEEDED else (result.provider_state or "failed")[:200],
-        )
-        if updated and final == EventRefund.State.SUCCEEDED:
-            registration = payment.registration
-            notify(
-                user=registration.user,
-                kind="event_refunded",
-                title=_("Refunded: %(title)s"),
-                body=_("%(amount)s is on its way back to you (%(reason)s)."),
-                url=f"/membership/events/{registration.event.public_id}/",
-                context={
-                    "title": registration.event.title,
-                    "amount": f"¥{refund.amount_fen / 100:.2f}",
-                    "reason": refund.reason,
-                },
-            )
-            webhooks.emit(
-                "event.refunded",
-                {
-                    "event": registration.event.public_id,
-                    "registration": registration.public_id,
-                    "refund": refund.public_id,
-                    "amount_fen": refund.amount_fen,
-                    "reason": refund.reason,
-                },
-            )
-        elif updated:
-            logger.error("event refund %s failed at the provider: %s", refund.public_id, result.provider_state)
-    refund.state = final
-    return refund.state
-
-
-def refunds_retry(*, now: datetime | None = None) -> int:
-    """Send again the refunds the provider did not take (the same refund numbers)."""
-    now = now or timezone.now()
-    due = EventRefund.objects.filter(state=EventRefund.State.REQUESTED, created_at__lte=now - timedelta(minutes=1))
-    count = 0
-    for refund in due.select_related("payment__registration__event", "payment__registration__user")[:200]:
-        refund_send(refund=refund)
-        count += 1
-    return count

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core import webhooks
+from core.db import violates
 from core.errors import DomainError
 from core.models import User
 from core.services import Actor, audit_record, notify
@@ -243,6 +244,14 @@ def event_review(*, event: Event, approve: bool, actor: Actor, note: str = "") -
 def event_capacity_set(*, event: Event, capacity: int, actor: Actor, at: datetime | None = None) -> Event:
     """Change the capacity; never below the places already taken. Raising it promotes from the
     waitlist at once. Raises ``event_capacity_invalid``."""
+    return event_capacity_change(event=event, capacity=capacity, actor=actor, at=at)[0]
+
+
+def event_capacity_change(
+    *, event: Event, capacity: int, actor: Actor, at: datetime | None = None
+) -> tuple[Event, list[EventRegistration]]:
+    """:func:`event_capacity_set`, also returning the registrations offered a place by the change
+    (the console and the organisers' API both come here)."""
     at = at or timezone.now()
     with transaction.atomic():
         event = _locked_event(event.pk)
@@ -258,8 +267,8 @@ def event_capacity_set(*, event: Event, capacity: int, actor: Actor, at: datetim
             before={"capacity": before},
             after={"capacity": capacity},
         )
-        promote_locked(event, at=at, actor=actor)
-    return event
+        offered = promote_locked(event, at=at, actor=actor)
+    return event, offered
 
 
 def event_cancel(*, event: Event, reason: str, actor: Actor, at: datetime | None = None) -> Event:
@@ -280,7 +289,9 @@ def event_cancel(*, event: Event, reason: str, actor: Actor, at: datetime | None
         audit_record(actor=actor, action="members.event_cancelled", obj=event, reason=reason, before={"state": before})
         live = EventRegistration.objects.select_for_update(of=("self",)).select_related("user")
         for registration in live.filter(event=event, state__in=LIVE_STATES).order_by("pk"):
-            event_payments.refund_for(registration=registration, reason=f"event cancelled: {reason}")
+            event_payments.refund_for(
+                registration=registration, reason=f"event cancelled: {reason}", request_key="event-cancelled"
+            )
             event_payments.pending_close_for(registration=registration)
             _set_state(
                 registration,
@@ -380,7 +391,7 @@ def registration_create(*, event: Event, user: User, guests: int = 0, at: dateti
             with transaction.atomic():
                 registration.save()
         except IntegrityError as exc:  # a second live registration of the same person
-            if "members_eventreg_one_live" not in str(exc):
+            if not violates(exc, "members_eventreg_one_live"):
                 raise
             raise DomainError("event_already_registered") from exc
         audit_record(actor=user, action=f"members.event_registration_{registration.state}", obj=registration)
@@ -398,6 +409,19 @@ def _queue_waiting(event: Event) -> bool:
     return EventRegistration.objects.filter(event=event, state=State.WAITLISTED).exists()
 
 
+def _locked_for_giving_back(registration: EventRegistration, *, at: datetime) -> tuple[Event, EventRegistration]:
+    """The event and the registration, locked, if places may be given back now (a live registration,
+    before the cut-off unless only waiting). Raises ``event_registration_not_live``,
+    ``event_cancel_cutoff_passed``."""
+    event = _locked_event(registration.event_id)
+    registration = _locked_registration(registration.pk)
+    if registration.state not in LIVE_STATES:
+        raise DomainError("event_registration_not_live")
+    if registration.state != State.WAITLISTED and at >= cancel_cutoff(event):
+        raise DomainError("event_cancel_cutoff_passed", cutoff=local_text(event, cancel_cutoff(event)))
+    return event, registration
+
+
 def registration_cancel(
     *, registration: EventRegistration, actor: Actor, reason: str = "", at: datetime | None = None
 ) -> EventRegistration:
@@ -407,13 +431,10 @@ def registration_cancel(
     Raises ``event_registration_not_live``, ``event_cancel_cutoff_passed``."""
     at = at or timezone.now()
     with transaction.atomic():
-        event = _locked_event(registration.event_id)
-        registration = _locked_registration(registration.pk)
-        if registration.state not in LIVE_STATES:
-            raise DomainError("event_registration_not_live")
-        if registration.state != State.WAITLISTED and at >= cancel_cutoff(event):
-            raise DomainError("event_cancel_cutoff_passed", cutoff=local_text(event, cancel_cutoff(event)))
-        event_payments.refund_for(registration=registration, reason="cancelled before the cut-off")
+        event, registration = _locked_for_giving_back(registration, at=at)
+        event_payments.refund_for(
+            registration=registration, reason="cancelled before the cut-off", request_key="cancelled"
+        )
         event_payments.pending_close_for(registration=registration)
         _release(event, registration)
         _set_state(
@@ -426,6 +447,46 @@ def registration_cancel(
             offer_expires_at=None,
         )
         _emit("cancelled", registration, event, reason=reason, by="person")
+        promote_locked(event, at=at, actor="system:event_promotion")
+    return registration
+
+
+def registration_reduce(
+    *, registration: EventRegistration, actor: Actor, places: int = 1, at: datetime | None = None
+) -> EventRegistration:
+    """The person gives back part of their places (the guest's) and keeps the rest: the freed place
+    goes to the waitlist at once and, for a paid place, its share of the payment is refunded, once
+    (a second request finds nothing left to give back). Until the cut-off, as a cancellation.
+
+    Raises ``event_registration_not_live``, ``event_cancel_cutoff_passed``, ``event_places_invalid``,
+    ``event_payment_pending`` (the order is open at the provider for the whole amount: cancel and
+    register again instead)."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        event, registration = _locked_for_giving_back(registration, at=at)
+        if not 1 <= places < registration.places:
+            raise DomainError("event_places_invalid", places=registration.places)
+        if registration.state == State.PENDING_PAYMENT:
+            raise DomainError("event_payment_pending")
+        event_payments.refund_places(
+            registration=registration, places=places, reason="a place given back before the cut-off"
+        )
+        if registration.holds_places:
+            Event.objects.filter(pk=event.pk).update(places_taken=F("places_taken") - places)
+            event.places_taken -= places
+        before = {"places": registration.places, "price_fen": registration.price_fen}
+        share = registration.price_fen * places // registration.places
+        registration.places -= places
+        registration.price_fen -= share
+        registration.save(update_fields=["places", "price_fen"])
+        audit_record(
+            actor=actor,
+            action="members.event_registration_reduced",
+            obj=registration,
+            before=before,
+            after={"places": registration.places, "price_fen": registration.price_fen},
+        )
+        _emit("reduced", registration, event, places_given_back=places)
         promote_locked(event, at=at, actor="system:event_promotion")
     return registration
 

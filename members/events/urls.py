@@ -12,6 +12,7 @@ urlpatterns = [
     path("<uuid:public_id>/", views.event_page, name="event"),
     path("<uuid:public_id>/register/", views.register, name="event_register"),
     path("<uuid:public_id>/cancel/", views.cancel, name="event_cancel"),
+    path("<uuid:public_id>/give-back/", views.give_back, name="event_give_back"),
     path("<uuid:public_id>/confirm/", views.confirm, name="event_confirm"),
     path("<uuid:public_id>/paid/<uuid:payment_id>/", views.paid, name="event_paid"),
     path("<uuid:public_id>/attendance/", views.attendance, name="event_attendance"),

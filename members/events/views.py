@@ -183,6 +183,20 @@ def cancel(request: HttpRequest, public_id: UUID) -> HttpResponse:
 
 @login_required
 @require_POST
+def give_back(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """The person keeps their place and gives the guest's back (a paid one's share is refunded)."""
+    event = _event_or_404(public_id)
+    registration = _own_registration(request, event)
+    return _act(
+        request,
+        event,
+        lambda: services.registration_reduce(registration=registration, actor=request.user),  # type: ignore[arg-type]
+        _("The guest's place is given back."),
+    )
+
+
+@login_required
+@require_POST
 def confirm(request: HttpRequest, public_id: UUID) -> HttpResponse:
     event = _event_or_404(public_id)
     registration = _own_registration(request, event)

@@ -237,6 +237,7 @@ class EventPayment(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
     failed_at = models.DateTimeField(_("not paid at"), null=True, blank=True)
+    refunded_fen = models.BigIntegerField(_("refunded (fen)"), default=0)
 
     class Meta:
         verbose_name = _("event payment")
@@ -244,6 +245,10 @@ class EventPayment(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=Q(amount_fen__gt=0), name="members_eventpayment_amount_gt_0"),
+            models.CheckConstraint(
+                condition=Q(refunded_fen__gte=0) & Q(refunded_fen__lte=F("amount_fen")),
+                name="members_eventpayment_refunded_within_amount",
+            ),
             models.UniqueConstraint(
                 fields=["provider", "provider_txn_id"], name="members_eventpayment_provider_txn_unique"
             ),
@@ -259,24 +264,32 @@ class EventPayment(models.Model):
 
 
 class EventRefund(models.Model):
-    """Money returned for a paid place: at most one per payment (one-to-one), with its reason. The
-    refund number (``public_id``, our ``out_refund_no``) is fixed when the row is written, before the
-    provider is called, so every retry is the same request."""
+    """A refund ledger entry of a paid place, kept as the card's :class:`~members.models.Refund` is and
+    driven by the same ledger code (``members.services.refunds``): the amount and the refund number
+    (``public_id``, our ``out_refund_no``, derived from the request key) are fixed when the entry is
+    written, before the provider is called, so every retry is the same request. A payment can have
+    several entries (the guest's place given back, then the rest); ``request_key`` names what each
+    returns, so each part is refunded once, and ``EventPayment.refunded_fen`` (which the database keeps
+    within the amount) counts the open and settled ones. State: ``requested`` → ``processing`` →
+    ``succeeded`` or ``failed`` (flagged for an operator, who may retry it)."""
 
     class State(models.TextChoices):
         REQUESTED = "requested", _("requested")
+        PROCESSING = "processing", _("processing")
         SUCCEEDED = "succeeded", _("refunded")
         FAILED = "failed", _("failed")
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    payment = models.OneToOneField(
-        EventPayment, on_delete=models.PROTECT, related_name="refund", verbose_name=_("payment")
+    payment = models.ForeignKey(
+        EventPayment, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("payment")
     )
     amount_fen = models.BigIntegerField(_("amount (fen)"))
     currency = models.CharField(_("currency"), max_length=3, default=CNY)
     reason = models.CharField(_("reason"), max_length=200)
-    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.REQUESTED)
+    request_key = models.CharField(_("request key"), max_length=255)
+    state = models.CharField(_("state"), max_length=12, choices=State.choices, default=State.REQUESTED)
     provider_refund_id = models.CharField(_("provider refund id"), max_length=64, blank=True)
+    provider_state = models.CharField(_("gateway state"), max_length=20, blank=True)
     attempts = models.PositiveIntegerField(_("provider calls"), default=0)
     last_error = models.CharField(_("last error"), max_length=200, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -286,7 +299,10 @@ class EventRefund(models.Model):
         verbose_name = _("event refund")
         verbose_name_plural = _("event refunds")
         ordering = ["-created_at", "-id"]
-        constraints = [models.CheckConstraint(condition=Q(amount_fen__gt=0), name="members_eventrefund_amount_gt_0")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="members_eventrefund_amount_gt_0"),
+            models.UniqueConstraint(fields=["payment", "request_key"], name="members_eventrefund_payment_request_key"),
+        ]
 
     def __str__(self) -> str:
         return f"−¥{self.amount_fen / 100:.2f} ({self.state})"

@@ -238,9 +238,7 @@ def payment_notification_receive(*, provider_code: str, headers: Any, body: byte
             from ..events.payments import notified as event_payment_notified
 
             outcome = (
-                event_payment_notified(
-                    provider_code=provider.code, txn=note.transaction, refund=note.refund is not None
-                )
+                event_payment_notified(provider_code=provider.code, txn=note.transaction, refund=note.refund)
                 or "unknown_payment"
             )
         elif note.refund is not None:

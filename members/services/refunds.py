@@ -8,18 +8,21 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 
+from core.db import violates
 from core.errors import DomainError
 from core.services import Actor, actor_label, audit_record, notify
 
 from .. import errors  # noqa: F401  (registers the codes)
 from ..models import (
     PAID_STATES,
+    EventPayment,
+    EventRefund,
     Payment,
     ReconciliationIssue,
     Refund,
@@ -31,6 +34,16 @@ from ..payments.base import RefundRequest, RefundResult
 from .common import MEMBERSHIP_URL, S, _locked_subscription, _now, _transition, yuan
 
 logger = logging.getLogger(__name__)
+
+#: The refund ledgers this module drives: the card's (:class:`Refund` of a :class:`Payment`) and the
+#: events' (:class:`EventRefund` of an :class:`EventPayment`). Both keep the same fields, states and
+#: rules, and every function below takes an entry of either.
+LedgerEntry = TypeVar("LedgerEntry", Refund, EventRefund)
+
+
+def _payment_model(model: type[Refund] | type[EventRefund]) -> type[Payment] | type[EventPayment]:
+    return EventPayment if model is EventRefund else Payment
+
 
 # --- refunds ------------------------------------------------------------------------------
 
@@ -164,7 +177,7 @@ def subscription_refund(
 REFUND_NAMESPACE = uuid.UUID("5f0c3a52-6b0e-4d8e-9a57-1f3c8a0de7b1")
 
 
-def refund_id(request_key: str, payment: Payment) -> uuid.UUID:
+def refund_id(request_key: str, payment: Payment | EventPayment) -> uuid.UUID:
     """Our refund number (``out_refund_no`` at the provider), derived from the request key and
     the payment: a retry after a crash sends the same number and the gateway refunds once."""
     return uuid.uuid5(REFUND_NAMESPACE, f"{request_key}:{payment.public_id}")
@@ -214,18 +227,21 @@ def _refund_write(
 REFUND_REFUSALS = frozenset({"refund_exceeds_paid", "subscription_not_paid"})
 
 
-def refunds_submit(*, refunds: Sequence[Refund]) -> list[Refund]:
+def refunds_submit(*, refunds: Sequence[LedgerEntry]) -> list[LedgerEntry]:
     """Send ``requested`` refunds to their gateway under their fixed numbers and record the answers.
 
     Never call this inside a transaction: the ledger entries must be committed first, so a crash
     anywhere leaves a ``requested`` entry that :func:`refunds_reconcile` settles from the gateway
     (same number: the gateway refunds once). A timeout or 5xx leaves the entries as they are."""
-    by_provider: dict[str, list[Refund]] = defaultdict(list)
+    if not refunds:
+        return []
+    model = type(refunds[0])
+    by_provider: dict[str, list[LedgerEntry]] = defaultdict(list)
     for refund in refunds:
         if refund.state == Refund.State.REQUESTED:
             by_provider[refund.payment.provider].append(refund)
     for provider_code, batch in by_provider.items():
-        Refund.objects.filter(pk__any=[r.pk for r in batch]).update(attempts=F("attempts") + 1)
+        model.objects.filter(pk__any=[r.pk for r in batch]).update(attempts=F("attempts") + 1)
         requests = [
             RefundRequest(
                 out_trade_no=str(r.payment.public_id),
@@ -245,15 +261,16 @@ def refunds_submit(*, refunds: Sequence[Refund]) -> list[Refund]:
                         refund_id=refund.pk,
                         result=RefundResult(str(refund.public_id), "failed", provider_state=exc.code),
                         actor=f"provider:{provider_code}",
+                        model=model,
                     )
             else:
-                Refund.objects.filter(pk__any=[r.pk for r in batch]).update(last_error=exc.code[:200])
+                model.objects.filter(pk__any=[r.pk for r in batch]).update(last_error=exc.code[:200])
             continue
-        refunds_record(results=results, actor=f"provider:{provider_code}")
-    return list(Refund.objects.filter(pk__any=[r.pk for r in refunds]).order_by("pk"))
+        refunds_record(results=results, actor=f"provider:{provider_code}", model=model)
+    return list(model.objects.filter(pk__any=[r.pk for r in refunds]).select_related("payment").order_by("pk"))
 
 
-def refunds_record(*, results: Sequence[RefundResult], actor: Actor) -> None:
+def refunds_record(*, results: Sequence[RefundResult], actor: Actor, model: type[LedgerEntry]) -> None:
     """Record many gateway answers in one transaction (the suspension's batches). Entries that are
     already final are left alone; a failed one goes through :func:`refund_record`."""
     failed = [r for r in results if r.state == "failed"]
@@ -261,7 +278,7 @@ def refunds_record(*, results: Sequence[RefundResult], actor: Actor) -> None:
     now = _now()
     with transaction.atomic():
         rows = list(
-            Refund.objects.select_for_update()
+            model.objects.select_for_update()
             .filter(public_id__in=[uuid.UUID(n) for n in moving], state__in=OPEN_REFUND_STATES)
             .order_by("pk")
         )
@@ -273,25 +290,27 @@ def refunds_record(*, results: Sequence[RefundResult], actor: Actor) -> None:
             row.last_error = ""
             if row.state == Refund.State.SUCCEEDED:
                 row.settled_at = result.settled_at or now
-        Refund.objects.bulk_update(
+        model.objects.bulk_update(
             rows, ["state", "provider_refund_id", "provider_state", "last_error", "settled_at"], batch_size=1000
         )
     for result in failed:
-        refund = Refund.objects.filter(public_id=uuid.UUID(result.out_refund_no)).first()
+        refund = model.objects.filter(public_id=uuid.UUID(result.out_refund_no)).first()
         if refund is not None:
-            refund_record(refund_id=refund.pk, result=result, actor=actor)
+            refund_record(refund_id=refund.pk, result=result, actor=actor, model=model)
 
 
 OPEN_REFUND_STATES = (Refund.State.REQUESTED, Refund.State.PROCESSING)
 
 
-def refund_record(*, refund_id: int, result: RefundResult, actor: Actor) -> str:
+def refund_record(
+    *, refund_id: int, result: RefundResult, actor: Actor, model: type[Refund] | type[EventRefund] = Refund
+) -> str:
     """Apply the gateway's word on one refund (its answer, a query or a notification), exactly once:
     the entry is locked and only an open entry moves. A failed refund no longer counts against its
     payment and is flagged for an operator (the card stays ended; the money must be returned
     another way). Returns the outcome: ``succeeded``, ``processing``, ``failed`` or ``unchanged``."""
     with transaction.atomic():
-        refund = Refund.objects.select_for_update().select_related("payment").get(pk=refund_id)
+        refund = model.objects.select_for_update().select_related("payment").get(pk=refund_id)
         if refund.state not in OPEN_REFUND_STATES:
             return "unchanged"
         before = {"state": refund.state}
@@ -308,7 +327,9 @@ def refund_record(*, refund_id: int, result: RefundResult, actor: Actor) -> str:
         else:
             refund.state = Refund.State.FAILED
             refund.settled_at = _now()
-            Payment.objects.filter(pk=refund.payment_id).update(refunded_fen=F("refunded_fen") - refund.amount_fen)
+            _payment_model(model).objects.filter(pk=refund.payment_id).update(
+                refunded_fen=F("refunded_fen") - refund.amount_fen
+            )
             issue_record(
                 kind=ReconciliationIssue.Kind.REFUND_FAILED,
                 provider=refund.payment.provider,
@@ -332,34 +353,93 @@ REFUND_RETRY_AFTER = timedelta(minutes=1)
 
 
 def refunds_reconcile(*, now: datetime | None = None) -> dict[str, int]:
-    """Settle open refunds from the gateway: a ``requested`` one the gateway never saw is sent again
-    under the same number, any other takes the gateway's state (query API)."""
+    """Settle open refunds of both ledgers (the card's and the events') from the gateway: a
+    ``requested`` one the gateway never saw is sent again under the same number, any other takes the
+    gateway's state (query API)."""
     now = now or _now()
     counts: dict[str, int] = defaultdict(int)
+    _reconcile_ledger(Refund, now=now, counts=counts)
+    _reconcile_ledger(EventRefund, now=now, counts=counts)
+    return dict(counts)
+
+
+def _reconcile_ledger(model: type[LedgerEntry], *, now: datetime, counts: dict[str, int]) -> None:
     stuck = (
-        Refund.objects.filter(state__in=OPEN_REFUND_STATES, created_at__lt=now - REFUND_RETRY_AFTER)
+        model.objects.filter(state__in=OPEN_REFUND_STATES, created_at__lt=now - REFUND_RETRY_AFTER)
         .select_related("payment")
         .order_by("pk")
     )
     for refund in stuck.iterator(chunk_size=200):
-        provider = get_provider(refund.payment.provider)
+        counts[_reconcile_one(refund)] += 1
+
+
+def _reconcile_one(refund: LedgerEntry) -> str:
+    model = type(refund)
+    provider = get_provider(refund.payment.provider)
+    try:
         try:
-            try:
-                result = provider.refund_query(
-                    out_trade_no=str(refund.payment.public_id), out_refund_no=str(refund.public_id)
-                )
-            except DomainError as exc:
-                if exc.code != "refund_unknown" or refund.state != Refund.State.REQUESTED:
-                    raise
-                outcome = str(refunds_submit(refunds=[refund])[0].state)
-            else:
-                outcome = refund_record(refund_id=refund.pk, result=result, actor="system:reconcile")
+            result = provider.refund_query(
+                out_trade_no=str(refund.payment.public_id), out_refund_no=str(refund.public_id)
+            )
         except DomainError as exc:
-            outcome = exc.code
-            Refund.objects.filter(pk=refund.pk).update(last_error=exc.code[:200])
-            logger.warning("reconciling refund %s: %s", refund.public_id, exc.code)
-        counts[outcome] += 1
-    return dict(counts)
+            if exc.code != "refund_unknown" or refund.state != Refund.State.REQUESTED:
+                raise
+            return str(refunds_submit(refunds=[refund])[0].state)
+        return refund_record(refund_id=refund.pk, result=result, actor="system:reconcile", model=model)
+    except DomainError as exc:
+        model.objects.filter(pk=refund.pk).update(last_error=exc.code[:200])
+        logger.warning("reconciling refund %s: %s", refund.public_id, exc.code)
+        return exc.code
+
+
+def refund_retry(*, refund: LedgerEntry, actor: Actor) -> LedgerEntry:
+    """An operator sends a failed refund again (of either ledger): a new entry for the same amount
+    and reason under the request key ``retry:<failed entry>`` (so a failed entry is retried once,
+    however often the action is clicked), counted against the payment again, and the failed entry's
+    reconciliation issue resolved. The gateway is called after commit.
+
+    Raises ``refund_not_failed``, ``refund_already_retried``, ``refund_exceeds_paid``."""
+    model = type(refund)
+    payment_model = _payment_model(model)
+    request_key = f"retry:{refund.public_id}"
+    with transaction.atomic():
+        failed = model.objects.select_for_update().get(pk=refund.pk)
+        if failed.state != Refund.State.FAILED:
+            raise DomainError("refund_not_failed")
+        payment = payment_model.objects.select_for_update().get(pk=failed.payment_id)
+        if model.objects.filter(payment_id=payment.pk, request_key=request_key).exists():
+            raise DomainError("refund_already_retried")
+        copied = {name: getattr(failed, name) for name in ("subscription_id", "kind") if hasattr(failed, name)}
+        if model is Refund:
+            copied["actor_label"] = actor_label(actor)[:120]
+        try:
+            with transaction.atomic():
+                entry = model.objects.create(
+                    public_id=refund_id(request_key, payment),
+                    payment_id=payment.pk,
+                    amount_fen=failed.amount_fen,
+                    currency=failed.currency,
+                    reason=failed.reason,
+                    request_key=request_key,
+                    **copied,
+                )
+                payment_model.objects.filter(pk=payment.pk).update(refunded_fen=F("refunded_fen") + failed.amount_fen)
+        except IntegrityError as exc:
+            if violates(exc, f"{model._meta.db_table}_payment_request_key"):
+                raise DomainError("refund_already_retried") from exc
+            raise DomainError("refund_exceeds_paid") from exc
+        ReconciliationIssue.objects.filter(
+            kind=ReconciliationIssue.Kind.REFUND_FAILED, out_refund_no=str(failed.public_id), resolved_at__isnull=True
+        ).update(resolved_at=_now(), resolved_by=actor_label(actor)[:120])
+        audit_record(
+            actor=actor,
+            action="members.refund_retried",
+            obj=payment,
+            reason=failed.reason,
+            before={"refund": str(failed.public_id), "state": failed.state},
+            after={"refund": str(entry.public_id), "amount_fen": entry.amount_fen},
+        )
+    return refunds_submit(refunds=[entry])[0]
 
 
 def issue_record(

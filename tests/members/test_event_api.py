@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from members.events import services
-from members.models import EventRegistration
+from members.models import Event, EventRegistration
 from tests.factories.events import EventFactory, member
 
 pytestmark = pytest.mark.django_db
@@ -91,3 +91,45 @@ def test_organisers_tools_propose_an_event_for_their_shop_which_waits_for_review
     assert (made.json()["state"], made.json()["venue"]) == ("in_review", str(shop.public_id))
     assert made.json()["starts_local"] == "2027-02-01 19:00"  # Shanghai, 24-hour clock
     assert api_client.get(reverse("api-events")).json()["results"] == []  # not listed before review
+
+
+def test_organisers_tools_raise_the_capacity_and_the_waitlist_is_offered_the_places_in_order(partner_client):
+    from merchants.models import PartnerGrant
+    from tests.factories import MerchantFactory
+
+    shop = MerchantFactory()
+    event = EventFactory(capacity=1, venue=shop)
+    people = [member() for _ in range(4)]
+    registrations = [services.registration_create(event=event, user=person) for person in people]
+    assert [r.state for r in registrations] == [State.REGISTERED] + [State.WAITLISTED] * 3
+    client, app = partner_client("events:write")
+    url = reverse("api-event-capacity", args=[event.public_id])
+    refused = client.post(url, {"capacity": 3}, format="json")
+    assert refused.status_code == 403 and refused.json()["code"] == "event_door_not_authorized"
+    PartnerGrant.objects.create(application=app, merchant=shop, scopes="events:write")
+    raised = client.post(url, {"capacity": 3}, format="json")
+    assert raised.status_code == 200, raised.json()
+    body = raised.json()
+    assert (body["promoted"], body["counts"]["capacity"], body["counts"]["places_taken"]) == (2, 3, 3)
+    states = [EventRegistration.objects.get(pk=r.pk).state for r in registrations]
+    assert states == [State.REGISTERED, State.OFFERED, State.OFFERED, State.WAITLISTED]  # arrival order
+    lowered = client.post(url, {"capacity": 2}, format="json")
+    assert lowered.status_code == 400 and lowered.json()["code"] == "event_capacity_invalid"
+    for bad in ({"capacity": 0}, {"capacity": "many"}, {}):
+        answer = client.post(url, bad, format="json")
+        assert answer.status_code == 400 and answer["Content-Type"].startswith("application/problem+json")
+    assert Event.objects.get(pk=event.pk).capacity == 3
+
+
+def test_a_person_gives_the_guests_place_back_through_the_api(api_client):
+    event = EventFactory(capacity=2, max_guests=1)
+    person, waiting = member(), member()
+    mine = services.registration_create(event=event, user=person, guests=1)
+    later = services.registration_create(event=event, user=waiting)
+    api_client.force_login(person)
+    url = reverse("api-event-registration-give-back", args=[mine.public_id])
+    answer = api_client.post(url, format="json")
+    assert answer.status_code == 200 and answer.json()["places"] == 1
+    again = api_client.post(url, format="json")
+    assert again.status_code == 400 and again.json()["code"] == "event_places_invalid"
+    assert EventRegistration.objects.get(pk=later.pk).state == State.OFFERED

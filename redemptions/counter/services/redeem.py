@@ -23,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.db import violated_constraint
 from core.errors import DomainError, field_error
 from core.models import User
 from core.services import Actor, actor_label, audit_record
@@ -250,9 +251,9 @@ def redemption_write(
 def _code_used(exc: IntegrityError, *, code_id: str) -> bool:
     """Whether ``exc`` is the second use of ``code_id``: PostgreSQL names the violated constraint
     (psycopg's ``diag.constraint_name``); SQLite names none, so there the row is looked up."""
-    diag = getattr(exc.__cause__, "diag", None)
-    if diag is not None:
-        return bool(diag.constraint_name == CODE_USED_ONCE)
+    named = violated_constraint(exc)
+    if named is not None:
+        return named == CODE_USED_ONCE
     return Redemption.objects.filter(code_id=code_id).exists()
 
 
