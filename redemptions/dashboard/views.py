@@ -79,17 +79,20 @@ def _nice_max(value: int) -> int:
     return value
 
 
-def chart(daily: list[DayPoint]) -> dict[str, Any]:
-    """The daily chart as SVG geometry: a bar per day (redemptions) and a line (GMV), no inline styles."""
-    inner_w, inner_h = CHART_W - PAD_L - PAD_R, CHART_H - PAD_T - PAD_B
+def chart(daily: list[DayPoint], *, width: int = CHART_W, font: int = 11) -> dict[str, Any]:
+    """The daily chart as SVG geometry: a bar per day (redemptions, counted on the left axis) and a line (the bill
+    total, in ¥ on the right axis), no inline styles. ``width``/``font`` in SVG units: the phone's chart is drawn
+    narrower with a larger font so that its text stays readable when scaled to the screen."""
+    pad_l, pad_r = PAD_L + font, PAD_R + 4 * font
+    inner_w, inner_h = width - pad_l - pad_r, CHART_H - PAD_T - PAD_B
     top = _nice_max(max((p.redemptions for p in daily), default=0))
-    top_gmv = max((p.gmv_fen for p in daily), default=0) or 1
+    top_yuan = _nice_max(-(-max((p.gmv_fen for p in daily), default=0) // 100))
     slot = inner_w / max(1, len(daily))
     bars, points, xticks = [], [], []
-    label_every = max(1, len(daily) // 6)
+    label_every = max(1, len(daily) // max(2, inner_w // (font * 6)))
     for i, p in enumerate(daily):
         h = inner_h * p.redemptions / top
-        x = PAD_L + i * slot
+        x = pad_l + i * slot
         bars.append(
             Bar(
                 round(x + slot * 0.15, 1),
@@ -100,21 +103,32 @@ def chart(daily: list[DayPoint]) -> dict[str, Any]:
                 % {"day": p.day.isoformat(), "n": p.redemptions, "gmv": f"{p.gmv_fen / 100:.2f}"},
             )
         )
-        points.append(f"{x + slot / 2:.1f},{PAD_T + inner_h - inner_h * p.gmv_fen / top_gmv:.1f}")
-        if i % label_every == 0:
+        points.append(f"{x + slot / 2:.1f},{PAD_T + inner_h - inner_h * p.gmv_fen / (top_yuan * 100):.1f}")
+        if (len(daily) - 1 - i) % label_every == 0:  # the latest day always carries its date
             xticks.append(Tick(round(x + slot / 2, 1), CHART_H - 10, p.day.strftime("%m-%d")))
-    yticks = [Tick(PAD_L - 6, round(PAD_T + inner_h - inner_h * f, 1) + 4, str(int(top * f))) for f in (0, 0.5, 1)]
+    levels = (0, 0.5, 1)
+    yticks = [Tick(pad_l - 6, round(PAD_T + inner_h - inner_h * f, 1) + 4, str(int(top * f))) for f in levels]
+    money_ticks = [
+        Tick(width - pad_r + 6, round(PAD_T + inner_h - inner_h * f, 1) + 4, f"¥{int(top_yuan * f):,}") for f in levels
+    ]
     return {
-        "width": CHART_W,
+        "width": width,
         "height": CHART_H,
+        "font": font,
         "bars": bars,
         "line": " ".join(points),
         "xticks": xticks,
         "yticks": yticks,
+        "money_ticks": money_ticks,
         "base_y": PAD_T + inner_h,
-        "left": PAD_L,
-        "right": CHART_W - PAD_R,
+        "top_y": PAD_T,
+        "left": pad_l,
+        "right": width - pad_r,
     }
+
+
+#: The phone's chart: the latest two weeks in a narrow box.
+PHONE_DAYS, PHONE_W = 14, 360
 
 
 @login_required
@@ -158,6 +172,7 @@ def dashboard(request: HttpRequest, merchant_id: UUID) -> HttpResponse:
             "board": board,
             "error": error,
             "chart": chart(board.daily),
+            "phone_chart": chart(board.daily[-PHONE_DAYS:], width=PHONE_W, font=13),
             "models": AttributionModel.choices,
             "model_label": AttributionModel(board.model).label,
             "query": query,

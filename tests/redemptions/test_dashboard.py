@@ -84,7 +84,12 @@ def test_touches_then_a_redemption_put_the_note_on_top_and_a_void_takes_it_away(
         ("外滩看夜景后的一杯", 0.5, 6_400),
         ("静安宝藏咖啡店", 0.5, 6_400),
     ]
-    assert '<svg class="chart"' in html and '<rect class="chart-bar"' in html and "style=" not in html
+    assert (
+        '<svg class="chart chart-wide"' in html
+        and '<svg class="chart chart-phone"' in html
+        and '<rect class="chart-bar"' in html
+        and "style=" not in html
+    )
 
     with django_capture_on_commit_callbacks(execute=True):  # the void's outbox row, processed on commit
         redemption_void(redemption=redemption, actor=staff_of(merchant), reason="wrong shop")
@@ -297,3 +302,24 @@ def test_the_age_groups_count_the_birth_year_as_it_was_at_the_visit(client):
     client.force_login(owner_of(merchant))
     board = client.get(reverse("api-merchant-insights", args=[merchant.public_id])).json()
     assert audience_of(board)["age"] == [("25-34", 10)]
+
+
+def test_the_chart_has_a_yuan_axis_and_a_phone_drawing_of_the_latest_two_weeks():
+    from datetime import date
+
+    from redemptions.attribution.selectors import DayPoint
+    from redemptions.dashboard.views import PHONE_W, chart
+
+    first = date(2026, 11, 1)
+    daily = [
+        DayPoint(day=first + timedelta(days=i), redemptions=i % 5, gmv_fen=(i % 5) * 8_650, discount_fen=0)
+        for i in range(30)
+    ]
+    wide = chart(daily)
+    assert [t.label for t in wide["money_ticks"]] == ["¥0", "¥200", "¥400"]  # ¥346 at most: a nice top of ¥400
+    assert [t.label for t in wide["yticks"]] == ["0", "2", "4"]
+    phone = chart(daily[-14:], width=PHONE_W, font=13)
+    assert phone["width"] == PHONE_W and len(phone["bars"]) == 14
+    assert phone["xticks"][-1].label == "11-30"  # the latest day is labelled, never cut off
+    assert all(bar.x + bar.width <= phone["right"] for bar in phone["bars"])
+    assert all(tick.x < PHONE_W for tick in phone["money_ticks"])
