@@ -8,9 +8,5 @@ class MembersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from merchants.hooks import register_merchant_page_section
-
         from . import checks, lookups  # noqa: F401  (registers ``__any`` and the deploy checks)
-        from .events.pages import merchant_events_section
-
-        register_merchant_page_section(merchant_events_section)
+        from .events import pages  # noqa: F401  (fills the shop page's sections slot: core.links)

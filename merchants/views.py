@@ -11,18 +11,17 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
+from core.links import sections as slot_sections
 from core.localtime import use_zone_of_city
 
 from . import services
 from .filters import CatalogueFilter
 from .forms import CapacityForm, InviteForm, OfferForm, OfflineForm, PhoneForm, fen_to_yuan, yuan_to_fen
-from .hooks import merchant_page_sections
 from .models import Category, City, District, Merchant, MerchantStaff, OfferChange
 from .selectors import (
     capacity_status,
@@ -104,7 +103,7 @@ def merchant_page(request: HttpRequest, public_id: Any) -> HttpResponse:
         }
         for row in opening_hours_rows(merchant=merchant, at=now)
     ]
-    sections = [mark_safe(html) for html in merchant_page_sections(request, merchant)]  # noqa: S308 (rendered templates)
+    sections = [section.html for section in slot_sections("merchants.shop_page.sections", request, merchant=merchant)]
     return render(
         request,
         "merchants/merchant.html",

@@ -1,5 +1,6 @@
 """Event entries on other pages: the home page (upcoming events near the member, with the priority
-countdown) and a shop's page (the events it organises or hosts, through ``merchants.hooks``)."""
+countdown) and a shop's page (the events it organises or hosts, in the slot ``merchants.shop_page.sections``
+of :mod:`core.links`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils import timezone
+
+from core.links import Section, provide
 
 from . import selectors
 from .views import event_row
@@ -41,13 +44,15 @@ def home_section(request: HttpRequest) -> dict[str, Any] | None:
     return {"order": 20, "html": html}
 
 
-def merchant_events_section(request: HttpRequest, merchant: Any) -> str:
+@provide("merchants.shop_page.sections")
+def merchant_events_section(request: HttpRequest, *, merchant: Any) -> Section | None:
     now = timezone.now()
     events = list(selectors.events_of_merchant(merchant=merchant, at=now)[:10])
     if not events:
-        return ""
-    return render_to_string(
+        return None
+    html = render_to_string(
         "members/events/_merchant.html",
         {"rows": [event_row(event, request.user, now) for event in events]},
         request=request,
     )
+    return Section(html=html)

@@ -67,6 +67,21 @@ def test_a_cancellation_promotes_the_next_who_confirms_on_the_page(client):
     assert event.title in mine
 
 
+def test_a_member_gives_the_guests_place_back_on_the_page_and_the_next_in_line_is_offered_it(client):
+    event = EventFactory(capacity=2, max_guests=1)
+    person, waiting = member(), member()
+    services.registration_create(event=event, user=person, guests=1)
+    later = services.registration_create(event=event, user=waiting)
+    client.force_login(person)
+    give_back = reverse("members:event_give_back", args=[event.public_id])
+    assert give_back in client.get(reverse("members:event", args=[event.public_id])).content.decode()
+    page = client.post(give_back, follow=True).content.decode()
+    assert "同行者的名额已退回" in page and give_back not in page  # one place left: nothing more to give back
+    assert EventRegistration.objects.get(user=person).places == 1
+    later.refresh_from_db()
+    assert later.state == State.OFFERED
+
+
 @pytest.mark.clock
 def test_the_organiser_sees_counts_and_the_list_and_exports_it(client):
     shop = MerchantFactory()
