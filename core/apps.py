@@ -16,5 +16,8 @@ class CoreConfig(AppConfig):
 
         from .api import schema  # noqa: F401  (registers the OpenAPI extension)
         from .console import record_enrolment_as_second_factor
+        from .field_labels import translate_field_labels
+
+        translate_field_labels()
 
         authenticator_added.connect(record_enrolment_as_second_factor, dispatch_uid="core.console.enrolment")
