@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
@@ -21,7 +22,8 @@ from core.models import User
 
 from . import selectors
 from .models import Payment, Plan, Refund, Subscription
-from .services.checkout import checkout_start, payment_notification_receive
+from .payments.base import channel_of
+from .services.checkout import checkout_start, notification_ack, payment_notification_receive
 from .services.refunds import subscription_refund
 from .services.subscriptions import (
     subscription_cancel,
@@ -174,7 +176,11 @@ class CheckoutView(APIView):
     def post(self, request: Request) -> Response:
         data = CheckoutInput(data=request.data)
         data.is_valid(raise_exception=True)
-        payment = checkout_start(user=request_person(request), plan_code=data.validated_data["plan"])
+        payment = checkout_start(
+            user=request_person(request),
+            plan_code=data.validated_data["plan"],
+            channel=channel_of(request.headers.get("User-Agent", "")),
+        )
         body = {
             "subscription": payment.subscription.public_id,
             "payment": payment.public_id,
@@ -325,7 +331,8 @@ class RefundView(APIView):
 
 class PaymentNotifyView(APIView):
     """Asynchronous payment notifications from the provider (signed; see the sandbox's headers).
-    Answers 200 ``{"code": "SUCCESS"}`` once processed (also for duplicates), else problem+json."""
+    Answers 200 ``{"code": "SUCCESS"}`` once processed (also for duplicates), or the word the gateway
+    expects (Alipay: the text ``success``), else problem+json."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -361,6 +368,9 @@ class PaymentNotifyView(APIView):
             problem_example("payment_unknown", 404, "The notification names a payment we do not know."),
         ],
     )
-    def post(self, request: Request, provider: str) -> Response:
+    def post(self, request: Request, provider: str) -> Response | HttpResponse:
         outcome = payment_notification_receive(provider_code=provider, headers=request.headers, body=request.body)
+        ack = notification_ack(provider_code=provider)
+        if ack:  # the gateway reads a word of its own (Alipay: "success")
+            return HttpResponse(ack, content_type="text/plain; charset=utf-8")
         return Response({"code": "SUCCESS", "outcome": outcome})

@@ -6,13 +6,13 @@ from typing import Any
 
 from django.core.checks import Error, Tags, register
 
-from .payments import PROVIDERS, SANDBOX, default_provider_code, sandbox_enabled
+from .payments import PROVIDERS, SANDBOX, default_provider_code, missing_settings, sandbox_enabled
 
 
 @register(Tags.security, deploy=True)
 def sandbox_not_deployed(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     """``check --deploy`` fails while the sandbox gateway (free cards) is the provider or enabled,
-    and for a provider this build has no adapter for."""
+    for a provider this build has no adapter for, and for a provider whose settings are missing."""
     errors = []
     code = default_provider_code()
     if code == SANDBOX or sandbox_enabled():
@@ -31,6 +31,15 @@ def sandbox_not_deployed(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 f"MEMBERS_PAYMENT_PROVIDER={code!r} has no adapter in this build.",
                 hint=f"Choose one of: {real}; or leave it empty.",
                 id="members.E002",
+            )
+        )
+    elif code and (missing := missing_settings(code)):
+        errors.append(
+            Error(
+                f"MEMBERS_PAYMENT_PROVIDER={code!r} lacks its settings: {', '.join(missing)} "
+                "(not set, or a key file that cannot be read).",
+                hint="Set them in the environment; README.md lists each gateway's settings.",
+                id="members.E003",
             )
         )
     return errors

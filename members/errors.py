@@ -41,6 +41,10 @@ register(
             409,
             _("The payment names another application or merchant account; it was flagged for an operator."),
         ),
+        "payment_agreement_missing": (
+            409,
+            _("There is no auto-renewal agreement with the payment gateway: renew from the membership page."),
+        ),
         "refund_unknown": (404, _("The payment gateway does not know this refund.")),
         "renewal_too_early": (409, _("Your card can be renewed from %(date)s.")),
         "renewal_already_paid": (409, _("The next year of your card is already paid.")),

@@ -21,6 +21,7 @@ from core.links import links
 from . import selectors
 from .models import CURRENT_STATES, Payment, SandboxOrder, SubscriptionPeriod, SubscriptionState
 from .payments import sandbox, sandbox_enabled
+from .payments.base import channel_of
 from .services.checkout import RENEWAL_WINDOW, checkout_start, payment_sync, renewal_checkout_start
 from .services.common import programme_get
 from .services.subscriptions import (
@@ -110,7 +111,11 @@ def _join_start(request: HttpRequest, plan_code: str) -> HttpResponse:
             trial_start(user=request.user)  # type: ignore[arg-type]
             messages.success(request, _("Your free trial has started. Here is your card."))
             return redirect(card_url(request))
-        payment = checkout_start(user=request.user, plan_code=plan_code)  # type: ignore[arg-type]
+        payment = checkout_start(
+            user=request.user,  # type: ignore[arg-type]
+            plan_code=plan_code,
+            channel=channel_of(request.headers.get("User-Agent", "")),
+        )
     except DomainError as exc:
         messages.error(request, exc.detail)
         return redirect("members:join")
@@ -145,7 +150,10 @@ def join_return(request: HttpRequest, payment_id: str) -> HttpResponse:
 def renew(request: HttpRequest) -> HttpResponse:
     """One-tap renewal from the membership page (where the reminders lead)."""
     try:
-        payment = renewal_checkout_start(user=request.user)  # type: ignore[arg-type]
+        payment = renewal_checkout_start(
+            user=request.user,  # type: ignore[arg-type]
+            channel=channel_of(request.headers.get("User-Agent", "")),
+        )
     except DomainError as exc:
         messages.error(request, exc.detail)
         return redirect("members:membership")

@@ -233,7 +233,7 @@ class EventPayment(models.Model):
     currency = models.CharField(_("currency"), max_length=3, default=CNY)
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
     provider_txn_id = models.CharField(_("provider transaction id"), max_length=64, null=True, blank=True)
-    checkout_url = models.CharField(_("checkout URL"), max_length=500, blank=True)
+    checkout_url = models.CharField(_("checkout URL"), max_length=2048, blank=True)  # a signed gateway request
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
     failed_at = models.DateTimeField(_("not paid at"), null=True, blank=True)

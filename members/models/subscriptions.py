@@ -167,7 +167,7 @@ class Payment(models.Model):
     )
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
     provider_txn_id = models.CharField(_("provider transaction id"), max_length=64, null=True, blank=True)
-    checkout_url = models.CharField(_("checkout URL"), max_length=500, blank=True)
+    checkout_url = models.CharField(_("checkout URL"), max_length=2048, blank=True)  # a signed gateway request
     refunded_fen = models.BigIntegerField(_("refunded (fen)"), default=0)
     flag_reason = models.CharField(_("flagged for"), max_length=40, blank=True)
     flag_detail = models.JSONField(_("flag detail"), null=True, blank=True)

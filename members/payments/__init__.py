@@ -18,13 +18,14 @@ from core.errors import DomainError
 from .base import PaymentProvider
 
 SANDBOX = "sandbox"
+ALIPAY = "alipay"
 #: Providers this build has an adapter for.
-PROVIDERS = (SANDBOX,)
+PROVIDERS = (SANDBOX, ALIPAY)
 #: How a payment method is named to the member (codes of gateways yet to come included).
 PROVIDER_NAMES = {
     SANDBOX: _("Sandbox (test payment)"),
     "wechatpay": _("WeChat Pay"),
-    "alipay": _("Alipay"),
+    ALIPAY: _("Alipay"),
 }
 
 
@@ -41,9 +42,18 @@ def sandbox_enabled() -> bool:
     return bool(getattr(settings, "MEMBERS_SANDBOX_ENABLED", default_provider_code() == SANDBOX))
 
 
+def missing_settings(code: str) -> list[str]:
+    """The settings a provider needs that are not set (or name a file that cannot be read)."""
+    if code == ALIPAY:
+        from .alipay import missing_settings as alipay_missing
+
+        return alipay_missing()
+    return []
+
+
 def get_provider(code: str | None = None) -> PaymentProvider:
-    """Raises ``payments_unavailable`` when no provider is configured and ``provider_unknown`` for a
-    provider this build lacks or the sandbox while it is disabled."""
+    """Raises ``payments_unavailable`` when no provider is configured (or the one selected lacks its
+    settings) and ``provider_unknown`` for a provider this build lacks or the sandbox while it is disabled."""
     code = code if code is not None else default_provider_code()
     if not code:
         raise DomainError("payments_unavailable")
@@ -51,4 +61,8 @@ def get_provider(code: str | None = None) -> PaymentProvider:
         from .sandbox import SandboxProvider
 
         return SandboxProvider()
+    if code == ALIPAY:
+        from .alipay import AlipayProvider
+
+        return AlipayProvider()
     raise DomainError("provider_unknown")

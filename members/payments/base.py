@@ -13,6 +13,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+#: Where the payer is (``create_checkout``'s ``channel``): a desktop browser, a phone's browser, or
+#: WeChat's in-app browser. Each adapter picks its checkout product from it (Alipay: PC page pay on a
+#: desktop, mobile web pay on a phone).
+CHANNEL_DESKTOP = "desktop"
+CHANNEL_MOBILE = "mobile"
+CHANNEL_WECHAT = "wechat"
+_MOBILE_AGENTS = ("Mobile", "Android", "iPhone", "iPad", "HarmonyOS")
+
+
+def channel_of(user_agent: str) -> str:
+    """The payer's channel from the request's ``User-Agent``."""
+    if "MicroMessenger" in user_agent:
+        return CHANNEL_WECHAT
+    if any(word in user_agent for word in _MOBILE_AGENTS):
+        return CHANNEL_MOBILE
+    return CHANNEL_DESKTOP
+
 
 @dataclass(frozen=True)
 class Checkout:
@@ -87,15 +104,27 @@ class PaymentProvider(abc.ABC):
     the caller keeps its record as it is and retries with the same numbers, or reconciliation settles it."""
 
     code: str = ""
+    #: The plain-text body the gateway expects from our notify endpoint when a notice is taken
+    #: (Alipay: ``success``); empty: the endpoint answers JSON.
+    ack: str = ""
     #: The application and merchant account our configuration expects in every notification.
     app_id: str = ""
     merchant_id: str = ""
 
     @abc.abstractmethod
     def create_checkout(
-        self, *, out_trade_no: str, amount_fen: int, currency: str, description: str, return_url: str, payer_id: int
+        self,
+        *,
+        out_trade_no: str,
+        amount_fen: int,
+        currency: str,
+        description: str,
+        return_url: str,
+        payer_id: int,
+        channel: str = CHANNEL_DESKTOP,
     ) -> Checkout:
-        """Open an order and return the hosted checkout page for the payer."""
+        """Open an order and return the hosted checkout page for the payer (``channel``: where the
+        payer is, see :func:`channel_of`)."""
 
     @abc.abstractmethod
     def charge_agreement(

@@ -42,7 +42,16 @@ from django.utils.dateparse import parse_datetime
 from core.errors import DomainError
 
 from ..models import SandboxEvent, SandboxOrder, SandboxRefund
-from .base import BillLine, Checkout, Notification, PaymentProvider, RefundRequest, RefundResult, Transaction
+from .base import (
+    CHANNEL_DESKTOP,
+    BillLine,
+    Checkout,
+    Notification,
+    PaymentProvider,
+    RefundRequest,
+    RefundResult,
+    Transaction,
+)
 
 CODE = "sandbox"
 SIGNATURE_HEADER = "Sandbox-Signature"
@@ -178,7 +187,15 @@ class SandboxProvider(PaymentProvider):
         self.merchant_id = merchant_id()
 
     def create_checkout(
-        self, *, out_trade_no: str, amount_fen: int, currency: str, description: str, return_url: str, payer_id: int
+        self,
+        *,
+        out_trade_no: str,
+        amount_fen: int,
+        currency: str,
+        description: str,
+        return_url: str,
+        payer_id: int,
+        channel: str = CHANNEL_DESKTOP,
     ) -> Checkout:
         _unavailable_before("checkout")
         order, _ = SandboxOrder.objects.get_or_create(

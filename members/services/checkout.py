@@ -29,7 +29,7 @@ from ..models import (
     SubscriptionPeriod,
 )
 from ..payments import get_provider
-from ..payments.base import Notification, PaymentProvider, Transaction
+from ..payments.base import CHANNEL_DESKTOP, Notification, PaymentProvider, Transaction
 from .common import (
     MEMBERSHIP_URL,
     S,
@@ -55,7 +55,7 @@ RENEWAL_LEAD = timedelta(days=1)
 logger = logging.getLogger(__name__)
 
 
-def checkout_start(*, user: User, plan_code: str) -> Payment:
+def checkout_start(*, user: User, plan_code: str, channel: str = CHANNEL_DESKTOP) -> Payment:
     """Record a payment order for ``plan_code``, then open it at the provider, and return the
     payment (its ``checkout_url`` is the provider's hosted page).
 
@@ -68,7 +68,8 @@ def checkout_start(*, user: User, plan_code: str) -> Payment:
     The order is recorded and committed before the provider is called, and the provider is
     called outside any transaction: if the call fails, the payment stays pending without a
     checkout page, a retry opens the same order number again, and reconciliation settles or
-    closes it. Raises ``sales_closed``, ``plan_unavailable``, ``subscription_already_current``
+    closes it. ``channel``: where the payer is (``members.payments.base.channel_of``), for the
+    gateway's checkout product. Raises ``sales_closed``, ``plan_unavailable``, ``subscription_already_current``
     and the provider's errors (``payment_gateway_unavailable``).
     """
     _require_sales_open()
@@ -90,10 +91,12 @@ def checkout_start(*, user: User, plan_code: str) -> Payment:
         _payment_close(stale.pk, actor=user, reason="member chose another plan")
     with transaction.atomic():
         payment = _checkout_record(user=user, plan=plan, provider_code=provider.code)
-    return _checkout_open(payment, plan=plan, provider=provider, user=user)
+    return _checkout_open(payment, plan=plan, provider=provider, user=user, channel=channel)
 
 
-def _checkout_open(payment: Payment, *, plan: Plan, provider: PaymentProvider, user: User) -> Payment:
+def _checkout_open(
+    payment: Payment, *, plan: Plan, provider: PaymentProvider, user: User, channel: str = CHANNEL_DESKTOP
+) -> Payment:
     """Outside any transaction: open the committed order at the provider (same order number on a
     retry) and keep its hosted page."""
     if payment.checkout_url:
@@ -105,6 +108,7 @@ def _checkout_open(payment: Payment, *, plan: Plan, provider: PaymentProvider, u
         description=f"RedCard 小红卡 · {plan.name_zh}",
         return_url=reverse("members:join_return", args=[payment.public_id]),
         payer_id=user.pk,
+        channel=channel,
     )
     Payment.objects.filter(pk=payment.pk).update(checkout_url=checkout.url)
     payment.checkout_url = checkout.url
@@ -130,7 +134,7 @@ def _renewal_payment(subscription: Subscription, *, provider_code: str) -> Payme
 RENEWAL_WINDOW = timedelta(days=30)
 
 
-def renewal_checkout_start(*, user: User) -> Payment:
+def renewal_checkout_start(*, user: User, channel: str = CHANNEL_DESKTOP) -> Payment:
     """One-tap renewal (where no recurring agreement renews the card): an order for the next period,
     which starts exactly where the current one ends; the reminders link here. The same pending order
     is returned on a repeated tap. Raises ``sales_closed``, ``membership_inactive``,
@@ -163,7 +167,7 @@ def renewal_checkout_start(*, user: User) -> Payment:
                 obj=subscription,
                 after={"payment": str(payment.public_id), "period_start": subscription.period_end},
             )
-    return _checkout_open(payment, plan=plan, provider=provider, user=user)
+    return _checkout_open(payment, plan=plan, provider=provider, user=user, channel=channel)
 
 
 def _checkout_record(*, user: User, plan: Plan, provider_code: str) -> Payment:
@@ -259,6 +263,11 @@ def payment_notification_receive(*, provider_code: str, headers: Any, body: byte
     if refusal:
         raise DomainError(refusal)
     return outcome
+
+
+def notification_ack(*, provider_code: str) -> str:
+    """The plain-text answer the gateway expects once a notice is taken ("" for the JSON answer)."""
+    return get_provider(provider_code).ack
 
 
 def _refund_notification(payment: Payment, note: Notification, provider: PaymentProvider) -> str:
@@ -499,7 +508,9 @@ def payments_reconcile(*, now: datetime | None = None) -> dict[str, int]:
 
 def renewals_charge(*, now: datetime | None = None) -> int:
     """Charge the auto-renewal of active cards ending within ``RENEWAL_LEAD``. A renewal
-    payment per period is unique (constraint), so the job may run any number of times."""
+    payment per period is unique (constraint), so the job may run any number of times. A member
+    without a recurring agreement at the gateway gets a failed renewal (and its notice): the card
+    is renewed by hand from the membership page."""
     now = now or _now()
     if not programme_get().sales_open:
         return 0
@@ -518,12 +529,19 @@ def renewals_charge(*, now: datetime | None = None) -> int:
                 payment = _renewal_payment(locked, provider_code=provider.code)
         except IntegrityError:
             continue  # this period's renewal is already charged
-        provider.charge_agreement(
-            out_trade_no=str(payment.public_id),
-            amount_fen=payment.amount_fen,
-            currency=payment.currency,
-            description=f"RedCard 小红卡 · {plan.name_zh}",
-            payer_id=subscription.user_id,
-        )
+        try:
+            provider.charge_agreement(
+                out_trade_no=str(payment.public_id),
+                amount_fen=payment.amount_fen,
+                currency=payment.currency,
+                description=f"RedCard 小红卡 · {plan.name_zh}",
+                payer_id=subscription.user_id,
+            )
+        except DomainError as exc:
+            logger.warning("renewal %s not charged: %s", payment.public_id, exc.code)
+            if exc.code == "payment_agreement_missing":  # renewed by hand (the reminders lead there)
+                with transaction.atomic():
+                    _payment_fail(payment.pk, actor="system:renewals", reason="no recurring agreement")
+            continue  # else pending: reconciliation asks the gateway, then closes it
         charged += 1
     return charged

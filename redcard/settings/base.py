@@ -277,6 +277,16 @@ REDCARD_TOUCH_RETENTION_DAYS = env_int("REDCARD_TOUCH_RETENTION_DAYS", 180)
 COMPLAINT_FIRST_RESPONSE_HOURS = env_int("COMPLAINT_FIRST_RESPONSE_HOURS", 24)
 COMPLAINT_RESOLUTION_HOURS = env_int("COMPLAINT_RESOLUTION_HOURS", 72)
 
+# --- Payment gateways (keys are files outside the repository; README lists every setting) ---------
+# Alipay (members/payments/alipay.py): with MEMBERS_PAYMENT_PROVIDER=alipay the first four are required.
+ALIPAY_APP_ID = env("ALIPAY_APP_ID")
+ALIPAY_APP_PRIVATE_KEY_PATH = env("ALIPAY_APP_PRIVATE_KEY_PATH")  # our application's RSA2 private key (PEM)
+ALIPAY_PUBLIC_KEY_PATH = env("ALIPAY_PUBLIC_KEY_PATH")  # Alipay's public key for this application (PEM)
+ALIPAY_SELLER_ID = env("ALIPAY_SELLER_ID")  # the merchant's 2088... partner id; notifications must name it
+ALIPAY_NOTIFY_URL = env("ALIPAY_NOTIFY_URL")  # default: SITE_URL + /api/v1/payments/notify/alipay/
+ALIPAY_GATEWAY = env("ALIPAY_GATEWAY", "https://openapi.alipay.com/gateway.do")
+ALIPAY_TIMEOUT = float(env("ALIPAY_TIMEOUT", "15"))
+
 # --- Static files -------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT: Path | None = BASE_DIR / "staticfiles"

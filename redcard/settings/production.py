@@ -60,6 +60,14 @@ MEMBERS_PAYMENT_PROVIDER = env("MEMBERS_PAYMENT_PROVIDER")
 if MEMBERS_PAYMENT_PROVIDER == "sandbox":
     raise ImproperlyConfigured("MEMBERS_PAYMENT_PROVIDER=sandbox: the sandbox payment gateway never runs in production")
 MEMBERS_SANDBOX_ENABLED = False
+if MEMBERS_PAYMENT_PROVIDER == "alipay":
+    _alipay_missing = [
+        name
+        for name in ("ALIPAY_APP_ID", "ALIPAY_APP_PRIVATE_KEY_PATH", "ALIPAY_PUBLIC_KEY_PATH", "ALIPAY_SELLER_ID")
+        if not env(name)
+    ]
+    if _alipay_missing:
+        raise ImproperlyConfigured(f"MEMBERS_PAYMENT_PROVIDER=alipay needs {', '.join(_alipay_missing)}")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
