@@ -28,7 +28,7 @@ from members.events.services import PARTNER_SCOPE as EVENTS_SCOPE
 from members.selectors import member_savings
 
 from ..models import Channel, Claim, NfcTag, Redemption
-from . import codes, door, selectors, services
+from . import codes, door, feed, selectors, services
 from .errors import REFUSAL_CODES
 
 PARTNER = scoped(services.PARTNER_SCOPE)
@@ -445,6 +445,48 @@ class PendingClaimsView(APIView):
         services.counter_authorize(merchant=merchant, counter=services.Counter(staff=request_person(request)))
         claims = list(selectors.pending_claims(merchant=merchant).select_related("merchant"))
         return Response({"results": ClaimOutput(claims, many=True).data})
+
+
+class ClaimFeedView(APIView):
+    """The scanner's claim feed: the claims waiting at the shop, for the staff member the signed feed URL was
+    made for (the scanner page makes it). Send the last answer's ETag as ``If-None-Match``: 304 when nothing
+    changed, answered without the database (:mod:`redemptions.counter.feed`)."""
+
+    authentication_classes: list = []  # the signed token is the credential: no session read
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("t", OpenApiTypes.STR, required=True, description="The feed token of the scanner page."),
+            OpenApiParameter("If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False),
+        ],
+        **documented({200: ClaimOutput(many=True), 304: None}, "staff_not_authorized"),
+    )
+    def get(self, request: Request) -> Response:
+        signed = feed.feed_token_read(str(request.query_params.get("t", "")))
+        if signed is None:
+            raise DomainError("staff_not_authorized")
+        merchant_public_id, staff_id = signed
+        version = feed.feed_version(merchant=merchant_public_id)
+        offered = feed.FeedTag.parse(request.headers.get("if-none-match", ""))
+        if offered is not None and offered.still_current(version=version):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=_feed_headers(offered))
+        merchant = selectors.merchant_by_public_id(public_id=merchant_public_id)
+        staff = selectors.active_person(pk=staff_id)
+        if merchant is None or staff is None:
+            raise DomainError("staff_not_authorized")
+        services.counter_authorize(merchant=merchant, counter=services.Counter(staff=staff))
+        claims = list(selectors.pending_claims(merchant=merchant).select_related("merchant"))
+        tag = None if version is None else feed.tag_for(version=version, expiries=[c.expires_at for c in claims])
+        return Response({"results": ClaimOutput(claims, many=True).data}, headers=_feed_headers(tag))
+
+
+def _feed_headers(tag: feed.FeedTag | None) -> dict[str, str]:
+    headers = {"Cache-Control": "private, no-cache"}
+    if tag is not None:
+        headers["ETag"] = tag.header()
+    return headers
 
 
 def _merchant_param(request: Request) -> Any:

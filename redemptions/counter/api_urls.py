@@ -17,6 +17,7 @@ urlpatterns = [
     path("redemptions/tags/", api.TagsView.as_view(), name="api-redemption-tags"),
     path("redemptions/claims/", api.ClaimCreateView.as_view(), name="api-claim-create"),
     path("redemptions/claims/pending/", api.PendingClaimsView.as_view(), name="api-claim-pending"),
+    path("redemptions/claims/feed/", api.ClaimFeedView.as_view(), name="api-claim-feed"),
     path("redemptions/claims/<uuid:public_id>/", api.ClaimStatusView.as_view(), name="api-claim-status"),
     path(
         "redemptions/claims/<uuid:public_id>/confirm/",

@@ -25,6 +25,11 @@ def merchant_by_public_id(*, public_id: Any) -> Merchant | None:
         return None
 
 
+def active_person(*, pk: int) -> User | None:
+    """A signed-in person named by id (the claim feed's token), while their account is active."""
+    return User.objects.filter(pk=pk, is_active=True).first()
+
+
 def redemption_by_public_id(*, public_id: Any) -> Redemption | None:
     """A redemption in any state, with its shop."""
     return Redemption.objects.select_related("merchant").filter(public_id=public_id).first()

@@ -27,6 +27,7 @@ from merchants.selectors import merchant_for_staff, merchants_of_staff
 
 from ..models import Claim, NfcTag
 from . import codes, door, selectors, services
+from .feed import feed_token
 
 #: The NDEF URL suffix to program into an NTAG 424 DNA: the tag mirrors PICCData and SDMMAC over the zeros.
 SUN_MIRROR = "&picc=" + "0" * 32 + "&cmac=" + "0" * 16
@@ -145,6 +146,7 @@ def scanner(request: HttpRequest, merchant_id: UUID) -> HttpResponse:
             "offer": merchant.offer,
             "state": state,
             "staff_id": request.user.pk,
+            "claim_feed_token": feed_token(merchant_public_id=merchant.public_id, staff_id=int(request.user.pk or 0)),
             "today": list(selectors.redemptions_of_merchant_day(merchant=merchant, day=day)[:100]),
             "used": state["used"],
             "void_minutes": int(services.void_window().total_seconds() // 60),

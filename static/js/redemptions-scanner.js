@@ -341,10 +341,34 @@ async function loadToday() {
 // --- incoming claims (tap or scan at the counter) --------------------------------------------------
 
 let shownClaims = "";
+// The feed answers 304 "nothing new" from Redis when sent the last answer's ETag (no database, no session).
+// A refused feed URL (its token expired after a day) falls back to the session-authenticated list.
+let feedUrl = data.claimsFeedUrl;
+let feedTag = "";
+
+async function claimsAnswer() {
+  if (!feedUrl) return api(data.claimsUrl, undefined, "GET");
+  let response;
+  try {
+    const headers = { Accept: "application/json" };
+    if (feedTag) headers["If-None-Match"] = feedTag;
+    response = await fetch(feedUrl, { credentials: "omit", cache: "no-store", headers });
+  } catch (error) {
+    return { ok: false };
+  }
+  if (response.status === 304) return { ok: true, unchanged: true };
+  if (response.status === 403) {
+    feedUrl = "";
+    return api(data.claimsUrl, undefined, "GET");
+  }
+  if (!response.ok) return { ok: false };
+  feedTag = response.headers.get("ETag") || "";
+  return { ok: true, data: await response.json() };
+}
 
 async function pollClaims() {
-  const answer = await api(data.claimsUrl, undefined, "GET");
-  if (answer.ok) {
+  const answer = await claimsAnswer();
+  if (answer.ok && !answer.unchanged) {
     const claims = answer.data.results || [];
     const signature = claims.map((c) => c.id).join(",");
     if (signature !== shownClaims) {

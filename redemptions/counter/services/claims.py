@@ -17,6 +17,7 @@ from merchants.selectors import today_used
 
 from ...models import Channel, Claim, NfcTag, Redemption
 from ..errors import for_staff
+from ..feed import feed_changed
 from .common import (
     Counter,
     claim_ttl,
@@ -67,6 +68,7 @@ def claim_create(
         Claim.objects.filter(member=member, merchant=merchant, status=Claim.Status.PENDING).update(
             status=Claim.Status.CANCELLED, decided_at=at
         )
+        feed_changed(merchant=merchant.public_id)
         return Claim.objects.create(
             member=member,
             merchant=merchant,
@@ -113,6 +115,7 @@ def claim_confirm(*, claim: Claim, merchant: Merchant, staff: User, at: datetime
             locked.status, locked.decided_at, locked.decided_by = Claim.Status.CONFIRMED, at, staff
             locked.redemption = redemption
             locked.save(update_fields=["status", "decided_at", "decided_by", "redemption"])
+            feed_changed(merchant=merchant.public_id)
     except DomainError as exc:
         if exc.code == "claim_expired":
             Claim.objects.filter(pk=claim.pk, status=Claim.Status.PENDING).update(status=Claim.Status.EXPIRED)
@@ -147,6 +150,7 @@ def claim_reject(
         locked.status, locked.decided_at, locked.decided_by = Claim.Status.REJECTED, at, staff
         locked.reject_reason = (reason or "")[:200]
         locked.save(update_fields=["status", "decided_at", "decided_by", "reject_reason"])
+        feed_changed(merchant=merchant.public_id)
         audit_record(actor=staff, action="redemptions.claim_reject", obj=locked, reason=locked.reject_reason)
     claim.status = locked.status
     return claim
@@ -159,6 +163,7 @@ def claim_cancel(*, claim: Claim, member: User, at: datetime | None = None) -> C
     )
     if not updated:
         raise DomainError("claim_not_pending")
+    feed_changed(merchant=claim.merchant.public_id)
     claim.status = Claim.Status.CANCELLED
     return claim
 
