@@ -22,6 +22,7 @@ from .cache import UNAVAILABLE as REDIS_UNAVAILABLE
 from .errors import InvalidTransition
 from .localtime import programme_zone
 from .models import AuditEntry, Notification, User
+from .sql import Write, insert_write
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +60,42 @@ def audit_record(
     Call it inside the transaction that makes the change, so that the entry and
     the change commit or roll back together.
     """
-    return AuditEntry.objects.create(
+    entry = _audit_entry(actor=actor, action=action, obj=obj, reason=reason, before=before, after=after)
+    entry.object_id = str(obj.pk)
+    entry.save(force_insert=True)
+    return entry
+
+
+def audit_write(
+    *,
+    actor: Actor,
+    action: str,
+    obj: models.Model,
+    object_id: str,
+    reason: str = "",
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+) -> Write:
+    """``audit_record`` as a ``Write`` for ``core.sql.writes_run``, for an ``obj`` written in the same statement:
+    ``object_id`` is the SQL of its id (``"{r}"``, the value another write returns)."""
+    entry = _audit_entry(actor=actor, action=action, obj=obj, reason=reason, before=before, after=after)
+    return insert_write(entry, raw={"object_id": f"CAST({object_id} AS varchar(64))"})
+
+
+def _audit_entry(
+    *,
+    actor: Actor,
+    action: str,
+    obj: models.Model,
+    reason: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+) -> AuditEntry:
+    return AuditEntry(
         actor=actor if isinstance(actor, User) else None,
         actor_label=actor_label(actor)[:120],
         action=action,
         object_type=ContentType.objects.get_for_model(obj, for_concrete_model=False),
-        object_id=str(obj.pk),
         object_repr=str(obj)[:200],
         reason=reason,
         before=_jsonable(before),

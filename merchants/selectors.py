@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import Count, Exists, FloatField, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import CharField, Count, Exists, FloatField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -210,6 +210,25 @@ def merchant_for_staff(*, user: Any, public_id: Any) -> tuple[Merchant, Merchant
     if staff is None:
         return None
     return staff.merchant, staff
+
+
+def merchant_with_access(*, public_id: Any, staff: Any = None, application: Any = None) -> Merchant | None:
+    """The merchant with this public id (any state; city and offer joined) and, in the same statement, what
+    the counter asking may do there: ``merchant.access`` is the staff member's role (``staff``) or the
+    partner's granted scopes, space-separated (``application``); None when they have none."""
+    merchants = Merchant.objects.select_related("city", "offer")
+    if staff is not None and getattr(staff, "is_authenticated", False):
+        role = MerchantStaff.objects.filter(merchant=OuterRef("pk"), user=staff).values("role")
+        merchants = merchants.annotate(access=Subquery(role[:1]))
+    elif application is not None:
+        scopes = PartnerGrant.objects.filter(merchant=OuterRef("pk"), application=application).values("scopes")
+        merchants = merchants.annotate(access=Subquery(scopes[:1]))
+    else:
+        merchants = merchants.annotate(access=Value(None, output_field=CharField()))
+    try:
+        return merchants.get(public_id=public_id)
+    except Merchant.DoesNotExist:
+        return None
 
 
 def partner_granted(*, application: Any, merchant: Merchant, scope: str) -> bool:

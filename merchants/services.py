@@ -22,6 +22,7 @@ from core.db import violates
 from core.errors import DomainError, field_error
 from core.models import User
 from core.services import Actor, audit_record, notify, transition_check
+from core.sql import Write
 
 from . import errors as _errors  # noqa: F401  (registers the codes)
 from .models import City, Merchant, MerchantDay, MerchantStaff, Offer, OfferChange, OpeningSlot, phone_validator
@@ -252,7 +253,7 @@ _DAY = MerchantDay._meta.db_table
 
 _TAKE_SQL = f"""
 INSERT INTO {_DAY} (merchant_id, local_date, redemptions_count, confirmed_count, gmv_fen, discount_fen)
-VALUES (%s, %s, 1, 1, %s, %s)
+SELECT %s, %s, 1, 1, %s, %s WHERE %s > 0
 ON CONFLICT (merchant_id, local_date) DO UPDATE
 SET redemptions_count = {_DAY}.redemptions_count + 1,
     confirmed_count = {_DAY}.confirmed_count + 1,
@@ -260,7 +261,7 @@ SET redemptions_count = {_DAY}.redemptions_count + 1,
     discount_fen = {_DAY}.discount_fen + EXCLUDED.discount_fen
 WHERE {_DAY}.redemptions_count < %s
 RETURNING redemptions_count
-"""  # noqa: S608 (table name from the model, values bound)
+"""
 
 _RELEASE_SQL = f"""
 UPDATE {_DAY}
@@ -279,14 +280,23 @@ def capacity_take(*, merchant_id: int, local_date: date, capacity: int, bill_fen
     One guarded upsert: concurrent callers never exceed ``capacity``. Raises ``merchant_at_capacity``
     when the day is full (nothing is written then).
     """
-    if capacity <= 0:
-        raise DomainError("merchant_at_capacity")
+    write = capacity_take_write(
+        merchant_id=merchant_id, local_date=local_date, capacity=capacity, bill_fen=bill_fen, discount_fen=discount_fen
+    )
     with connection.cursor() as cursor:
-        cursor.execute(_TAKE_SQL, [merchant_id, local_date, bill_fen, discount_fen, capacity])
+        cursor.execute(write.sql, write.params)
         row = cursor.fetchone()
     if row is None:
         raise DomainError("merchant_at_capacity")
     return int(row[0])
+
+
+def capacity_take_write(
+    *, merchant_id: int, local_date: date, capacity: int, bill_fen: int, discount_fen: int
+) -> Write:
+    """``capacity_take`` as a ``Write`` for ``core.sql.writes_run``: returns the new count, or no row when the day
+    is full (the caller refuses ``merchant_at_capacity``)."""
+    return Write(_TAKE_SQL, [merchant_id, local_date, bill_fen, discount_fen, capacity, capacity], "redemptions_count")
 
 
 def capacity_release(*, merchant_id: int, local_date: date, bill_fen: int, discount_fen: int) -> None:

@@ -30,6 +30,6 @@ Code inside ``members`` imports the module it needs. Other apps call the few ent
 re-exported here.
 """
 
-from .subscriptions import seed_default_plans, subscription_savings_add, trial_start
+from .subscriptions import seed_default_plans, subscription_savings_add, subscription_savings_write, trial_start
 
-__all__ = ["seed_default_plans", "subscription_savings_add", "trial_start"]
+__all__ = ["seed_default_plans", "subscription_savings_add", "subscription_savings_write", "trial_start"]

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from core.errors import DomainError, InvalidTransition
 from core.models import User
 from core.services import Actor, audit_record, notify
+from core.sql import Write
 
 from .. import errors  # noqa: F401  (registers the codes)
 from ..models import (
@@ -234,6 +235,14 @@ def subscription_extend(*, subscription_id: int, days: int, reason: str, actor: 
 def subscription_savings_add(*, subscription_id: int, amount_fen: int) -> None:
     """Add a redemption's saving to the meter (negative to reverse a void). One atomic UPDATE."""
     Subscription.objects.filter(pk=subscription_id).update(savings_fen=F("savings_fen") + amount_fen)
+
+
+_SAVINGS_SQL = f"UPDATE {Subscription._meta.db_table} SET savings_fen = savings_fen + %s WHERE id = %s RETURNING id"  # noqa: S608
+
+
+def subscription_savings_write(*, subscription_id: int, amount_fen: int) -> Write:
+    """``subscription_savings_add`` as a ``Write`` for ``core.sql.writes_run`` (the counter's one statement)."""
+    return Write(_SAVINGS_SQL, [amount_fen, subscription_id])
 
 
 def seed_default_plans() -> list[Plan]:

@@ -131,6 +131,15 @@ def _merchant(public_id: Any) -> Any:
     return merchant
 
 
+def _counter_merchant(request: Request, public_id: Any) -> tuple[Any, services.Counter]:
+    """The shop of a counter request and who asks, read with what they may do there (one query)."""
+    counter = _counter(request)
+    merchant = services.counter_merchant(public_id=public_id, counter=counter)
+    if merchant is None:
+        raise Http404
+    return merchant, counter
+
+
 def _counter(request: Request) -> services.Counter:
     partner = partner_application(request)
     if partner is not None:
@@ -208,10 +217,8 @@ class PrepareView(APIView):
     def post(self, request: Request) -> Response:
         data = PrepareInput(data=request.data)
         data.is_valid(raise_exception=True)
-        merchant = _merchant(data.validated_data["merchant"])
-        prepared = services.redemption_prepare(
-            code=data.validated_data["code"], merchant=merchant, counter=_counter(request)
-        )
+        merchant, counter = _counter_merchant(request, data.validated_data["merchant"])
+        prepared = services.redemption_prepare(code=data.validated_data["code"], merchant=merchant, counter=counter)
         return Response(PreparedOutput(prepared).data)
 
 
@@ -234,10 +241,10 @@ class ConfirmView(APIView):
     def post(self, request: Request) -> Response:
         data = ConfirmInput(data=request.data)
         data.is_valid(raise_exception=True)
-        merchant = _merchant(data.validated_data["merchant"])
+        merchant, counter = _counter_merchant(request, data.validated_data["merchant"])
         redemption = services.redemption_confirm(
             merchant=merchant,
-            counter=_counter(request),
+            counter=counter,
             bill=data.validated_data.get("bill_fen"),
             code=data.validated_data.get("code") or None,
             token=data.validated_data.get("token") or None,

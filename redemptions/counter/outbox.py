@@ -31,6 +31,7 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from core.cache import UNAVAILABLE as REDIS_UNAVAILABLE
 from core.services import notify
+from core.sql import Write, insert_write
 from core.webhooks import emit
 from merchants.selectors import granted_applications
 
@@ -47,8 +48,18 @@ def outbox_write(*, redemption: Redemption, event: str) -> RedemptionOutbox:
     """Record, inside the caller's money transaction, what must follow ``event`` after the commit, and
     schedule its processing on commit. One INSERT."""
     entry = RedemptionOutbox.objects.create(redemption=redemption, event=event, created_at=timezone.now())
-    transaction.on_commit(lambda: outbox_dispatch(entry_id=entry.pk))
+    outbox_dispatch_on_commit(entry_id=entry.pk)
     return entry
+
+
+def outbox_row_write(*, event: str, redemption_id: str = "{r}") -> Write:
+    """``outbox_write`` as a ``Write`` for ``core.sql.writes_run``, for a redemption written in the same statement
+    (``redemption_id``: the SQL of its id). The caller hands the returned id to ``outbox_dispatch_on_commit``."""
+    return insert_write(RedemptionOutbox(event=event, created_at=timezone.now()), raw={"redemption_id": redemption_id})
+
+
+def outbox_dispatch_on_commit(*, entry_id: int) -> None:
+    transaction.on_commit(lambda: outbox_dispatch(entry_id=entry_id))
 
 
 def outbox_dispatch(*, entry_id: int) -> None:

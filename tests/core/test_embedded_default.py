@@ -28,9 +28,25 @@ second = counts()
 client = Client()
 statuses = {url: client.get(url).status_code for url in ["/", "/healthz", "/api/v1/schema/", "/api/v1/docs/"]}
 health = client.get("/healthz").json()
+# The counter on SQLite (its writes run one by one there): a new member with a trial, scanned at a demo shop
+# whose staff signs in, confirmed by code through the API.
+from core.models import User
+from members.services import trial_start
+from merchants.models import Merchant, MerchantStaff
+from redemptions.counter.services import member_code
+member = User.objects.create_user(email="smoke-member@example.com")
+trial_start(user=member)
+shop = MerchantStaff.objects.filter(merchant__state__in=Merchant.VISIBLE_STATES, merchant__paused_on=None).first()
+staff_client = Client()
+staff_client.force_login(shop.user)
+body = {"merchant": str(shop.merchant.public_id), "code": member_code(member=member).qr, "bill_fen": 10000}
+confirmed = staff_client.post("/api/v1/redemptions/confirm/", body, content_type="application/json")
+again = staff_client.post("/api/v1/redemptions/confirm/", body, content_type="application/json")
+saved = member.subscriptions.get().savings_fen
+counter = {"status": confirmed.status_code, "again": again.json().get("code"), "saved": saved}
 from django.db import connection
 print(json.dumps({"first": first, "second": second, "statuses": statuses, "health": health,
-                  "vendor": connection.vendor}))
+                  "vendor": connection.vendor, "counter": counter}))
 """
 
 
@@ -66,3 +82,5 @@ def test_fresh_sqlite_migrates_seeds_twice_and_serves(tmp_path):
     assert report["first"]["members.EventRegistration"] >= 8  # tonight's event is full, with a waitlist
     assert report["statuses"] == {"/": 200, "/healthz": 200, "/api/v1/schema/": 200, "/api/v1/docs/": 200}
     assert report["health"] == {"status": "ok", "database": "ok", "cache": "ok", "broker": "inline"}
+    assert report["counter"]["status"] == 201 and report["counter"]["again"] == "code_already_used"
+    assert report["counter"]["saved"] > 0

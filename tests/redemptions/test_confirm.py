@@ -51,16 +51,70 @@ def test_confirm_writes_the_redemption_and_feeds_every_counter(
 @pytest.mark.django_db(transaction=True)
 def test_confirm_uses_a_fixed_number_of_queries(merchant, counter, member, django_assert_num_queries, tasks_to_worker):
     """Outside any caller's transaction (as in a request), with the content type cache warm and the
-    outbox handed to the worker (production): staff membership, user by code, BEGIN, the shop's state
-    and offer terms under a shared lock, the member's entitlement under a row lock, INSERT redemption,
-    member-limit upsert, capacity upsert, savings UPDATE, audit INSERT, outbox INSERT, COMMIT = 12.
-    Attribution, the webhook and the notice are the worker's (one more query for touches, endpoints
-    and the notice each, whoever the shop and the member)."""
+    outbox handed to the worker (production): staff membership, BEGIN, the shop's state and offer terms
+    under a shared lock, the member of the code with their entitlement under a row lock, one statement of
+    every write (redemption, member limit, capacity, savings, audit, outbox), COMMIT = 6. Attribution,
+    the webhook and the notice are the worker's."""
     code = code_of(member).qr
     ContentType.objects.get_for_model(Redemption)
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(6):
         redemption = services.redemption_confirm(merchant=merchant, counter=counter, bill=8650, code=code)
     assert RedemptionOutbox.objects.get(redemption=redemption).done_at is None  # queued for the worker
+
+
+#: The statements of one confirm request, everything included (issue 17: at most 8).
+CONFIRM_REQUEST_BUDGET = 8
+
+
+def _confirm_request_statements(client, merchant, member) -> list[str]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    body = {"merchant": str(merchant.public_id), "code": code_of(member).qr, "bill_fen": 8650}
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/api/v1/redemptions/confirm/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["discount_fen"] == 1038
+    return [" ".join(q["sql"].split())[:60] for q in queries.captured_queries]
+
+
+def _kinds(statements: list[str]) -> list[str]:
+    return [s.split()[0] for s in statements]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_partner_confirm_request_costs_at_most_eight_statements(merchant, partner_client, tasks_to_worker):
+    """The partner POS fast path (one request, OAuth bearer token, the code): the token with its
+    application, the shop with the partner's grant, BEGIN, the shop's terms under a shared lock, the member
+    with their entitlement under a row lock, every write in one statement, COMMIT."""
+    from merchants.models import PartnerGrant
+
+    client, app = partner_client("redemptions:write")
+    PartnerGrant.objects.create(merchant=merchant, application=app, scopes="redemptions:write")
+    ContentType.objects.get_for_model(Redemption)
+    statements = _confirm_request_statements(client, merchant, member_with_card())
+    assert len(statements) <= CONFIRM_REQUEST_BUDGET, statements
+    assert _kinds(statements) == ["SELECT", "SELECT", "BEGIN", "SELECT", "SELECT", "WITH", "COMMIT"], statements
+    assert Redemption.objects.get().channel == Channel.PARTNER_POS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_staff_scanner_confirm_request_costs_at_most_eight_statements(merchant, staff, member, tasks_to_worker):
+    """The scanner's confirm by code (session): the session, the staff member, the shop with their role
+    there, BEGIN, the terms, the member and entitlement, the writes, COMMIT."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_login(staff)
+    ContentType.objects.get_for_model(Redemption)
+    statements = _confirm_request_statements(client, merchant, member)
+    assert len(statements) <= CONFIRM_REQUEST_BUDGET, statements
+    assert _kinds(statements) == ["SELECT"] * 3 + ["BEGIN", "SELECT", "SELECT", "WITH", "COMMIT"], statements
+    redemption = Redemption.objects.get()
+    assert (redemption.channel, redemption.staff) == (Channel.STAFF_SCAN, staff)
+    assert MemberDay.objects.get(member=member).count == 1 and MerchantDay.objects.get().redemptions_count == 1
+    assert Subscription.objects.get(user=member).savings_fen == 1038
+    assert AuditEntry.objects.get(action="redemptions.redemption_confirm").object_id == str(redemption.pk)
 
 
 def test_typed_code_confirms_like_the_qr_code(merchant, counter, member):

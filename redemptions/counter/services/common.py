@@ -21,7 +21,7 @@ from core.models import PartnerApplication, User
 from core.services import Actor
 from members.selectors import entitlement
 from merchants.models import Merchant
-from merchants.selectors import partner_granted, redeem_refusal, staff_membership
+from merchants.selectors import merchant_with_access, partner_granted, redeem_refusal, staff_membership
 
 from ...metrics import REFUSALS
 from ...models import Channel, MemberDay, RefusedScan
@@ -114,8 +114,27 @@ class Counter:
         return f"partner:{self.partner.client_id if self.partner else '?'}"
 
 
+def counter_merchant(*, public_id: Any, counter: Counter) -> Merchant | None:
+    """The merchant with this public id (any state, with its city and offer), read together with what
+    ``counter`` may do there, so that ``counter_authorize`` asks the database nothing more."""
+    merchant = merchant_with_access(public_id=public_id, staff=counter.staff, application=counter.partner)
+    if merchant is not None:
+        merchant.access_key = counter.key  # type: ignore[attr-defined]
+    return merchant
+
+
 def counter_authorize(*, merchant: Merchant, counter: Counter) -> None:
-    """Raises ``staff_not_authorized`` or ``partner_not_granted`` unless the counter may act for the shop."""
+    """Raises ``staff_not_authorized`` or ``partner_not_granted`` unless the counter may act for the shop.
+    Asks nothing of the database when ``merchant`` came from ``selectors.merchant_for_counter`` for this
+    counter."""
+    if getattr(merchant, "access_key", None) == counter.key:
+        access = merchant.access  # type: ignore[attr-defined]
+        if counter.partner is not None:
+            if access is None or PARTNER_SCOPE not in access.split():
+                raise DomainError("partner_not_granted")
+        elif counter.staff is None or access is None:
+            raise DomainError("staff_not_authorized")
+        return
     if counter.partner is not None:
         if not partner_granted(application=counter.partner, merchant=merchant, scope=PARTNER_SCOPE):
             raise DomainError("partner_not_granted")
@@ -175,25 +194,49 @@ def _typed_attempts_check(*, merchant: Merchant, at: datetime) -> None:
         raise DomainError("code_attempts_exceeded")
 
 
+@dataclass
+class CheckedCode:
+    """A genuine, live code whose member is not looked up yet: the confirmation finds the member and their
+    entitlement in one statement inside its transaction, and sets ``member`` (for the refusal record)."""
+
+    text: str
+    verified: codes.VerifiedCode
+    member: User | None = None
+
+    @property
+    def channel(self) -> str:
+        return Channel.STAFF_TYPED if self.verified.kind == "numeric" else Channel.STAFF_SCAN
+
+    @property
+    def member_key(self) -> dict[str, Any]:
+        """How to find the member: ``public_id`` (QR) or ``number`` (typed)."""
+        if self.verified.member_public_id:
+            return {"public_id": self.verified.member_public_id}
+        return {"number": self.verified.member_number}
+
+    def code_id(self, member: User) -> str:
+        return codes.code_id(member_public_id=member.public_id, window=self.verified.window)
+
+
+def code_check(*, text: str, merchant: Merchant, at: datetime) -> CheckedCode:
+    """Verify a scanned or typed code without looking its member up. Raises ``code_invalid``,
+    ``code_expired``, ``code_attempts_exceeded``."""
+    if codes.looks_numeric(text):
+        _typed_attempts_check(merchant=merchant, at=at)
+    return CheckedCode(text=text, verified=codes.verify(text, at=at))
+
+
 def code_read(*, text: str, merchant: Merchant, at: datetime) -> ScannedCode:
     """Verify a scanned or typed code and find its member. Raises ``code_invalid``, ``code_expired``,
     ``code_attempts_exceeded``. Single use is checked by the caller."""
-    if codes.looks_numeric(text):
-        _typed_attempts_check(merchant=merchant, at=at)
-    verified = codes.verify(text, at=at)
-    lookup: dict[str, Any] = (
-        {"public_id": verified.member_public_id} if verified.member_public_id else {"pk": verified.member_number}
-    )
+    checked = code_check(text=text, merchant=merchant, at=at)
+    key = checked.member_key
+    lookup: dict[str, Any] = {"public_id": key["public_id"]} if "public_id" in key else {"pk": key["number"]}
     try:
         member = User.objects.get(is_active=True, **lookup)
     except User.DoesNotExist as exc:
         raise DomainError("code_invalid") from exc
-    return ScannedCode(
-        text=text,
-        verified=verified,
-        member=member,
-        code_id=codes.code_id(member_public_id=member.public_id, window=verified.window),
-    )
+    return ScannedCode(text=text, verified=checked.verified, member=member, code_id=checked.code_id(member))
 
 
 def member_code(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from django.core import signing
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -26,22 +26,25 @@ from django.utils.translation import gettext_lazy as _
 from core.db import violated_constraint
 from core.errors import DomainError, field_error
 from core.models import User
-from core.services import Actor, actor_label, audit_record
-from members.selectors import entitlement
-from members.services import subscription_savings_add
+from core.services import Actor, actor_label, audit_record, audit_write
+from core.sql import Write, insert_write, inserted, writes_run
+from members.selectors import entitled_member, entitlement
+from members.services import subscription_savings_add, subscription_savings_write
 from merchants.models import Merchant
 from merchants.selectors import local_date as merchant_local_date
 from merchants.selectors import redeem_refusal, redeem_terms_lock, staff_membership, today_used
-from merchants.services import capacity_release, capacity_take
+from merchants.services import capacity_release, capacity_take_write
 
 from ...metrics import CONFIRMS
 from ...models import CODE_USED_ONCE, Channel, MemberDay, Redemption, RedemptionOutbox
 from .. import codes
 from ..errors import for_staff
-from ..outbox import outbox_write
+from ..outbox import outbox_dispatch_on_commit, outbox_row_write, outbox_write
 from .common import (
+    CheckedCode,
     Counter,
     ScannedCode,
+    code_check,
     code_read,
     counter_authorize,
     discount_for,
@@ -142,20 +145,18 @@ def _token_code(*, token: str, merchant: Merchant, counter: Counter) -> tuple[st
 
 _LIMIT_SQL = f"""
 INSERT INTO {MemberDay._meta.db_table} (member_id, merchant_id, local_date, count)
-VALUES (%s, %s, %s, 1)
+SELECT %s, %s, %s, 1 WHERE %s > 0
 ON CONFLICT (member_id, merchant_id, local_date) DO UPDATE
 SET count = {MemberDay._meta.db_table}.count + 1
 WHERE {MemberDay._meta.db_table}.count < %s
 RETURNING count
-"""  # noqa: S608 (table name from the model, values bound)
+"""
 
 
-def _member_limit_take(*, member_id: int, merchant_id: int, day: date, limit: int) -> None:
-    """One guarded upsert: concurrent redemptions never exceed the member's daily limit."""
-    with connection.cursor() as cursor:
-        cursor.execute(_LIMIT_SQL, [member_id, merchant_id, day, limit])
-        if cursor.fetchone() is None:
-            raise DomainError("member_limit_reached")
+def _member_limit_write(*, member_id: int, merchant_id: int, day: date, limit: int) -> Write:
+    """One guarded upsert: concurrent redemptions never exceed the member's daily limit (no row returned
+    when it is reached)."""
+    return Write(_LIMIT_SQL, [member_id, merchant_id, day, limit, limit], "count")
 
 
 def _member_limit_release(*, member_id: int, merchant_id: int, day: date) -> None:
@@ -166,29 +167,40 @@ def _member_limit_release(*, member_id: int, merchant_id: int, day: date) -> Non
 
 def redemption_write(
     *,
-    member: User,
     merchant: Merchant,
     counter: Counter,
     channel: str,
-    code_id: str,
     bill_fen: int,
     at: datetime,
+    member: User | None = None,
+    code_id: str = "",
+    code: CheckedCode | None = None,
     entitled_at: datetime | None = None,
 ) -> Redemption:
     """The transaction every confirmation goes through (codes, claims, partner POS).
 
-    The card must be entitled at ``entitled_at`` (default ``at``; the demo's back-dated visits ask
-    about now, when its members' cards run).
+    The member is ``member`` (with the ``code_id`` used up), or the member of the checked ``code``, found
+    inside the transaction together with their entitlement. The card must be entitled at ``entitled_at``
+    (default ``at``; the demo's back-dated visits ask about now, when its members' cards run).
 
     Everything that guards money is read inside it, under row locks: the shop's state and offer terms
     under a shared lock (many confirmations at one shop proceed together; a pause, suspension or offer
     change waits for them, or they wait for it and see it), the member's entitled subscription under
     ``FOR NO KEY UPDATE`` (a refund or suspension waits, or is seen; the savings meter on that row is
-    written below). Refusals raise inside the transaction, so nothing of the attempt stays."""
+    written below). Then every write in one statement (``core.sql.writes_run``). Refusals raise inside
+    the transaction, so nothing of the attempt stays. On PostgreSQL a confirmation outside any other
+    transaction is five statements: BEGIN, the shop, the member, the writes, COMMIT."""
     try:
         with transaction.atomic():
             redeem_terms_lock(merchant=merchant)
-            ent = entitlement(user=member, at=entitled_at or at, lock=True)
+            if code is not None:
+                member, ent = entitled_member(at=entitled_at or at, lock=True, **code.member_key)
+                if member is None:
+                    raise DomainError("code_invalid")
+                code.member, code_id = member, code.code_id(member)
+            else:
+                assert member is not None, "a member or a code"
+                ent = entitlement(user=member, at=entitled_at or at, lock=True)
             if not ent.entitled or ent.subscription_id is None:
                 raise DomainError(ent.code or "membership_inactive")
             refusal = redeem_refusal(merchant=merchant, at=at)
@@ -199,10 +211,7 @@ def redemption_write(
                 raise DomainError("bill_below_minimum", min_bill=f"{offer.min_bill_fen / 100:.2f}")
             discount = discount_for(bill_fen=bill_fen, rate_bp=offer.rate_bp, cap_fen=offer.cap_fen)
             day = merchant_local_date(merchant=merchant, at=at)
-            # 1. The code: the unique code_id makes every other writer of this code fail here
-            #    (they wait for us, then see the row). Written first so that a reused code is
-            #    reported as such, not as a limit.
-            redemption = Redemption.objects.create(
+            redemption = Redemption(
                 member=member,
                 subscription_id=ent.subscription_id,
                 merchant=merchant,
@@ -221,25 +230,46 @@ def redemption_write(
                 member_birth_year=member.birth_year,  # the shop's audience figures (issue 6)
                 confirmed_at=at,
             )
-            # 2. The member's limit at this shop today, 3. the shop's capacity today.
-            _member_limit_take(member_id=member.pk, merchant_id=merchant.pk, day=day, limit=merchant.member_daily_limit)
-            capacity_take(
-                merchant_id=merchant.pk,
-                local_date=day,
-                capacity=merchant.daily_capacity,
-                bill_fen=bill_fen,
-                discount_fen=discount,
+            # One statement: 1. the code (the unique code_id makes every other writer of this code fail:
+            # they wait for us, then see the row; a reused code is reported as such, not as a limit),
+            # 2. the member's limit at this shop today, 3. the shop's capacity today, 4. the member's
+            # savings meter, 5. the audit trail, 6. one outbox row: attribution credit, the webhook and the
+            # member's notice follow the commit, exactly once (outbox.py).
+            written = writes_run(
+                {
+                    "r": insert_write(redemption),
+                    "lim": _member_limit_write(
+                        member_id=member.pk, merchant_id=merchant.pk, day=day, limit=merchant.member_daily_limit
+                    ),
+                    "cap": capacity_take_write(
+                        merchant_id=merchant.pk,
+                        local_date=day,
+                        capacity=merchant.daily_capacity,
+                        bill_fen=bill_fen,
+                        discount_fen=discount,
+                    ),
+                    "sav": subscription_savings_write(subscription_id=ent.subscription_id, amount_fen=discount),
+                    "aud": audit_write(
+                        actor=counter.actor,
+                        action="redemptions.redemption_confirm",
+                        obj=redemption,
+                        object_id="{r}",
+                        after={
+                            "bill_fen": bill_fen,
+                            "discount_fen": discount,
+                            "channel": channel,
+                            "merchant": merchant.pk,
+                        },
+                    ),
+                    "out": outbox_row_write(event=RedemptionOutbox.Event.CONFIRMED),
+                }
             )
-            # 4. The member's savings meter, 5. the audit trail, 6. one outbox row: attribution credit,
-            #    the webhook and the member's notice follow the commit, exactly once (outbox.py).
-            subscription_savings_add(subscription_id=ent.subscription_id, amount_fen=discount)
-            audit_record(
-                actor=counter.actor,
-                action="redemptions.redemption_confirm",
-                obj=redemption,
-                after={"bill_fen": bill_fen, "discount_fen": discount, "channel": channel, "merchant": merchant.pk},
-            )
-            outbox_write(redemption=redemption, event=RedemptionOutbox.Event.CONFIRMED)
+            if written["lim"] is None:
+                raise DomainError("member_limit_reached")
+            if written["cap"] is None:
+                raise DomainError("merchant_at_capacity")
+            inserted(redemption, written["r"])
+            outbox_dispatch_on_commit(entry_id=written["out"])
             transaction.on_commit(CONFIRMS.labels(channel=channel).inc)
     except IntegrityError as exc:
         if _code_used(exc, code_id=code_id):
@@ -276,23 +306,17 @@ def redemption_confirm(
     ``RefusedScan``."""
     at = at or timezone.now()
     code_text = code or ""
-    scanned: ScannedCode | None = None
+    checked: CheckedCode | None = None
     try:
         bill_fen = parse_bill_yuan(bill) if bill_in_yuan else parse_bill_fen(bill)
         counter_authorize(merchant=merchant, counter=counter)
         checked_at = at
         if token:
             code_text, checked_at = _token_code(token=token, merchant=merchant, counter=counter)
-        scanned = code_read(text=code_text, merchant=merchant, at=checked_at)
-        channel = Channel.PARTNER_POS if counter.partner is not None else scanned.channel
+        checked = code_check(text=code_text, merchant=merchant, at=checked_at)
+        channel = Channel.PARTNER_POS if counter.partner is not None else checked.channel
         return redemption_write(
-            member=scanned.member,
-            merchant=merchant,
-            counter=counter,
-            channel=channel,
-            code_id=scanned.code_id,
-            bill_fen=bill_fen,
-            at=at,
+            merchant=merchant, counter=counter, channel=channel, bill_fen=bill_fen, at=at, code=checked
         )
     except DomainError as exc:
         refusal_record(
@@ -302,7 +326,7 @@ def redemption_confirm(
             counter=counter,
             code_text=code_text,
             code_kind="numeric" if codes.looks_numeric(code_text) else ("qr" if code_text else ""),
-            member=scanned.member if scanned else None,
+            member=checked.member if checked else None,
             at=at,
         )
         raise for_staff(exc) from exc.__cause__

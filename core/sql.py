@@ -1,0 +1,99 @@
+"""Several writes in one round trip: each app hands over the SQL of its own tables, the caller runs them together.
+
+The counter's confirm writes six rows (the redemption, two day counters, the savings meter, the audit entry,
+the outbox row); six statements were most of its database time and of its Python (issue 17: at most eight
+statements per confirm request). A ``Write`` is one data-modifying statement with a ``RETURNING`` column,
+written by the app that owns the table (``merchants.services.capacity_take_write``,
+``members.services.subscription_savings_write``, ``core.services.audit_write``...); ``writes_run`` runs
+them:
+
+- on PostgreSQL as one ``WITH`` statement of data-modifying common table expressions, whose result is the
+  first returned value of each (``None`` when it returned no row: a guarded upsert that refused);
+- elsewhere (the embedded SQLite default) one after another, with the same result.
+
+A write may use an earlier write's returned value (an id) as ``{name}`` in its SQL: on PostgreSQL a scalar
+subquery of that expression, elsewhere the integer itself. All writes run, whatever the others return (a
+caller that refuses on a ``None`` raises inside its transaction, which undoes them all).
+
+``insert_write`` turns an unsaved model instance into its ``INSERT`` through each field's own preparation
+(defaults, ``auto_now_add``, JSON, UUIDs), so the row is what ``Model.objects.create`` would have written.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, models
+
+
+@dataclass(frozen=True)
+class Write:
+    """One data-modifying statement (``INSERT``/``UPDATE`` ... ``RETURNING returning``)."""
+
+    sql: str
+    params: Sequence[Any] = field(default_factory=list)
+    returning: str = "id"
+
+
+def writes_run(writes: Mapping[str, Write]) -> dict[str, Any]:
+    """Run ``writes`` in order (one statement on PostgreSQL); the first returned value of each, by name."""
+    names = list(writes)
+    if connection.vendor == "postgresql":
+        refs = {name: f"(SELECT {writes[name].returning} FROM {name} LIMIT 1)" for name in names}  # noqa: S608 (names of our own writes)
+        parts: list[str] = []
+        params: list[Any] = []
+        for name in names:
+            write = writes[name]
+            parts.append(f"{name} AS ({write.sql.format(**refs)})")
+            params.extend(write.params)
+        sql = f"WITH {', '.join(parts)} SELECT {', '.join(refs[name] for name in names)}"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        return dict(zip(names, row, strict=True))
+    found: dict[str, Any] = {}
+    with connection.cursor() as cursor:
+        for name in names:
+            write = writes[name]
+            values = {earlier: "NULL" if value is None else str(int(value)) for earlier, value in found.items()}
+            cursor.execute(write.sql.format(**values), list(write.params))
+            result = cursor.fetchone()
+            found[name] = result[0] if result else None
+    return found
+
+
+def insert_write(instance: models.Model, *, returning: str = "id", raw: Mapping[str, str] | None = None) -> Write:
+    """The ``INSERT`` of unsaved ``instance`` (every concrete column but an auto primary key). ``raw`` gives
+    SQL for some columns (by attname) instead of their values, e.g. ``{"redemption_id": "{r}"}``."""
+    raw = raw or {}
+    fields = _insert_fields(type(instance))
+    params = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields if f.attname not in raw]
+    return Write(_insert_sql(type(instance), tuple(sorted(raw.items())), returning), params, returning)
+
+
+def inserted(instance: models.Model, pk: Any) -> None:
+    """Mark ``instance``, written by ``insert_write``, as saved with primary key ``pk`` (as ``save()`` would)."""
+    instance.pk = pk
+    instance._state.adding = False  # noqa: SLF001 (Django's ModelState, as Model.save_base sets it)
+    instance._state.db = connection.alias  # noqa: SLF001
+
+
+@functools.cache
+def _insert_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
+    pk = model._meta.pk
+    auto = isinstance(pk, models.AutoField | models.BigAutoField | models.SmallAutoField)
+    return tuple(f for f in model._meta.local_concrete_fields if not (auto and f is pk))
+
+
+@functools.cache
+def _insert_sql(model: type[models.Model], raw: tuple[tuple[str, str], ...], returning: str) -> str:
+    quote = connection.ops.quote_name
+    expressions = dict(raw)
+    fields = _insert_fields(model)
+    columns = ", ".join(quote(f.column) for f in fields)
+    values = ", ".join(expressions.get(f.attname, "%s") for f in fields)
+    # Braces in raw SQL are writes_run's references; nothing else in an INSERT has any.
+    return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({values}) RETURNING {returning}"  # noqa: S608
