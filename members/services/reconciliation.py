@@ -1,5 +1,6 @@
-"""The daily bill check: each gateway's bill of one day against our ledger, every difference
-flagged for an operator (``ReconciliationIssue``, once per difference however often it runs).
+"""The daily bill check: each gateway's bill of one day against our ledgers (the cards' payments and
+refunds, and those of paid event places), every difference flagged for an operator
+(``ReconciliationIssue``, once per difference however often it runs).
 
 Stuck payments and refunds are settled from the gateways' query APIs by
 ``checkout.payments_reconcile`` and ``refunds.refunds_reconcile``; this job finds what those
@@ -18,7 +19,7 @@ from django.db import transaction
 from core.errors import DomainError
 from core.services import Actor, actor_label, audit_record
 
-from ..models import Payment, ReconciliationIssue, Refund
+from ..models import EventPayment, EventRefund, Payment, ReconciliationIssue, Refund
 from ..payments import default_provider_code, get_provider
 from .common import _now
 from .refunds import issue_record
@@ -36,17 +37,25 @@ def bill_day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
+#: The ledgers a gateway's bill is compared with: cards and paid event places (their orders share the
+#: gateway account and its bill).
+PAYMENT_LEDGERS: tuple[type[Payment] | type[EventPayment], ...] = (Payment, EventPayment)
+REFUND_LEDGERS: tuple[type[Refund] | type[EventRefund], ...] = (Refund, EventRefund)
+
+
 def _ledger(provider_code: str, day: date) -> dict[Key, int]:
     start, end = bill_day_bounds(day)
     lines: dict[Key, int] = {}
-    paid = Payment.objects.filter(provider=provider_code, paid_at__gte=start, paid_at__lt=end)
-    for public_id, amount in paid.values_list("public_id", "amount_fen"):
-        lines[("payment", str(public_id), "")] = amount
-    refunds = Refund.objects.filter(
-        payment__provider=provider_code, state=Refund.State.SUCCEEDED, settled_at__gte=start, settled_at__lt=end
-    )
-    for public_id, trade_no, amount in refunds.values_list("public_id", "payment__public_id", "amount_fen"):
-        lines[("refund", str(trade_no), str(public_id))] = amount
+    for payments in PAYMENT_LEDGERS:
+        paid = payments.objects.filter(provider=provider_code, paid_at__gte=start, paid_at__lt=end)
+        for public_id, amount in paid.values_list("public_id", "amount_fen"):
+            lines[("payment", str(public_id), "")] = amount
+    for ledger in REFUND_LEDGERS:
+        refunds = ledger.objects.filter(
+            payment__provider=provider_code, state="succeeded", settled_at__gte=start, settled_at__lt=end
+        )
+        for public_id, trade_no, amount in refunds.values_list("public_id", "payment__public_id", "amount_fen"):
+            lines[("refund", str(trade_no), str(public_id))] = amount
     return lines
 
 
@@ -56,8 +65,13 @@ def bill_reconcile(*, day: date | None = None, provider_codes: list[str] | None 
     day = day or (_now().astimezone(BILL_TZ).date() - timedelta(days=1))
     if provider_codes is None:
         start, end = bill_day_bounds(day)
-        used = Payment.objects.filter(paid_at__gte=start - timedelta(days=1), paid_at__lt=end)
-        used_codes = set(used.values_list("provider", flat=True).distinct())
+        used_codes = {
+            code
+            for payments in PAYMENT_LEDGERS
+            for code in payments.objects.filter(paid_at__gte=start - timedelta(days=1), paid_at__lt=end)
+            .values_list("provider", flat=True)
+            .distinct()
+        }
         provider_codes = sorted(code for code in {default_provider_code(), *used_codes} if code)
     counts: dict[str, int] = defaultdict(int)
     for code in provider_codes:

@@ -18,7 +18,7 @@ from rest_framework.test import APIClient
 
 from core.errors import DomainError
 from members.checks import sandbox_not_deployed
-from members.models import Payment, PaymentNotification, ReconciliationIssue, Refund, Subscription
+from members.models import EventRefund, Payment, PaymentNotification, ReconciliationIssue, Refund, Subscription
 from members.payments import get_provider
 from members.payments.alipay import AlipayProvider, parse_bill
 from members.payments.base import CHANNEL_MOBILE, RefundRequest, channel_of
@@ -387,3 +387,34 @@ def test_renewal_without_an_agreement_fails_that_renewal_and_goes_on(alipay):
     assert sorted(renewals.values_list("subscription_id", "state")) == sorted(
         [(first.subscription_id, "failed"), (second.subscription_id, "failed")]
     )
+
+
+def test_event_orders_on_the_bill_are_matched_and_one_missing_is_flagged(alipay, django_capture_on_commit_callbacks):
+    """Paid event places share the gateway account: their bill lines are the events' ledger's, not
+    unknown money, and an event payment the bill lacks is flagged."""
+    from members.events import services as event_services
+    from tests.factories.events import EventFactory, member
+
+    event = EventFactory(price_fen=8800, member_price_fen=6800, capacity=5)
+    paid_places = []
+    for person in (member(), member()):
+        registration = event_services.registration_create(event=event, user=person)
+        payment = registration.payments.get()
+        assert alipay.open(payment.checkout_url) == 200
+        assert notify(alipay.pay(str(payment.public_id))).content == b"success"
+        payment.refresh_from_db()
+        assert payment.state == "paid"
+        paid_places.append((person, registration, payment))
+    (person, registration, kept), (_, _, left_out) = paid_places
+    with django_capture_on_commit_callbacks(execute=True):
+        event_services.registration_cancel(registration=registration, actor=person)
+    (refund,) = EventRefund.objects.all()
+    assert refund.state == EventRefund.State.SUCCEEDED
+    assert list(alipay.trades[str(kept.public_id)].refunds) == [str(refund.public_id)]
+    alipay.bill_left_out.add(str(left_out.public_id))
+    day = kept.paid_at.astimezone(CST).date()
+    with time_machine.travel(kept.paid_at + timedelta(days=1), tick=True):
+        counts = bill_reconcile(day=day)
+    assert counts == {"matched": 2, "not_in_bill": 1}
+    (issue,) = ReconciliationIssue.objects.all()
+    assert (issue.kind, issue.out_trade_no) == ("not_in_bill", str(left_out.public_id))
