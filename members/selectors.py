@@ -112,6 +112,31 @@ def _entitled_member_sql(column: str, lock: bool) -> str:
     )
 
 
+#: States a card can be in after it was entitled (the period ran out, or it was refunded).
+_ONCE_ENTITLED = (*ENTITLED_STATES, SubscriptionState.EXPIRED, SubscriptionState.REFUNDED)
+
+
+def entitlement_then(*, user: User, at: datetime, lock: bool = False) -> Entitlement:
+    """Was ``user`` entitled at ``at`` (a moment past)? True when a card's periods covered ``at`` and it had
+    not ended (expired, refunded) before it, whatever its state now: a redemption accepted offline is judged
+    by the scan's time. ``lock=True`` locks that subscription as :func:`entitlement` does. One query."""
+    covering = SubscriptionPeriod.objects.filter(subscription_id=OuterRef("pk"), start__lte=at, end__gt=at)
+    subscriptions = Subscription.objects.filter(
+        Q(period_start__lte=at) | Exists(covering),
+        Q(ended_at__isnull=True) | Q(ended_at__gt=at),
+        user_id=user.pk,
+        state__in=_ONCE_ENTITLED,
+        period_end__gt=at,
+    )
+    if lock:
+        subscriptions = subscriptions.select_for_update(no_key=True).order_by()
+    row = next(iter(subscriptions.values_list("pk", "state", "period_end")[:1]), None)
+    if row is None:
+        return Entitlement(False, "membership_inactive", None, None, None)
+    pk, state, end = row
+    return Entitlement(True, None, pk, state, end)
+
+
 def current_subscription(*, user: User) -> Subscription | None:
     """The member's current subscription (pending, trial or paid), else the latest one."""
     subscriptions = Subscription.objects.filter(user_id=user.pk).select_related("plan")

@@ -170,6 +170,7 @@ class RemovalRule(VersionedRule):
         DORMANT = "dormant", _("no redemptions for a long time")
         LICENCE_EXPIRED = "licence_expired", _("licence expired")
         SURGE_UNADDRESSED = "surge_unaddressed", _("repeated surge flags left unaddressed")
+        OFFLINE_CONFLICTS = "offline_conflicts", _("repeated offline redemptions in conflict")
 
     kind = models.CharField(_("type"), max_length=24, choices=Kind.choices)
     fix_days = models.PositiveSmallIntegerField(

@@ -24,7 +24,13 @@ from django.db.models import Q
 from curation.models import Complaint, MerchantLicence, RemovalRule
 from merchants.models import Merchant
 from merchants.selectors import merchants_in_states
-from redemptions.counter.selectors import confirmed_counts, last_visit_days, late_surge_flags, without_visits_since
+from redemptions.counter.selectors import (
+    confirmed_counts,
+    last_visit_days,
+    late_surge_flags,
+    offline_conflicts,
+    without_visits_since,
+)
 
 #: Merchants the rules judge: the ones members can see, plus those already warned.
 EVALUATED_STATES = (Merchant.State.PROBATION, Merchant.State.LISTED, Merchant.State.WARNED)
@@ -57,6 +63,12 @@ DEFAULT_RULES: dict[str, dict[str, Any]] = {
     Kind.SURGE_UNADDRESSED: {
         "parameters": {"window_days": 30, "min_flags": 2, "max_open_hours": 24},
         "description": "Two or more surge flags in 30 days that stayed open more than 24 hours.",
+    },
+    Kind.OFFLINE_CONFLICTS: {
+        "parameters": {"window_days": 30, "min_conflicts": 3},
+        "description": (
+            "Three or more offline redemptions in conflict (code used elsewhere, card not active) in 30 days."
+        ),
     },
 }
 
@@ -236,6 +248,28 @@ def surge_unaddressed(rule: RemovalRule, day: date) -> dict[int, dict[str, Any]]
     }
 
 
+def offline_conflicts_repeated(rule: RemovalRule, day: date) -> dict[int, dict[str, Any]]:
+    """At least min_conflicts offline redemptions in conflict synced in the window (a code used twice, a card
+    that was not active at the scan): a sign of codes replayed at the counter. One query."""
+    w = window(day, _int_param(rule, "window_days"))
+    minimum = _int_param(rule, "min_conflicts")
+    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for merchant_id, pk, reason, scanned_at in offline_conflicts(
+        merchant_states=EVALUATED_STATES, start=w.start, end=w.end
+    ):
+        found[merchant_id].append({"id": pk, "reason": reason, "scanned_at": scanned_at.isoformat()})
+    return {
+        merchant_id: {
+            "window": w.as_evidence(),
+            "offline_conflicts": len(items),
+            "min_conflicts": minimum,
+            "conflicts": items[:EVIDENCE_ROWS],
+        }
+        for merchant_id, items in found.items()
+        if len(items) >= minimum
+    }
+
+
 EVALUATORS: dict[str, Callable[[RemovalRule, date], dict[int, dict[str, Any]]]] = {
     Kind.COMPLAINT_RATE: complaint_rate,
     Kind.REFUSED_CARD: refused_card,
@@ -243,4 +277,5 @@ EVALUATORS: dict[str, Callable[[RemovalRule, date], dict[int, dict[str, Any]]]] 
     Kind.DORMANT: dormant,
     Kind.LICENCE_EXPIRED: licence_expired,
     Kind.SURGE_UNADDRESSED: surge_unaddressed,
+    Kind.OFFLINE_CONFLICTS: offline_conflicts_repeated,
 }

@@ -27,7 +27,7 @@ from core.errors import DomainError
 from members.events.services import PARTNER_SCOPE as EVENTS_SCOPE
 from members.selectors import member_savings
 
-from ..models import Channel, Claim, NfcTag, Redemption
+from ..models import Channel, Claim, NfcTag, OfflineRedemption, Redemption
 from . import codes, door, feed, selectors, services
 from .errors import REFUSAL_CODES
 
@@ -609,6 +609,70 @@ class CounterStateView(APIView):
         merchant = _merchant_param(request)
         services.counter_authorize(merchant=merchant, counter=_counter(request))
         return Response(selectors.counter_state(merchant=merchant))
+
+
+class OfflineRecordInput(serializers.Serializer):
+    id = serializers.UUIDField(
+        help_text="The record's id, generated on the scanner (a record sent twice answers once)."
+    )
+    code = serializers.CharField(max_length=240, help_text="The scanned QR text.")
+    bill_fen = BillFenField(allow_null=True, help_text="The bill in fen.")
+    scanned_at = serializers.DateTimeField(
+        help_text="When it was scanned (the scanner's clock, corrected by the server's)."
+    )
+    staff = serializers.IntegerField(required=False, allow_null=True, help_text="Who scanned (the page's staff id).")
+
+
+class OfflineSyncInput(CounterInput):
+    records = OfflineRecordInput(many=True, allow_empty=False)
+
+    def validate_records(self, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if len(value) > selectors.offline_queue_max():
+            raise serializers.ValidationError(f"At most {selectors.offline_queue_max()} records at a time.")
+        return value
+
+
+class OfflineResultOutput(serializers.Serializer):
+    id = serializers.UUIDField(source="client_id")
+    outcome = serializers.ChoiceField(choices=OfflineRedemption.Outcome.choices)
+    reasons = serializers.ListField(child=serializers.CharField())
+    redemption = serializers.SerializerMethodField()
+    discount_fen = serializers.SerializerMethodField()
+
+    def get_redemption(self, obj: OfflineRedemption) -> str | None:
+        return str(obj.redemption.public_id) if obj.redemption_id and obj.redemption else None
+
+    def get_discount_fen(self, obj: OfflineRedemption) -> int | None:
+        return obj.redemption.discount_fen if obj.redemption_id and obj.redemption else None
+
+
+class OfflineSyncView(APIView):
+    """The redemptions a scanner accepted while the network was down, judged by their scan time: ``accepted``,
+    ``flagged`` (it counts, over a limit or capacity, or the shop paused), ``conflict`` (code used elsewhere, card
+    not entitled at the scan: no redemption) or ``refused`` (not a genuine, live code then; older than 24 h)."""
+
+    permission_classes = [IsPerson | PARTNER]
+
+    @extend_schema(
+        request=OfflineSyncInput,
+        **documented({200: OfflineResultOutput(many=True)}, "staff_not_authorized", "partner_not_granted"),
+    )
+    def post(self, request: Request) -> Response:
+        data = OfflineSyncInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        merchant = _merchant(data.validated_data["merchant"])
+        records = [
+            services.OfflineRecord(
+                client_id=r["id"],
+                code=r["code"],
+                bill_fen=r.get("bill_fen"),
+                scanned_at=r["scanned_at"],
+                staff_id=r.get("staff"),
+            )
+            for r in data.validated_data["records"]
+        ]
+        kept = services.offline_sync(records=records, merchant=merchant, counter=_counter(request))
+        return Response({"results": OfflineResultOutput(kept, many=True).data})
 
 
 __all__ = ["REFUSAL_CODES"]

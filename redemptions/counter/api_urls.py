@@ -9,6 +9,7 @@ urlpatterns = [
     path("redemptions/keys/", api.PublicKeysView.as_view(), name="api-redemption-keys"),
     path("redemptions/card/", api.CardView.as_view(), name="api-redemption-card"),
     path("redemptions/counter/", api.CounterStateView.as_view(), name="api-redemption-counter"),
+    path("redemptions/offline/", api.OfflineSyncView.as_view(), name="api-redemption-offline"),
     path("redemptions/prepare/", api.PrepareView.as_view(), name="api-redemption-prepare"),
     path("redemptions/confirm/", api.ConfirmView.as_view(), name="api-redemption-confirm"),
     path("redemptions/day/", api.MerchantDayView.as_view(), name="api-redemption-day"),

@@ -45,7 +45,33 @@ OWN: dict[str, tuple[int, Promise]] = {
     "partner_not_granted": (403, _("This shop has not granted your application access to redemptions.")),
 }
 
+#: Reasons an offline record is refused (answered per record by the offline sync, never as a request's error).
+OFFLINE_OWN: dict[str, tuple[int, Promise]] = {
+    "offline_too_late": (422, _("This offline redemption reached us more than 24 hours after the scan.")),
+    "offline_scan_in_future": (
+        422,
+        _("This offline redemption's scan time is in the future: check the device's clock."),
+    ),
+}
+
 register(OWN)
+register(OFFLINE_OWN)
+
+#: Why an offline redemption was flagged, in conflict or refused, as the owner reads it.
+OFFLINE_REASONS: dict[str, Promise] = {
+    "member_limit_reached": _("The member had already used RedCard here that day."),
+    "merchant_at_capacity": _("Today's RedCard capacity was already used up."),
+    "merchant_paused": _("RedCard was paused that day."),
+    "merchant_not_active": _("The shop could not accept RedCard then."),
+    "offline_switched_off": _("Offline acceptance was switched off."),
+    "bill_below_minimum": _("The bill was below the shop's minimum."),
+    "code_already_used": _("The code had already been used (online or on another device)."),
+    "membership_inactive": _("The member's card was not active at the time of the scan."),
+    "code_invalid": _("Not a genuine RedCard code."),
+    "code_expired": _("The code had expired at the time of the scan."),
+    "offline_too_late": _("Synced more than 24 hours after the scan."),
+    "offline_scan_in_future": _("The scan time was in the future (the device's clock)."),
+}
 
 #: Every refusal the redemption API can answer with (documented in the OpenAPI examples).
 REFUSAL_CODES: tuple[str, ...] = (*LOWER_CODES, *OWN)

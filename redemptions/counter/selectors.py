@@ -13,7 +13,7 @@ from core.models import User
 from merchants.models import Merchant
 from merchants.selectors import local_date, redeem_refusal, today_used
 
-from ..models import Claim, NfcTag, Redemption, RefusedScan, SurgeFlag
+from ..models import Claim, NfcTag, OfflineRedemption, Redemption, RefusedScan, SurgeFlag
 from . import codes
 
 
@@ -263,3 +263,38 @@ def counter_state(*, merchant: Merchant, at: datetime | None = None) -> dict[str
             "max_age_seconds": int(offline_max_age().total_seconds()),
         },
     }
+
+
+#: Offline outcomes the owner and curation look at.
+OFFLINE_ATTENTION = (
+    OfflineRedemption.Outcome.FLAGGED,
+    OfflineRedemption.Outcome.CONFLICT,
+    OfflineRedemption.Outcome.REFUSED,
+)
+
+
+def offline_attention(*, merchant: Merchant, since: datetime, limit: int = 50) -> list[OfflineRedemption]:
+    """The shop's offline redemptions that were flagged, in conflict or refused since ``since``, newest first
+    (the owner's dashboard). One query."""
+    return list(
+        OfflineRedemption.objects.filter(merchant=merchant, outcome__in=OFFLINE_ATTENTION, received_at__gte=since)
+        .select_related("member", "staff", "redemption")
+        .order_by("-received_at", "-id")[:limit]
+    )
+
+
+def offline_conflicts(*, merchant_states: Any, start: datetime, end: datetime) -> list[tuple[int, int, str, datetime]]:
+    """(merchant id, record id, first reason, scan time) of the offline conflicts (code used elsewhere, card not
+    entitled at the scan) synced in [start, end) at merchants in ``merchant_states``: curation's fraud signal.
+    One query."""
+    rows = (
+        OfflineRedemption.objects.filter(
+            outcome=OfflineRedemption.Outcome.CONFLICT,
+            merchant__state__in=merchant_states,
+            received_at__gte=start,
+            received_at__lt=end,
+        )
+        .order_by("merchant_id", "received_at")
+        .values_list("merchant_id", "pk", "reasons", "scanned_at")
+    )
+    return [(merchant_id, pk, (reasons or [""])[0], scanned_at) for merchant_id, pk, reasons, scanned_at in rows]

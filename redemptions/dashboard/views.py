@@ -7,6 +7,7 @@ is not confirmed to strangers), its staff who are not owners get 403.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -15,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
@@ -23,7 +25,7 @@ from core.localtime import use_zone_of_city
 from core.models import User
 from merchants.models import Merchant, MerchantStaff
 from merchants.selectors import merchant_for_staff, merchants_owned
-from redemptions.counter.selectors import redemption_by_public_id
+from redemptions.counter.selectors import offline_attention, redemption_by_public_id
 
 from ..attribution import selectors as attribution_selectors
 from ..attribution import services as attribution
@@ -183,6 +185,7 @@ def dashboard(request: HttpRequest, merchant_id: UUID) -> HttpResponse:
                 "average": yuan(board.totals.average_bill_fen),
             },
             "leaders": [{**asdict(row), "revenue_yuan": yuan(row.revenue_fen)} for row in board.leaderboard],
+            "offline": offline_attention(merchant=merchant, since=timezone.now() - timedelta(days=30)),
         },
         status=422 if error else 200,
     )

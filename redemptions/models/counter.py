@@ -31,6 +31,7 @@ class Channel(models.TextChoices):
     STAFF_TYPED = "staff_typed", _("staff typed the member's code")
     MEMBER_CLAIM = "member_claim", _("member tapped or scanned at the counter")
     PARTNER_POS = "partner_pos", _("partner POS")
+    STAFF_OFFLINE = "staff_offline", _("staff scanned the member's QR code offline")
 
 
 class Redemption(models.Model):
@@ -157,6 +158,54 @@ class RedemptionOutbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} #{self.redemption_id}"
+
+
+class OfflineRedemption(models.Model):
+    """A redemption a scanner accepted while the shop's network was down, as it reached the server.
+
+    One row per record the scanner kept (``client_id``, generated on the device: a record sent twice is
+    answered from its row). ``accepted``: it became a redemption. ``flagged``: it became a redemption though
+    something was over (the member's daily limit, the shop's capacity) or off (paused, offline acceptance
+    switched off): the shop gave the discount, so it counts, and the owner and curation see why.
+    ``conflict``: no redemption (the code was used elsewhere, the card was not entitled at the scan); shown
+    to the owner and fed to curation as a fraud signal. ``refused``: not a genuine, live code at the scan
+    time, or too late (nothing to honour)."""
+
+    class Outcome(models.TextChoices):
+        ACCEPTED = "accepted", _("accepted")
+        FLAGGED = "flagged", _("accepted, flagged")
+        CONFLICT = "conflict", _("conflict")
+        REFUSED = "refused", _("refused")
+
+    client_id = models.UUIDField(_("record id on the scanner"), unique=True)
+    merchant = models.ForeignKey(
+        "merchants.Merchant", on_delete=models.CASCADE, related_name="offline_redemptions", verbose_name=_("merchant")
+    )
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    code_text = models.CharField(_("code"), max_length=240)
+    code_id = models.CharField(_("code id"), max_length=64, blank=True, db_index=True)
+    bill_fen = models.BigIntegerField(_("bill (fen)"))
+    scanned_at = models.DateTimeField(_("scanned at (scanner's clock)"))
+    received_at = models.DateTimeField(_("synced at"), default=timezone.now)
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices)
+    reasons = models.JSONField(_("reasons"), default=list, blank=True)
+    redemption = models.OneToOneField(
+        Redemption, on_delete=models.SET_NULL, null=True, blank=True, related_name="offline_record"
+    )
+
+    class Meta:
+        verbose_name = _("offline redemption")
+        verbose_name_plural = _("offline redemptions")
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["merchant", "outcome", "-received_at"], name="offline_merchant_outcome_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.outcome} ¥{self.bill_fen / 100:.2f}"
 
 
 class MemberDay(models.Model):

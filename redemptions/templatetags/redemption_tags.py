@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import template
 
+from redemptions.counter.errors import OFFLINE_REASONS
+
 register = template.Library()
 
 
@@ -21,3 +23,9 @@ def yuan(fen: int | None) -> str:
 def percent_off(rate_bp: int) -> str:
     """1200 -> "12"."""
     return f"{rate_bp / 100:g}"
+
+
+@register.filter
+def offline_reason(code: str) -> str:
+    """An offline redemption's reason code as the owner reads it."""
+    return str(OFFLINE_REASONS.get(code, code))

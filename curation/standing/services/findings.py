@@ -43,6 +43,10 @@ FINDING_ADVICE: dict[str, Any] = {
     RemovalRule.Kind.SURGE_UNADDRESSED: _(
         "Set a daily capacity you can serve and answer the curation team when a surge is flagged."
     ),
+    RemovalRule.Kind.OFFLINE_CONFLICTS: _(
+        "Check the offline redemptions on your dashboard, brief your staff to scan each code once, and switch "
+        "offline acceptance off in the console if the scanner's device is shared."
+    ),
 }
 
 
@@ -81,6 +85,11 @@ def evidence_summary(*, kind: str, evidence: dict[str, Any]) -> str:
         return str(
             _("%(count)s surge flags stayed open more than %(hours)s hours in 30 days.")
             % {"count": e.get("unaddressed_flags"), "hours": e.get("max_open_hours")}
+        )
+    if kind == RemovalRule.Kind.OFFLINE_CONFLICTS:
+        return str(
+            _("%(count)s offline redemptions in conflict in 30 days; the limit is %(limit)s.")
+            % {"count": e.get("offline_conflicts"), "limit": e.get("min_conflicts")}
         )
     return ""
 

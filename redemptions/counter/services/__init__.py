@@ -30,6 +30,7 @@ from .common import (
     refusal_record,
     void_window,
 )
+from .offline import OfflineRecord, offline_redemption_sync, offline_sync
 from .redeem import (
     Prepared,
     redemption_confirm,
@@ -50,6 +51,7 @@ __all__ = [
     "TYPED_ATTEMPT_LIMIT",
     "TYPED_ATTEMPT_WINDOW",
     "Counter",
+    "OfflineRecord",
     "Prepared",
     "ScannedCode",
     "SurgeReading",
@@ -67,6 +69,8 @@ __all__ = [
     "member_code",
     "member_day_count",
     "member_notice_redeemed",
+    "offline_redemption_sync",
+    "offline_sync",
     "parse_bill_fen",
     "parse_bill_yuan",
     "prepare_hold",
