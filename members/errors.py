@@ -49,6 +49,17 @@ register(
         "renewal_too_early": (409, _("Your card can be renewed from %(date)s.")),
         "renewal_already_paid": (409, _("The next year of your card is already paid.")),
         "sandbox_order_closed": (409, _("This payment order is closed and can no longer be paid.")),
+        "payment_gateway_refused": (
+            502,
+            _("The payment gateway refused the request (%(reason)s). Nothing was charged twice: try again later."),
+        ),
+        "wechatpay_openid_required": (
+            409,
+            _(
+                "To pay inside WeChat we need your WeChat sign-in, which this page does not have. Open the page in "
+                "your browser (menu: Open in browser) to pay with WeChat Pay."
+            ),
+        ),
         "programme_already_suspended": (
             409,
             _("The programme is already suspended with other settings (effective %(effective_date)s, %(mode)s)."),

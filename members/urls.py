@@ -16,5 +16,6 @@ urlpatterns = [
     path("undo-cancel/", views.undo_cancel, name="undo_cancel"),
     path("auto-renew/", views.auto_renew, name="auto_renew"),
     path("sandbox/checkout/<uuid:order_id>/", views.sandbox_checkout, name="sandbox_checkout"),
+    path("wechatpay/checkout/<uuid:order_id>/", views.wechatpay_checkout, name="wechatpay_checkout"),
     path("events/", include("members.events.urls")),  # member events (专属活动)
 ]

@@ -12,15 +12,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
 from core.links import links
+from core.logs import client_ip
 
 from . import selectors
 from .models import CURRENT_STATES, Payment, SandboxOrder, SubscriptionPeriod, SubscriptionState
-from .payments import sandbox, sandbox_enabled
+from .payments import agreements_supported, sandbox, sandbox_enabled
 from .payments.base import channel_of
 from .services.checkout import RENEWAL_WINDOW, checkout_start, payment_sync, renewal_checkout_start
 from .services.common import programme_get
@@ -60,7 +62,9 @@ def membership(request: HttpRequest) -> HttpResponse:
         "renew_now": (
             subscription is not None
             and subscription.state in (SubscriptionState.ACTIVE, SubscriptionState.CANCEL_AT_PERIOD_END)
-            and not (subscription.state == SubscriptionState.ACTIVE and subscription.auto_renew)
+            and not (
+                subscription.state == SubscriptionState.ACTIVE and subscription.auto_renew and agreements_supported()
+            )
             and subscription.period_end is not None
             and subscription.period_end - timezone.now() <= RENEWAL_WINDOW
         ),
@@ -115,11 +119,19 @@ def _join_start(request: HttpRequest, plan_code: str) -> HttpResponse:
             user=request.user,  # type: ignore[arg-type]
             plan_code=plan_code,
             channel=channel_of(request.headers.get("User-Agent", "")),
+            client_ip=client_ip(request),
+            openid=wechat_openid(request),
         )
     except DomainError as exc:
         messages.error(request, exc.detail)
         return redirect("members:join")
     return redirect(payment.checkout_url)
+
+
+def wechat_openid(request: HttpRequest) -> str:
+    """The WeChat openid of a member who signed in through WeChat (kept in the session under
+    ``wechat_openid``): WeChat Pay's JSAPI checkout inside WeChat needs it."""
+    return str(request.session.get("wechat_openid", ""))
 
 
 def card_url(request: HttpRequest) -> str:
@@ -153,6 +165,8 @@ def renew(request: HttpRequest) -> HttpResponse:
         payment = renewal_checkout_start(
             user=request.user,  # type: ignore[arg-type]
             channel=channel_of(request.headers.get("User-Agent", "")),
+            client_ip=client_ip(request),
+            openid=wechat_openid(request),
         )
     except DomainError as exc:
         messages.error(request, exc.detail)
@@ -247,3 +261,29 @@ def sandbox_checkout(request: HttpRequest, order_id: str) -> HttpResponse:
         "members/sandbox_checkout.html",
         {"order": order, "payable": order.status in (SandboxOrder.Status.NOTPAY, SandboxOrder.Status.PAYERROR)},
     )
+
+
+@login_required
+def wechatpay_checkout(request: HttpRequest, order_id: str) -> HttpResponse:
+    """WeChat Pay's checkout on our site: the Native QR code to scan on a desktop, or (inside WeChat) the
+    JSAPI payment started by static/js/wechatpay.js. Its URL carries the gateway's answer, signed."""
+    from .payments import get_provider
+    from .payments.wechatpay import checkout_page
+
+    page = checkout_page(request.GET.get("t", ""), order=str(order_id))
+    if page is None:
+        raise Http404
+    back = page["back"] if url_has_allowed_host_and_scheme(page["back"], None) else "/"
+    context: dict[str, object] = {"back": back}
+    if "code_url" in page:
+        import segno
+
+        svg = segno.make(page["code_url"], error="m").svg_inline(scale=6, dark="#1f1f1f")
+        context["qr_svg"] = mark_safe(svg)  # noqa: S308 (segno's own SVG)
+    else:
+        try:
+            context["jsapi"] = get_provider("wechatpay").jsapi_parameters(page["prepay_id"])  # type: ignore[attr-defined]
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+            return redirect(back)
+    return render(request, "members/wechatpay_checkout.html", context)

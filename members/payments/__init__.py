@@ -19,12 +19,13 @@ from .base import PaymentProvider
 
 SANDBOX = "sandbox"
 ALIPAY = "alipay"
+WECHATPAY = "wechatpay"
 #: Providers this build has an adapter for.
-PROVIDERS = (SANDBOX, ALIPAY)
+PROVIDERS = (SANDBOX, ALIPAY, WECHATPAY)
 #: How a payment method is named to the member (codes of gateways yet to come included).
 PROVIDER_NAMES = {
     SANDBOX: _("Sandbox (test payment)"),
-    "wechatpay": _("WeChat Pay"),
+    WECHATPAY: _("WeChat Pay"),
     ALIPAY: _("Alipay"),
 }
 
@@ -48,6 +49,10 @@ def missing_settings(code: str) -> list[str]:
         from .alipay import missing_settings as alipay_missing
 
         return alipay_missing()
+    if code == WECHATPAY:
+        from .wechatpay import missing_settings as wechatpay_missing
+
+        return wechatpay_missing()
     return []
 
 
@@ -65,4 +70,17 @@ def get_provider(code: str | None = None) -> PaymentProvider:
         from .alipay import AlipayProvider
 
         return AlipayProvider()
+    if code == WECHATPAY:
+        from .wechatpay import WeChatPayProvider
+
+        return WeChatPayProvider()
     raise DomainError("provider_unknown")
+
+
+def agreements_supported() -> bool:
+    """Whether the configured provider renews cards by a recurring agreement (else: reminders and a
+    one-tap renewal checkout)."""
+    try:
+        return get_provider().supports_agreements
+    except DomainError:
+        return False

@@ -222,6 +222,8 @@ class AlipayProvider(PaymentProvider):
         return_url: str,
         payer_id: int,
         channel: str = CHANNEL_DESKTOP,
+        client_ip: str = "",
+        openid: str = "",
     ) -> Checkout:
         """The signed request of the hosted page: mobile web pay for a phone, PC page pay otherwise.
         Alipay creates the trade when the payer opens it (until then a query finds no trade)."""

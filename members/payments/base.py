@@ -97,6 +97,8 @@ class RefundRequest:
     out_refund_no: str
     amount_fen: int
     currency: str
+    #: The order's total (WeChat Pay requires it with every refund); asked of the gateway when unknown.
+    total_fen: int | None = None
 
 
 class PaymentProvider(abc.ABC):
@@ -107,6 +109,9 @@ class PaymentProvider(abc.ABC):
     #: The plain-text body the gateway expects from our notify endpoint when a notice is taken
     #: (Alipay: ``success``); empty: the endpoint answers JSON.
     ack: str = ""
+    #: Whether :meth:`charge_agreement` can debit a member (a recurring agreement exists). Without it,
+    #: auto-renewal is the reminders leading to a one-tap renewal checkout (``renewals_charge`` skips it).
+    supports_agreements: bool = True
     #: The application and merchant account our configuration expects in every notification.
     app_id: str = ""
     merchant_id: str = ""
@@ -122,9 +127,12 @@ class PaymentProvider(abc.ABC):
         return_url: str,
         payer_id: int,
         channel: str = CHANNEL_DESKTOP,
+        client_ip: str = "",
+        openid: str = "",
     ) -> Checkout:
         """Open an order and return the hosted checkout page for the payer (``channel``: where the
-        payer is, see :func:`channel_of`)."""
+        payer is, see :func:`channel_of`; ``client_ip``: the payer's address, which WeChat Pay H5
+        requires; ``openid``: inside WeChat, the payer's openid for our application, which JSAPI requires)."""
 
     @abc.abstractmethod
     def charge_agreement(

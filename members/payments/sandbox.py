@@ -196,6 +196,8 @@ class SandboxProvider(PaymentProvider):
         return_url: str,
         payer_id: int,
         channel: str = CHANNEL_DESKTOP,
+        client_ip: str = "",
+        openid: str = "",
     ) -> Checkout:
         _unavailable_before("checkout")
         order, _ = SandboxOrder.objects.get_or_create(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -55,7 +56,19 @@ RENEWAL_LEAD = timedelta(days=1)
 logger = logging.getLogger(__name__)
 
 
-def checkout_start(*, user: User, plan_code: str, channel: str = CHANNEL_DESKTOP) -> Payment:
+@dataclass(frozen=True)
+class Payer:
+    """Where the payer is (``channel``) and what a gateway needs of their device (WeChat Pay: the
+    address for H5, the openid for JSAPI)."""
+
+    channel: str = CHANNEL_DESKTOP
+    client_ip: str = ""
+    openid: str = ""
+
+
+def checkout_start(
+    *, user: User, plan_code: str, channel: str = CHANNEL_DESKTOP, client_ip: str = "", openid: str = ""
+) -> Payment:
     """Record a payment order for ``plan_code``, then open it at the provider, and return the
     payment (its ``checkout_url`` is the provider's hosted page).
 
@@ -69,8 +82,9 @@ def checkout_start(*, user: User, plan_code: str, channel: str = CHANNEL_DESKTOP
     called outside any transaction: if the call fails, the payment stays pending without a
     checkout page, a retry opens the same order number again, and reconciliation settles or
     closes it. ``channel``: where the payer is (``members.payments.base.channel_of``), for the
-    gateway's checkout product. Raises ``sales_closed``, ``plan_unavailable``, ``subscription_already_current``
-    and the provider's errors (``payment_gateway_unavailable``).
+    gateway's checkout product (``client_ip``, ``openid``: what WeChat Pay H5 and JSAPI need).
+    Raises ``sales_closed``, ``plan_unavailable``, ``subscription_already_current`` and the
+    provider's errors (``payment_gateway_unavailable``, ``wechatpay_openid_required``).
     """
     _require_sales_open()
     plan = Plan.objects.filter(code=plan_code, is_active=True, is_trial=False).first()
@@ -91,12 +105,11 @@ def checkout_start(*, user: User, plan_code: str, channel: str = CHANNEL_DESKTOP
         _payment_close(stale.pk, actor=user, reason="member chose another plan")
     with transaction.atomic():
         payment = _checkout_record(user=user, plan=plan, provider_code=provider.code)
-    return _checkout_open(payment, plan=plan, provider=provider, user=user, channel=channel)
+    payer = Payer(channel=channel, client_ip=client_ip, openid=openid)
+    return _checkout_open(payment, plan=plan, provider=provider, user=user, payer=payer)
 
 
-def _checkout_open(
-    payment: Payment, *, plan: Plan, provider: PaymentProvider, user: User, channel: str = CHANNEL_DESKTOP
-) -> Payment:
+def _checkout_open(payment: Payment, *, plan: Plan, provider: PaymentProvider, user: User, payer: Payer) -> Payment:
     """Outside any transaction: open the committed order at the provider (same order number on a
     retry) and keep its hosted page."""
     if payment.checkout_url:
@@ -108,7 +121,9 @@ def _checkout_open(
         description=f"RedCard 小红卡 · {plan.name_zh}",
         return_url=reverse("members:join_return", args=[payment.public_id]),
         payer_id=user.pk,
-        channel=channel,
+        channel=payer.channel,
+        client_ip=payer.client_ip,
+        openid=payer.openid,
     )
     Payment.objects.filter(pk=payment.pk).update(checkout_url=checkout.url)
     payment.checkout_url = checkout.url
@@ -134,7 +149,9 @@ def _renewal_payment(subscription: Subscription, *, provider_code: str) -> Payme
 RENEWAL_WINDOW = timedelta(days=30)
 
 
-def renewal_checkout_start(*, user: User, channel: str = CHANNEL_DESKTOP) -> Payment:
+def renewal_checkout_start(
+    *, user: User, channel: str = CHANNEL_DESKTOP, client_ip: str = "", openid: str = ""
+) -> Payment:
     """One-tap renewal (where no recurring agreement renews the card): an order for the next period,
     which starts exactly where the current one ends; the reminders link here. The same pending order
     is returned on a repeated tap. Raises ``sales_closed``, ``membership_inactive``,
@@ -167,7 +184,8 @@ def renewal_checkout_start(*, user: User, channel: str = CHANNEL_DESKTOP) -> Pay
                 obj=subscription,
                 after={"payment": str(payment.public_id), "period_start": subscription.period_end},
             )
-    return _checkout_open(payment, plan=plan, provider=provider, user=user, channel=channel)
+    payer = Payer(channel=channel, client_ip=client_ip, openid=openid)
+    return _checkout_open(payment, plan=plan, provider=provider, user=user, payer=payer)
 
 
 def _checkout_record(*, user: User, plan: Plan, provider_code: str) -> Payment:
@@ -515,6 +533,8 @@ def renewals_charge(*, now: datetime | None = None) -> int:
     if not programme_get().sales_open:
         return 0
     provider = get_provider()
+    if not provider.supports_agreements:
+        return 0  # no recurring agreement: the reminders lead to a one-tap renewal checkout
     due = Subscription.objects.filter(
         state=S.ACTIVE, auto_renew=True, period_end__gt=now, period_end__lte=now + RENEWAL_LEAD
     ).select_related("plan")

@@ -248,6 +248,7 @@ def refunds_submit(*, refunds: Sequence[LedgerEntry]) -> list[LedgerEntry]:
                 out_refund_no=str(r.public_id),
                 amount_fen=r.amount_fen,
                 currency=r.currency,
+                total_fen=r.payment.amount_fen,
             )
             for r in batch
         ]

@@ -173,10 +173,12 @@ def subscriptions_advance(*, now: datetime | None = None) -> dict[str, int]:
 def reminders_send(*, now: datetime | None = None) -> int:
     """Expiry reminders 7 days and 1 day before the end (e-mail + in-app), each once: the
     reminder column is set by a guarded UPDATE."""
+    from ..payments import agreements_supported
     from ..selectors import member_savings
 
     now = now or _now()
     sent = 0
+    charged = agreements_supported()  # else "auto-renew" means: reminded, with a one-tap renewal
     for column, window in (("reminded_7d_at", timedelta(days=7)), ("reminded_1d_at", DAY)):
         due = Subscription.objects.filter(
             state__in=ENTITLED_STATES, period_end__gt=now, period_end__lte=now + window, **{f"{column}__isnull": True}
@@ -189,7 +191,7 @@ def reminders_send(*, now: datetime | None = None) -> int:
                 if not claimed:
                     continue
                 savings = member_savings(user=subscription.user)
-                renews = subscription.state == S.ACTIVE and subscription.auto_renew
+                renews = charged and subscription.state == S.ACTIVE and subscription.auto_renew
                 assert subscription.period_end is not None
                 notify(
                     user=subscription.user,

@@ -68,6 +68,11 @@ if MEMBERS_PAYMENT_PROVIDER == "alipay":
     ]
     if _alipay_missing:
         raise ImproperlyConfigured(f"MEMBERS_PAYMENT_PROVIDER=alipay needs {', '.join(_alipay_missing)}")
+if MEMBERS_PAYMENT_PROVIDER == "wechatpay":
+    from members.payments.wechatpay import missing_settings as _wechatpay_missing
+
+    if _wechatpay_missing(env):
+        raise ImproperlyConfigured(f"MEMBERS_PAYMENT_PROVIDER=wechatpay needs {', '.join(_wechatpay_missing(env))}")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
