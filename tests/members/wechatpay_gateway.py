@@ -210,7 +210,10 @@ class FakeWeChatPay:
             for name, value in self.signed_headers(body).items():
                 handler.send_header(name, value)
         handler.end_headers()
-        handler.wfile.write(body)
+        try:
+            handler.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # a "timeout" fault: the client has gone
+            return
 
     def signed_headers(self, body: bytes, *, key: rsa.RSAPrivateKey | None = None, at: int | None = None) -> dict:
         timestamp, nonce = str(at or int(time.time())), secrets.token_hex(16)
