@@ -6,6 +6,7 @@ refunded" and "database recorded", and the daily bill against the ledger."""
 
 import base64
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -370,3 +371,22 @@ def test_production_refuses_to_start_with_wechatpay_half_configured(gateway):
     assert "WECHATPAY_APPID" in refused.stderr and "WECHATPAY_PRIVATE_KEY_PATH" in refused.stderr
     configured = production_check(MEMBERS_PAYMENT_PROVIDER="wechatpay", **gateway.settings())
     assert configured.returncode == 0, configured.stderr
+
+
+def test_platform_certificate_mode_learns_a_rotated_certificate_from_the_gateway(tmp_path, settings, plans):
+    fake = FakeWeChatPay(directory=tmp_path / "wechatpay", cert_mode=True)
+    fake.start()
+    try:
+        for name, value in fake.settings().items():
+            setattr(settings, name, value)
+        settings.MEMBERS_PAYMENT_PROVIDER = "wechatpay"
+        payment = checkout_start(user=UserFactory(), plan_code="annual")  # its answer verified with the certificate
+        assert payment.checkout_url and fake.requests_to("certificates") == []
+        fake.rotate()  # WeChat Pay now signs with a certificate the client has not seen
+        assert deliver(fake.pay(str(payment.public_id))) == (200, "activated")
+        assert len(fake.requests_to("certificates")) == 1  # fetched from the gateway, decrypted with the APIv3 key
+        assert (Path(settings.WECHATPAY_CERT_DIR) / f"{fake.serial}.pem").is_file()  # and kept for the next start
+        forged = Notice(fake.signed_headers(b"{}", key=rsa.generate_private_key(65537, 2048)), b"{}")
+        assert deliver(forged) == (401, "notification_signature_invalid")
+    finally:
+        fake.stop()

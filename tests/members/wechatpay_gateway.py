@@ -28,10 +28,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.x509.oid import NameOID
 
 CST = ZoneInfo("Asia/Shanghai")
 APPID = "wx8888888888888888"
@@ -52,6 +54,22 @@ def _pem_public(key: rsa.RSAPublicKey) -> str:
 
 def _sign(key: rsa.RSAPrivateKey, message: str) -> str:
     return base64.b64encode(key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
+
+
+def _certificate(key: rsa.RSAPrivateKey) -> x509.Certificate:
+    """A platform certificate (self-issued here; WeChat Pay's are issued by Tenpay's CA)."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com Root CA")])
+    now = datetime.now(CST)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -154,6 +172,26 @@ class FakeWeChatPay:
     bills: dict[str, bytes] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     base_url: str = ""
+    #: Platform certificate mode (WECHATPAY_CERT_DIR) instead of the WeChat Pay public key.
+    cert_mode: bool = False
+    certificate: x509.Certificate | None = None
+
+    def __post_init__(self) -> None:
+        if self.cert_mode:
+            self.certificate = _certificate(self.platform_key)
+
+    @property
+    def serial(self) -> str:
+        """What ``Wechatpay-Serial`` names: the public key's id, or the platform certificate's serial."""
+        if self.certificate is not None:
+            return f"{self.certificate.serial_number:X}"
+        return self.public_key_id
+
+    def rotate(self) -> None:
+        """WeChat Pay signs with a new platform certificate from now on (the client learns it from
+        ``/v3/certificates``, which lists it encrypted with the APIv3 key)."""
+        self.platform_key = rsa.generate_private_key(65537, 2048)
+        self.certificate = _certificate(self.platform_key)
 
     # --- serving -------------------------------------------------------------------------
 
@@ -186,14 +224,23 @@ class FakeWeChatPay:
         private.write_text(_pem_private(self.merchant_key))
         public = self.directory / "pub_key.pem"
         public.write_text(_pem_public(self.platform_key.public_key()))
+        verifier = {"WECHATPAY_PUBLIC_KEY_PATH": str(public), "WECHATPAY_PUBLIC_KEY_ID": self.public_key_id}
+        if self.certificate is not None:
+            certificates = self.directory / "platform"
+            certificates.mkdir(exist_ok=True)
+            (certificates / f"{self.serial}.pem").write_bytes(self.certificate.public_bytes(serialization.Encoding.PEM))
+            verifier = {
+                "WECHATPAY_PUBLIC_KEY_PATH": "",
+                "WECHATPAY_PUBLIC_KEY_ID": "",
+                "WECHATPAY_CERT_DIR": str(certificates),
+            }
         return {
             "WECHATPAY_MCHID": MCHID,
             "WECHATPAY_APPID": APPID,
             "WECHATPAY_APIV3_KEY": self.apiv3_key,
             "WECHATPAY_PRIVATE_KEY_PATH": str(private),
             "WECHATPAY_CERT_SERIAL_NO": self.merchant_serial,
-            "WECHATPAY_PUBLIC_KEY_PATH": str(public),
-            "WECHATPAY_PUBLIC_KEY_ID": self.public_key_id,
+            **verifier,
             "WECHATPAY_NOTIFY_URL": "https://redcard.example/api/v1/payments/notify/wechatpay/",
             "WECHATPAY_API_BASE": self.base_url,
             "WECHATPAY_TIMEOUT": "0.5",
@@ -221,7 +268,7 @@ class FakeWeChatPay:
         return {
             "Wechatpay-Timestamp": timestamp,
             "Wechatpay-Nonce": nonce,
-            "Wechatpay-Serial": self.public_key_id,
+            "Wechatpay-Serial": self.serial,
             "Wechatpay-Signature": _sign(key or self.platform_key, message),
             "Wechatpay-Signature-Type": "WECHATPAY2-SHA256-RSA2048",
         }
@@ -274,6 +321,8 @@ class FakeWeChatPay:
             return "checkout"
         if path.startswith("/v3/refund/domestic/refunds"):
             return "refund" if method == "POST" else "refund_query"
+        if path == "/v3/certificates":
+            return "certificates"
         return "bill"
 
     def _route(self, method: str, path: str, query: dict, data: dict) -> tuple[int, Any, bytes | None]:
@@ -284,6 +333,7 @@ class FakeWeChatPay:
             ("POST", r"/v3/refund/domestic/refunds", lambda m: self._refund(data)),
             ("GET", r"/v3/refund/domestic/refunds/([^/]+)", lambda m: self._refund_query(m.group(1))),
             ("GET", r"/v3/bill/tradebill", lambda m: self._tradebill(query["bill_date"][0])),
+            ("GET", r"/v3/certificates", lambda m: self._certificates()),
         )
         for verb, pattern, action in routes:
             if method == verb and (match := re.fullmatch(pattern, path)):
@@ -291,6 +341,26 @@ class FakeWeChatPay:
         if path == "/v3/billdownload/file" and (raw := self.bills.get(query.get("token", [""])[0])) is not None:
             return 200, None, gzip.compress(raw)
         return 404, {"code": "NOT_FOUND", "message": path}, None
+
+    def _certificates(self) -> tuple[int, Any]:
+        """The platform certificates, each encrypted with the APIv3 key (AEAD_AES_256_GCM)."""
+        if self.certificate is None:
+            return 404, {"code": "NOT_FOUND", "message": "平台证书不存在"}
+        nonce = secrets.token_hex(6)
+        pem = self.certificate.public_bytes(serialization.Encoding.PEM)
+        ciphertext = AESGCM(self.apiv3_key.encode()).encrypt(nonce.encode(), pem, b"certificate")
+        entry = {
+            "serial_no": self.serial,
+            "effective_time": _rfc3339(self.certificate.not_valid_before_utc),
+            "expire_time": _rfc3339(self.certificate.not_valid_after_utc),
+            "encrypt_certificate": {
+                "algorithm": "AEAD_AES_256_GCM",
+                "nonce": nonce,
+                "associated_data": "certificate",
+                "ciphertext": base64.b64encode(ciphertext).decode(),
+            },
+        }
+        return 200, {"data": [entry]}
 
     def _close(self, out_trade_no: str) -> tuple[int, Any]:
         order = self.orders.get(out_trade_no)
