@@ -17,7 +17,17 @@ from django.utils import timezone
 
 from core.models import PartnerApplication, User
 
-from .models import City, District, Merchant, MerchantDay, MerchantStaff, Offer, OpeningSlot, PartnerGrant
+from .models import (
+    City,
+    District,
+    Merchant,
+    MerchantDay,
+    MerchantStaff,
+    Offer,
+    OfferChange,
+    OpeningSlot,
+    PartnerGrant,
+)
 from .validators import EARTH_RADIUS_KM, is_open_at, minute_of_week
 
 #: Share of the daily capacity from which the catalogue shows "busy".
@@ -407,3 +417,8 @@ def removed_since(*, uscc: str, food_licence: str, since: datetime) -> QuerySet[
     if food_licence:
         match |= Q(food_licence__iexact=food_licence)
     return Merchant.objects.filter(match, state=Merchant.State.REMOVED, removed_at__gte=since)
+
+
+def pending_offer_changes_count() -> int:
+    """Offer cuts waiting for a curator (the console's queue home)."""
+    return OfferChange.objects.filter(state=OfferChange.State.PENDING).count()

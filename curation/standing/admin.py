@@ -8,7 +8,7 @@ with their message, never half-applied.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -119,6 +120,11 @@ def _person(request: HttpRequest) -> User:
 
 
 # --- complaints ------------------------------------------------------------------------------------------
+
+
+def _when(moment: datetime) -> str:
+    """A deadline as the console shows it: month-day and 24-hour time in the console's zone."""
+    return date_format(timezone.localtime(moment), "m-d H:i")
 
 
 class SlaFilter(admin.SimpleListFilter):
@@ -240,20 +246,31 @@ class ComplaintAdmin(AuditHistoryMixin, admin.ModelAdmin):
 
     @admin.display(description=_("SLA"))
     def sla_state(self, obj: Complaint) -> str:
+        """Which deadline and when: "first response overdue since 12-03 14:00", "resolution due in 5h (12-04 09:30)"."""
         sla = complaint_sla(complaint=obj)
+        first, resolution = _when(obj.first_response_due), _when(obj.resolution_due)
         if sla.first_response_breached and obj.first_responded_at is None:
-            return format_html('<strong class="sla-breach">{}</strong>', _("first response overdue"))
+            text = _("first response overdue since %(due)s") % {"due": first}
+            return format_html('<strong class="sla-breach">{}</strong>', text)
         if sla.resolution_breached and obj.resolved_at is None:
-            return format_html('<strong class="sla-breach">{}</strong>', _("resolution overdue"))
-        if sla.breached:
-            return format_html('<span class="sla-late">{}</span>', _("handled late"))
+            return format_html(
+                '<strong class="sla-breach">{}</strong>', _("resolution overdue since %(due)s") % {"due": resolution}
+            )
+        if sla.first_response_breached:
+            return format_html(
+                '<span class="sla-late">{}</span>', _("first response was late (due %(due)s)") % {"due": first}
+            )
+        if sla.resolution_breached:
+            return format_html(
+                '<span class="sla-late">{}</span>', _("resolved late (due %(due)s)") % {"due": resolution}
+            )
         if sla.first_response_left is not None:
             hours = max(0, int(sla.first_response_left.total_seconds() // 3600))
-            return str(_("answer within %(h)sh") % {"h": hours})
+            return str(_("first response due in %(h)sh (%(due)s)") % {"h": hours, "due": first})
         if sla.resolution_left is not None:
             hours = max(0, int(sla.resolution_left.total_seconds() // 3600))
-            return str(_("resolve within %(h)sh") % {"h": hours})
-        return str(_("within SLA"))
+            return str(_("resolution due in %(h)sh (%(due)s)") % {"h": hours, "due": resolution})
+        return str(_("answered and resolved in time"))
 
     @admin.display(description=_("photo"))
     def photo_link(self, obj: Complaint) -> str:
@@ -393,27 +410,36 @@ class FindingAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_select_related = ["merchant", "appeal"]
     ordering = ["fix_by", "pk"]
     inlines = [AppealInline]
-    readonly_fields = (
-        "public_id",
-        "merchant",
-        "rule",
-        "rule_kind",
-        "rule_version",
-        "evaluated_on",
-        "summary",
-        "evidence",
-        "latest_evidence",
-        "last_breached_on",
-        "state",
-        "fix_by",
-        "decided_by",
-        "decided_at",
-        "decision_reason",
-        "cleared_automatically",
-        "actions_links",
-        "audit_trail",
+    # The evidence is shown once, in words (the latest evaluation's, and the first one's only where it differs);
+    # the recorded data behind it stays at hand, folded.
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "public_id",
+                    "merchant",
+                    "rule",
+                    "rule_kind",
+                    "rule_version",
+                    "evaluated_on",
+                    "summary",
+                    "first_summary",
+                    "last_breached_on",
+                    "state",
+                    "fix_by",
+                    "decided_by",
+                    "decided_at",
+                    "decision_reason",
+                    "cleared_automatically",
+                    "actions_links",
+                )
+            },
+        ),
+        (_("Recorded data"), {"classes": ["collapse"], "fields": ("evidence", "latest_evidence")}),
+        (None, {"fields": ("audit_trail",)}),
     )
-    fields = readonly_fields
+    readonly_fields = tuple(str(name) for _title, options in fieldsets for name in options["fields"])
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -424,6 +450,12 @@ class FindingAdmin(AuditHistoryMixin, admin.ModelAdmin):
     @admin.display(description=_("evidence"))
     def summary(self, obj: Finding) -> str:
         return standing.evidence_summary(kind=obj.rule_kind, evidence=obj.latest_evidence or obj.evidence)
+
+    @admin.display(description=_("evidence when found"))
+    def first_summary(self, obj: Finding) -> str:
+        if not obj.latest_evidence or obj.latest_evidence == obj.evidence:
+            return "—"  # the same as above
+        return standing.evidence_summary(kind=obj.rule_kind, evidence=obj.evidence)
 
     @admin.display(description=_("appeal"), boolean=True)
     def appealed(self, obj: Finding) -> bool:
