@@ -23,6 +23,7 @@ from core.models import User
 from . import selectors
 from .models import Payment, Plan, Refund, Subscription
 from .payments.base import channel_of
+from .services.agreements import agreement_notification_receive
 from .services.checkout import checkout_start, notification_ack, payment_notification_receive
 from .services.refunds import subscription_refund
 from .services.subscriptions import (
@@ -370,7 +371,31 @@ class PaymentNotifyView(APIView):
     )
     def post(self, request: Request, provider: str) -> Response | HttpResponse:
         outcome = payment_notification_receive(provider_code=provider, headers=request.headers, body=request.body)
-        ack = notification_ack(provider_code=provider)
-        if ack:  # the gateway reads a word of its own (Alipay: "success")
-            return HttpResponse(ack, content_type="text/plain; charset=utf-8")
-        return Response({"code": "SUCCESS", "outcome": outcome})
+        return _acknowledged(provider, outcome)
+
+
+def _acknowledged(provider: str, outcome: str) -> Response | HttpResponse:
+    ack = notification_ack(provider_code=provider)
+    if ack:  # the gateway reads a word of its own (Alipay: "success")
+        return HttpResponse(ack, content_type="text/plain; charset=utf-8")
+    return Response({"code": "SUCCESS", "outcome": outcome})
+
+
+class AgreementNotifyView(APIView):
+    """Notices about recurring agreements (Alipay 周期扣款: signed, ended by the member), signed by the
+    gateway. Answers as :class:`PaymentNotifyView`; an ended agreement switches the card's auto-renew off."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={
+            200: OpenApiResponse(description="taken (the gateway's own word, e.g. `success`)"),
+            401: OpenApiResponse(description="signature invalid"),
+            404: OpenApiResponse(description="unknown agreement"),
+        },
+    )
+    def post(self, request: Request, provider: str) -> Response | HttpResponse:
+        outcome = agreement_notification_receive(provider_code=provider, headers=request.headers, body=request.body)
+        return _acknowledged(provider, outcome)

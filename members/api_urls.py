@@ -19,5 +19,10 @@ urlpatterns = [
     ),
     path("subscriptions/<uuid:subscription_id>/refund/", api.RefundView.as_view(), name="api-members-refund"),
     path("payments/notify/<slug:provider>/", api.PaymentNotifyView.as_view(), name="api-members-payment-notify"),
+    path(
+        "payments/agreements/notify/<slug:provider>/",
+        api.AgreementNotifyView.as_view(),
+        name="api-members-agreement-notify",
+    ),
     path("", include("members.events.api_urls")),  # member events
 ]

@@ -12,6 +12,7 @@ urlpatterns = [
     path("join/return/<uuid:payment_id>/", views.join_return, name="join_return"),
     path("receipt/<uuid:payment_id>/", views.receipt, name="receipt"),
     path("renew/", views.renew, name="renew"),
+    path("agreement/", views.agreement_sign, name="agreement_sign"),
     path("cancel/", views.cancel, name="cancel"),
     path("undo-cancel/", views.undo_cancel, name="undo_cancel"),
     path("auto-renew/", views.auto_renew, name="auto_renew"),

@@ -24,6 +24,7 @@ from . import selectors
 from .models import CURRENT_STATES, Payment, SandboxOrder, SubscriptionPeriod, SubscriptionState
 from .payments import agreements_supported, sandbox, sandbox_enabled
 from .payments.base import channel_of
+from .services.agreements import agreement_offered, agreement_sign_start
 from .services.checkout import RENEWAL_WINDOW, checkout_start, payment_sync, renewal_checkout_start
 from .services.common import programme_get
 from .services.subscriptions import (
@@ -70,6 +71,12 @@ def membership(request: HttpRequest) -> HttpResponse:
         ),
         "upgrade_plan": (
             selectors.default_plan() if subscription and subscription.state == SubscriptionState.TRIALING else None
+        ),
+        "agreement_offered": (
+            subscription is not None
+            and subscription.state == SubscriptionState.ACTIVE
+            and subscription.auto_renew
+            and agreement_offered(user=user)  # type: ignore[arg-type]
         ),
     }
     return render(request, "members/membership.html", context)
@@ -155,6 +162,21 @@ def join_return(request: HttpRequest, payment_id: str) -> HttpResponse:
         messages.success(request, _("Payment received. Welcome to RedCard! Here is your card."))
         return redirect(card_url(request))
     return render(request, "members/join_return.html", {"payment": payment})
+
+
+@login_required
+@require_POST
+def agreement_sign(request: HttpRequest) -> HttpResponse:
+    """Sign the gateway's auto-renewal agreement (Alipay 周期扣款) from the membership page."""
+    try:
+        url = agreement_sign_start(
+            user=request.user,  # type: ignore[arg-type]
+            channel=channel_of(request.headers.get("User-Agent", "")),
+        )
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+        return redirect("members:membership")
+    return redirect(url)
 
 
 @login_required

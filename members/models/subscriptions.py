@@ -343,6 +343,43 @@ class SuspensionRefund(models.Model):
         return f"{self.subscription_id}: {self.refunded_fen}"
 
 
+class PaymentAgreement(models.Model):
+    """A member's recurring-payment agreement with a gateway (Alipay 周期扣款, WeChat Pay 委托代扣): the
+    member signs it on the gateway's page; renewals are then charged under it. ``public_id`` is our
+    agreement number at the gateway (``external_agreement_no``), fixed before the member is sent there;
+    ``agreement_no`` is the gateway's, known once signed. ``pending`` → ``active`` (signed) → ``ended``
+    (terminated by the member at the gateway, or by us); one active agreement per member and gateway."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("waiting for signature")
+        ACTIVE = "active", _("active")
+        ENDED = "ended", _("ended")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payment_agreements", verbose_name=_("member")
+    )
+    provider = models.CharField(_("provider"), max_length=20)
+    agreement_no = models.CharField(_("gateway agreement number"), max_length=64, blank=True)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    signed_at = models.DateTimeField(_("signed"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("payment agreement")
+        verbose_name_plural = _("payment agreements")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "provider"], condition=Q(state="active"), name="members_one_active_agreement"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.agreement_no or self.public_id} {self.state}"
+
+
 class PaymentNotification(models.Model):
     """Every provider notification we accepted (signature valid), once per notify id."""
 

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from core.errors import DomainError
+
 #: Where the payer is (``create_checkout``'s ``channel``): a desktop browser, a phone's browser, or
 #: WeChat's in-app browser. Each adapter picks its checkout product from it (Alipay: PC page pay on a
 #: desktop, mobile web pay on a phone).
@@ -92,6 +94,19 @@ class Notification:
 
 
 @dataclass(frozen=True)
+class AgreementNotice:
+    """A verified notice about a recurring agreement (Alipay 周期扣款): the member signed it
+    (``state`` ``active``) or ended it at the gateway (``ended``)."""
+
+    external_agreement_no: str
+    agreement_no: str
+    state: str
+    at: datetime | None
+    app_id: str
+    payload: Mapping[str, object]
+
+
+@dataclass(frozen=True)
 class RefundRequest:
     out_trade_no: str
     out_refund_no: str
@@ -112,6 +127,9 @@ class PaymentProvider(abc.ABC):
     #: Whether :meth:`charge_agreement` can debit a member (a recurring agreement exists). Without it,
     #: auto-renewal is the reminders leading to a one-tap renewal checkout (``renewals_charge`` skips it).
     supports_agreements: bool = True
+    #: Whether members sign the recurring agreement on the gateway's page (:meth:`agreement_sign`; Alipay's
+    #: 周期扣款): the membership page offers it, and renewals are charged only under a signed one.
+    signs_agreements: bool = False
     #: The application and merchant account our configuration expects in every notification.
     app_id: str = ""
     merchant_id: str = ""
@@ -139,6 +157,25 @@ class PaymentProvider(abc.ABC):
         self, *, out_trade_no: str, amount_fen: int, currency: str, description: str, payer_id: int
     ) -> None:
         """Debit the payer under their auto-renew agreement (委托代扣); the outcome arrives as a notification."""
+
+    def agreement_sign(
+        self,
+        *,
+        external_agreement_no: str,
+        amount_fen: int,
+        period_days: int,
+        first_charge_on: date,
+        description: str,
+        return_url: str,
+        channel: str = CHANNEL_DESKTOP,
+    ) -> Checkout:
+        """The gateway's page where the member signs a recurring agreement under our number (renewals of
+        ``amount_fen`` every ``period_days`` from ``first_charge_on``). Default: the gateway has none."""
+        raise DomainError("payment_agreement_missing")
+
+    def parse_agreement_notification(self, *, headers: Mapping[str, str], body: bytes) -> AgreementNotice:
+        """Verify and decode a notice about an agreement (signed, ended)."""
+        raise DomainError("provider_unknown")
 
     @abc.abstractmethod
     def parse_notification(self, *, headers: Mapping[str, str], body: bytes) -> Notification:

@@ -292,6 +292,8 @@ ALIPAY_APP_PRIVATE_KEY_PATH = env("ALIPAY_APP_PRIVATE_KEY_PATH")  # our applicat
 ALIPAY_PUBLIC_KEY_PATH = env("ALIPAY_PUBLIC_KEY_PATH")  # Alipay's public key for this application (PEM)
 ALIPAY_SELLER_ID = env("ALIPAY_SELLER_ID")  # the merchant's 2088... partner id; notifications must name it
 ALIPAY_NOTIFY_URL = env("ALIPAY_NOTIFY_URL")  # default: SITE_URL + /api/v1/payments/notify/alipay/
+# where Alipay posts agreement (周期扣款) notices; default: SITE_URL + /api/v1/payments/agreements/notify/alipay/
+ALIPAY_AGREEMENT_NOTIFY_URL = env("ALIPAY_AGREEMENT_NOTIFY_URL")
 ALIPAY_GATEWAY = env("ALIPAY_GATEWAY", "https://openapi.alipay.com/gateway.do")
 ALIPAY_TIMEOUT = float(env("ALIPAY_TIMEOUT", "15"))
 

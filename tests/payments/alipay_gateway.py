@@ -124,6 +124,7 @@ class AlipayGateway:
 
     def reset(self) -> None:
         self.trades: dict[str, Trade] = {}
+        self.agreements: dict[str, dict[str, Any]] = {}  # by external_agreement_no
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.rejected: list[str] = []
         self.faults: dict[str, str] = {}
@@ -195,13 +196,51 @@ class AlipayGateway:
             _amount, at = trade.refunds[refund_no]
             fields.update(out_biz_no=refund_no, refund_fee=yuan(trade.refunded_fen), gmt_refund=at.strftime(FORMAT))
         fields.update(override)
-        fields = {k: v for k, v in fields.items() if v != ""}
-        fields["sign"] = rsa2_sign(self.key, sign_content(fields, leave_out=("sign", "sign_type")))
-        return fields
+        return self._signed(fields)
 
     @staticmethod
     def form(fields: dict[str, str]) -> bytes:
         return urlencode(fields).encode()
+
+    def _signed(self, fields: dict[str, str]) -> dict[str, str]:
+        fields = {k: v for k, v in fields.items() if v != ""}
+        fields["sign"] = rsa2_sign(self.key, sign_content(fields, leave_out=("sign", "sign_type")))
+        return fields
+
+    def sign_agreement(self, external_agreement_no: str) -> dict[str, str]:
+        """The payer signs on Alipay's page: the agreement is in force. Returns the ``dut_user_sign`` notice."""
+        with self.lock:
+            agreement = self.agreements[external_agreement_no]
+            agreement.update(status="NORMAL", agreement_no="20265703" + uuid.uuid4().hex[:12], at=now_cst())
+        return self.agreement_notice(external_agreement_no)
+
+    def unsign_agreement(self, external_agreement_no: str) -> dict[str, str]:
+        """The payer ends the agreement in the Alipay app. Returns the ``dut_user_unsign`` notice."""
+        with self.lock:
+            self.agreements[external_agreement_no].update(status="UNSIGN", at=now_cst())
+        return self.agreement_notice(external_agreement_no)
+
+    def agreement_notice(self, external_agreement_no: str, /, **override: str) -> dict[str, str]:
+        agreement = self.agreements[external_agreement_no]
+        signed = agreement["status"] == "NORMAL"
+        fields = {
+            "notify_id": uuid.uuid4().hex,
+            "notify_time": now_cst().strftime(FORMAT),
+            "notify_type": "dut_user_sign" if signed else "dut_user_unsign",
+            "app_id": self.app_id,
+            "charset": "utf-8",
+            "version": "1.0",
+            "sign_type": "RSA2",
+            "agreement_no": agreement["agreement_no"],
+            "external_agreement_no": external_agreement_no,
+            "personal_product_code": "CYCLE_PAY_AUTH_P",
+            "sign_scene": "INDUSTRY|DIGITAL_MEDIA",
+            "alipay_user_id": "2088102177846875",
+            "status": agreement["status"],
+            ("sign_time" if signed else "unsign_time"): agreement["at"].strftime(FORMAT),
+        }
+        fields.update(override)
+        return self._signed(fields)
 
     # --- the openapi ---------------------------------------------------------------------------
 
@@ -276,6 +315,66 @@ class AlipayGateway:
 
     _alipay_trade_page_pay = _pay_page
     _alipay_trade_wap_pay = _pay_page
+
+    def _alipay_user_agreement_page_sign(
+        self, method: str, params: dict[str, str], biz: dict[str, Any]
+    ) -> tuple[int, str, bytes]:
+        rule = biz.get("period_rule_params") or {}
+        problems = [
+            name
+            for name, ok in (
+                ("personal_product_code", biz.get("personal_product_code") == "CYCLE_PAY_AUTH_P"),
+                ("product_code", biz.get("product_code") == "GENERAL_WITHHOLDING"),
+                ("sign_scene", bool(biz.get("sign_scene"))),
+                ("access_params", (biz.get("access_params") or {}).get("channel") in ("ALIPAYAPP", "QRCODE")),
+                ("period", rule.get("period_type") == "DAY" and int(rule.get("period", 0)) >= 7),
+                ("execute_time", date.fromisoformat(str(rule.get("execute_time"))) > now_cst().date()),
+                ("single_amount", to_fen(str(rule.get("single_amount", "0"))) > 0),
+                ("notify_url", params.get("notify_url", "").startswith("http")),
+            )
+            if not ok
+        ]
+        if problems:
+            return 400, "text/html; charset=utf-8", f"<p>参数错误 {problems}</p>".encode()
+        self.agreements.setdefault(
+            biz["external_agreement_no"],
+            {"status": "TEMP", "agreement_no": "", "rule": rule, "notify_url": params["notify_url"], "at": now_cst()},
+        )
+        return 200, "text/html; charset=utf-8", "<title>支付宝 - 签约</title>".encode()
+
+    def _alipay_trade_pay(self, method: str, params: dict[str, str], biz: dict[str, Any]) -> tuple[int, str, bytes]:
+        number = (biz.get("agreement_params") or {}).get("agreement_no")
+        agreement = next((a for a in self.agreements.values() if a["agreement_no"] == number), None)
+        if biz.get("product_code") != "CYCLE_PAY_AUTH" or agreement is None or agreement["status"] != "NORMAL":
+            refusal = self._refusal("ACQ.AGREEMENT_NOT_EXIST", "协议不存在")
+            return 200, "application/json", self._answer(method, refusal)
+        amount = to_fen(biz["total_amount"])
+        if amount > to_fen(agreement["rule"]["single_amount"]):
+            refusal = self._refusal("ACQ.EXCEED_SINGLE_AMOUNT", "超过单笔限额")
+            return 200, "application/json", self._answer(method, refusal)
+        trade = Trade(
+            out_trade_no=biz["out_trade_no"],
+            amount_fen=amount,
+            subject=biz["subject"],
+            method=method,
+            notify_url=params.get("notify_url", ""),
+            return_url="",
+            time_expire="",
+            status="TRADE_SUCCESS",
+            trade_no=now_cst().strftime("%Y%m%d") + "22001" + uuid.uuid4().hex[:17],
+            paid=now_cst(),
+        )
+        self.trades.setdefault(trade.out_trade_no, trade)
+        trade = self.trades[trade.out_trade_no]
+        body = {
+            "code": "10000",
+            "msg": "Success",
+            "trade_no": trade.trade_no,
+            "out_trade_no": trade.out_trade_no,
+            "total_amount": yuan(trade.amount_fen),
+            "gmt_payment": trade.paid.strftime(FORMAT) if trade.paid else "",
+        }
+        return 200, "application/json", self._answer(method, body)
 
     def _alipay_trade_query(self, method: str, params: dict[str, str], biz: dict[str, Any]) -> tuple[int, str, bytes]:
         trade = self.trades.get(biz.get("out_trade_no", ""))

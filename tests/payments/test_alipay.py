@@ -418,3 +418,80 @@ def test_event_orders_on_the_bill_are_matched_and_one_missing_is_flagged(alipay,
     assert counts == {"matched": 2, "not_in_bill": 1}
     (issue,) = ReconciliationIssue.objects.all()
     assert (issue.kind, issue.out_trade_no) == ("not_in_bill", str(left_out.public_id))
+
+
+# --- the recurring agreement (周期扣款) ----------------------------------------------------------
+
+AGREEMENT_NOTIFY = "/api/v1/payments/agreements/notify/alipay/"
+
+
+def agreement_notify(fields: dict[str, str]):
+    return APIClient().post(AGREEMENT_NOTIFY, data=urlencode(fields), content_type="application/x-www-form-urlencoded")
+
+
+def test_the_agreement_is_signed_renews_the_card_and_its_end_turns_auto_renew_off(alipay, client):
+    from members.models import PaymentAgreement
+    from members.services.checkout import renewals_charge
+
+    payment = active(alipay)
+    user = payment.subscription.user
+    client.force_login(user)
+    assert "/membership/agreement/" in client.get("/membership/").content.decode()
+    response = client.post("/membership/agreement/")
+    assert response.status_code == 302
+    query = dict(parse_qsl(urlsplit(response["Location"]).query))
+    assert query["method"] == "alipay.user.agreement.page.sign"
+    assert query["notify_url"].endswith(AGREEMENT_NOTIFY)
+    assert alipay.open(response["Location"]) == 200 and alipay.rejected == []
+    (biz,) = alipay.calls_of("alipay.user.agreement.page.sign")
+    assert biz["period_rule_params"]["single_amount"] == "168.00" and biz["period_rule_params"]["period"] == 365
+    agreement = PaymentAgreement.objects.get()
+    assert agreement.state == "pending" and biz["external_agreement_no"] == str(agreement.public_id)
+
+    signed = alipay.sign_agreement(str(agreement.public_id))
+    assert agreement_notify(signed).content == b"success"
+    assert agreement_notify(signed).content == b"success"  # Alipay's retry changes nothing
+    agreement.refresh_from_db()
+    assert (
+        agreement.state == "active"
+        and agreement.agreement_no == alipay.agreements[str(agreement.public_id)]["agreement_no"]
+    )
+    assert "/membership/agreement/" not in client.get("/membership/").content.decode()
+
+    end = Subscription.objects.get(pk=payment.subscription_id).period_end
+    assert renewals_charge(now=end - timedelta(hours=2)) == 1
+    renewal = Payment.objects.get(kind=Payment.Kind.RENEWAL)
+    (charge,) = alipay.calls_of("alipay.trade.pay")
+    assert charge["agreement_params"] == {"agreement_no": agreement.agreement_no}
+    assert charge["out_trade_no"] == str(renewal.public_id) and charge["product_code"] == "CYCLE_PAY_AUTH"
+    assert notify(alipay.notice(str(renewal.public_id))).content == b"success"
+    renewal.refresh_from_db()
+    assert renewal.state == "paid"
+    subscription = Subscription.objects.get(pk=payment.subscription_id)
+    assert subscription.periods.count() == 2 and subscription.period_end == end + timedelta(days=365)
+
+    assert agreement_notify(alipay.unsign_agreement(str(agreement.public_id))).content == b"success"
+    agreement.refresh_from_db()
+    assert agreement.state == "ended" and agreement.ended_at is not None
+    assert Subscription.objects.get(pk=payment.subscription_id).auto_renew is False
+
+
+def test_forged_or_unknown_agreement_notices_are_refused(alipay):
+    from members.models import PaymentAgreement
+    from members.services.agreements import agreement_sign_start
+
+    payment = active(alipay)
+    url = agreement_sign_start(user=payment.subscription.user)
+    assert alipay.open(url) == 200
+    agreement = PaymentAgreement.objects.get()
+    signed = alipay.sign_agreement(str(agreement.public_id))
+    tampered = {**signed, "external_agreement_no": str(uuid.uuid4())}
+    assert agreement_notify(tampered).status_code == 401
+    other_app = alipay.agreement_notice(str(agreement.public_id), app_id="2021000000000001")
+    assert agreement_notify(other_app).json()["code"] == "payment_merchant_mismatch"
+    unknown = alipay.agreement_notice(str(agreement.public_id), external_agreement_no=str(uuid.uuid4()))
+    assert agreement_notify(unknown).json()["code"] == "payment_unknown"
+    agreement.refresh_from_db()
+    assert agreement.state == "pending"
+    reasons = sorted(i.detail["reason"] for i in ReconciliationIssue.objects.all())
+    assert reasons == ["merchant_mismatch", "unknown_agreement"]
