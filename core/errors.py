@@ -54,6 +54,8 @@ register(
             400,
             _("The request holds text that cannot be stored (a U+0000 character or invalid Unicode)."),
         ),
+        # The database is unreachable (restarting, failing over): the request's transaction did not commit.
+        "service_unavailable": (503, _("RedCard is briefly unavailable. Please retry in a moment.")),
     }
 )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -15,7 +16,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from core.api.errors import problem_response
+from core.api.errors import (
+    DATABASE_UNAVAILABLE,
+    PROBLEM_CONTENT_TYPE,
+    UNAVAILABLE_HEADERS,
+    problem_response,
+    unavailable_body,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -134,11 +141,32 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
 
 
 def handler500(request: HttpRequest) -> HttpResponse:
+    if isinstance(sys.exception(), DATABASE_UNAVAILABLE):
+        return _database_unavailable(request)
     if _is_api(request):
         return problem_response(
             request, status=500, code="server_error", detail=_("Something went wrong on our side. Please retry.")
         )
     return render(request, "500.html", status=500)
+
+
+def _database_unavailable(request: HttpRequest) -> HttpResponse:
+    """The database is away (a restart, a failover): 503 with Retry-After, not a 500. Pages get plain text:
+    the page templates would ask the database again (the signed-in person, notices)."""
+    if _is_api(request) or request.path.startswith("/o/"):
+        return JsonResponse(
+            unavailable_body(),
+            status=503,
+            content_type=PROBLEM_CONTENT_TYPE,
+            headers=UNAVAILABLE_HEADERS,
+            json_dumps_params={"ensure_ascii": False},
+        )
+    return HttpResponse(
+        _("RedCard is briefly unavailable. Please retry in a moment."),
+        status=503,
+        content_type="text/plain; charset=utf-8",
+        headers=UNAVAILABLE_HEADERS,
+    )
 
 
 def handler403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

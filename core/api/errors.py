@@ -15,8 +15,9 @@ import math
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import DataError
+from django.db import DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
@@ -30,6 +31,11 @@ logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://redcard.example/problems/"
+
+#: The database is away (restarting, failing over, refusing connections): a 503 the caller may retry, never a 500.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+#: Seconds a client waits before retrying a 503.
+RETRY_AFTER_SECONDS = 5
 
 _DRF_CODES = {
     "invalid": "validation_failed",
@@ -110,6 +116,9 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         logger.warning("database refused a value", exc_info=exc)
         set_rollback()
         return Response(invalid_input_body(None), status=400, content_type=PROBLEM_CONTENT_TYPE)
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        logger.warning("database unavailable", exc_info=exc)
+        return Response(unavailable_body(), status=503, content_type=PROBLEM_CONTENT_TYPE, headers=UNAVAILABLE_HEADERS)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -157,6 +166,14 @@ def problem_response(request: HttpRequest, *, status: int, code: str, detail: st
         content_type=PROBLEM_CONTENT_TYPE,
         json_dumps_params={"ensure_ascii": False},
     )
+
+
+UNAVAILABLE_HEADERS = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+def unavailable_body() -> dict[str, Any]:
+    """``service_unavailable`` (503): the database could not be reached; nothing was written."""
+    return problem_body(status=503, code="service_unavailable", detail=str(CODES["service_unavailable"][1]))
 
 
 def invalid_input_body(where: str | None) -> dict[str, Any]:
