@@ -47,6 +47,7 @@ def environment(db_name: str, *, production: bool = False, **extra: str) -> dict
             "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
             "SECURE_SSL_REDIRECT": "0",
             "API_THROTTLE_RATE": "100000000/min",
+            "REDCARD_MEDIA_ON_FILESYSTEM": "1",
         }
     env |= extra
     return env

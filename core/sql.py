@@ -42,14 +42,7 @@ def writes_run(writes: Mapping[str, Write]) -> dict[str, Any]:
     """Run ``writes`` in order (one statement on PostgreSQL); the first returned value of each, by name."""
     names = list(writes)
     if connection.vendor == "postgresql":
-        refs = {name: f"(SELECT {writes[name].returning} FROM {name} LIMIT 1)" for name in names}  # noqa: S608 (names of our own writes)
-        parts: list[str] = []
-        params: list[Any] = []
-        for name in names:
-            write = writes[name]
-            parts.append(f"{name} AS ({write.sql.format(**refs)})")
-            params.extend(write.params)
-        sql = f"WITH {', '.join(parts)} SELECT {', '.join(refs[name] for name in names)}"
+        sql, params = writes_statement(writes)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
@@ -63,6 +56,17 @@ def writes_run(writes: Mapping[str, Write]) -> dict[str, Any]:
             result = cursor.fetchone()
             found[name] = result[0] if result else None
     return found
+
+
+def writes_statement(writes: Mapping[str, Write]) -> tuple[str, list[Any]]:
+    """The one PostgreSQL statement of ``writes`` (``WITH`` each ``AS (...)`` ``SELECT`` their values)."""
+    refs = {name: f"(SELECT {write.returning} FROM {name} LIMIT 1)" for name, write in writes.items()}  # noqa: S608 (names of our writes)
+    parts: list[str] = []
+    params: list[Any] = []
+    for name, write in writes.items():
+        parts.append(f"{name} AS ({write.sql.format(**refs)})")
+        params.extend(write.params)
+    return f"WITH {', '.join(parts)} SELECT {', '.join(refs.values())}", params
 
 
 def insert_write(instance: models.Model, *, returning: str = "id", raw: Mapping[str, str] | None = None) -> Write:

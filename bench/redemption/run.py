@@ -1,23 +1,30 @@
-"""Benchmark: redemption prepare + confirm under load, against gunicorn + PostgreSQL, next to pgbench.
+"""Benchmark: the one-request confirm (partner POS fast path) under load, in one run, next to its floors.
 
-    .venv/bin/python bench/redemption/run.py [--clients 32] [--seconds 20] [--workers 4] [--threads 4]
-                                             [--shops 200] [--members 12000] [--reuse]
+    .venv/bin/python bench/redemption/run.py [--reuse] [--server gunicorn] [--workers 4] [--threads 1]
+        [--clients 32] [--seconds 20] [--rate 50] [--open-seconds 20] [--only closed]
 
-1. Creates a scratch database ``redcard_bench_redemption`` (127.0.0.1:5432, dropped first), migrates it
-   and seeds ``--shops`` listed shops (capacity far above the run) and ``--members`` members with an
-   active card, one partner POS application (scope ``redemptions:write``) granted at every shop.
-2. Starts gunicorn (production settings, loopback only, ``--workers`` processes × ``--threads``
-   threads) and the Celery broker on the local Redis (database 14), as in production.
-3. Derives one fresh member code per member (each used once), then ``load.mjs`` (Node, keep-alive
-   HTTP/1.1) runs ``--clients`` closed loops of ``POST prepare`` → ``POST confirm`` for ``--seconds``
-   after a warm-up, and reports throughput and p50/p99 latency.
-4. Runs pgbench (same database, same number of clients, same duration, 2 threads) on the bare SQL a
-   confirm performs: the three reads (grant, member, entitlement) and the one write transaction
-   (redemption insert, member-limit upsert, capacity + dashboard roll-up upsert, savings update, attribution
-   read (issue 6), audit insert, webhook endpoint read, the member's notice insert), as captured from a real
-   confirm.
+One run measures, in this order, each phase bounded in time and count, loopback only:
 
-Prints a JSON summary; the figures of the last run are in README.md.
+1. **pgbench** on the SQL of one confirm request (the token with its application, the shop with the partner's
+   grant, BEGIN, the shop's terms ``FOR SHARE``, the member with the entitlement ``FOR NO KEY UPDATE``, the one
+   statement of writes built by ``confirm_writes``, COMMIT): what PostgreSQL alone does with that transaction.
+2. **Closed loop**: the app server (the project's ``gunicorn.conf.py``, production settings, ``--workers`` ×
+   ``--threads``) and ``load.mjs``: ``--clients`` clients, each sending its next ``POST /confirm/`` (member
+   code + bill, OAuth bearer token) when the last one is answered, for ``--seconds`` after a warm-up.
+3. **Open loop** at ``--rate`` confirms per second (Poisson arrivals) for ``--open-seconds``: latency below
+   saturation.
+4. **The floor**: the same server and load on a DRF view behind the same OAuth authentication, scope
+   permission and throttle that does nothing (``floor.py``): what the stack costs before a line of
+   redemption code runs.
+5. **The outbox worker**: one Celery worker (solo pool) drains the side effects the loads left pending (their
+   commits queued drain tasks, ``redemptions.counter.outbox``), rows per second.
+
+App-server CPU per confirmed redemption is the CPU time of the server's processes (``/proc/<pid>/stat``: the
+workers', the master's and its reaped children's), read when the measured window opens and closes, divided by
+the redemptions confirmed in it. Prints a JSON summary; the figures are in README.md.
+
+Redis: database 13 (cache and throttle), 14 (Celery broker), 15 (results, unused): the project's layout of
+three consecutive databases from ``REDIS_URL``.
 """
 
 from __future__ import annotations
@@ -32,7 +39,6 @@ import time
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
-from uuid import UUID
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench import harness
@@ -41,20 +47,21 @@ from bench.harness import ROOT
 HERE = Path(__file__).resolve().parent
 DB_NAME = "redcard_bench_redemption"
 PORT = 8765
-ENV = harness.environment(DB_NAME, production=True, REDIS_URL="redis://127.0.0.1:6379/14")
-PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q"]
-
-
-def sh(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess:
-    return harness.sh(ENV, cmd, **kwargs)
+REDIS_DB = 13
+ENV = harness.environment(DB_NAME, production=True, REDIS_URL=f"redis://127.0.0.1:6379/{REDIS_DB}")
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 def setup_database() -> None:
     harness.recreate_database(ENV, DB_NAME)
-    sh(["redis-cli", "-n", "14", "flushdb"], stdout=subprocess.DEVNULL)
 
 
-def seed(shops: int, members: int) -> dict:
+def flush_redis() -> None:
+    for db in (REDIS_DB, REDIS_DB + 1, REDIS_DB + 2):
+        harness.sh(ENV, ["redis-cli", "-n", str(db), "flushdb"], stdout=subprocess.DEVNULL)
+
+
+def seed(shops: int, members: int) -> None:
     from django.contrib.auth.hashers import make_password
     from django.db import connection
     from django.utils import timezone
@@ -62,8 +69,8 @@ def seed(shops: int, members: int) -> dict:
     from core.models import User
     from members.models import Plan, Subscription
     from members.services import seed_default_plans
-    from merchants.models import Merchant, PartnerGrant
-    from tests.factories import PartnerApplicationFactory, access_token_for
+    from merchants.models import PartnerGrant
+    from tests.factories import PartnerApplicationFactory
     from tests.factories.merchants import MerchantFactory
 
     seed_default_plans()
@@ -89,40 +96,15 @@ def seed(shops: int, members: int) -> dict:
         batch_size=2000,
     )
     app = PartnerApplicationFactory(name="Bench POS", allowed_scopes="redemptions:write")
-    token = access_token_for(app, "redemptions:write", expires_in=3600 * 6)
     PartnerGrant.objects.bulk_create(
         [PartnerGrant(merchant=m, application=app, scopes="redemptions:write") for m in merchants]
     )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    return {
-        "token": token.token,  # the raw bearer value (stored hashed)
-        "app_id": app.pk,
-        "merchants": [str(m.public_id) for m in Merchant.objects.order_by("pk")],
-        "merchant_ids": (merchants[0].pk, merchants[-1].pk),
-        "user_ids": (users[0].pk, users[-1].pk),
-    }
 
 
-def work_items(shops: list[str], shift: int) -> list[dict]:
-    """One fresh code per member (derived now; valid for 90 s from its window), spread over the shops
-    (member n at shop n + shift, so that a re-run with ``--reuse`` meets no daily limit)."""
-    from core.models import User
-    from redemptions.counter.services import member_code
-
-    items = []
-    # The last members are kept for capturing a confirm's statements and for the in-process cost.
-    people = list(User.objects.filter(email__startswith="bench").only("pk", "public_id").order_by("pk"))[:-50]
-    for n, person in enumerate(people):
-        shop = shops[(n + shift) % len(shops)]
-        # The next window's code: accepted at once (a phone whose clock runs ahead) and live for the
-        # longest time (up to 120 s), so that a slow warm-up does not expire the codes of the run.
-        items.append({"merchant": shop, "code": member_code(member=person, ahead=1).qr, "bill_fen": 8650})
-    return items
-
-
-def reuse_seed() -> dict:
-    """The seeded database of an earlier run, with a new partner token."""
+def seeded() -> dict:
+    """The seeded database, with a new partner token (the raw bearer value; stored hashed)."""
     from core.models import PartnerApplication, User
     from merchants.models import Merchant
     from tests.factories import access_token_for
@@ -139,161 +121,159 @@ def reuse_seed() -> dict:
     }
 
 
-def captured_confirm_sql(shops: list[str], shift: int) -> list[str]:
-    """The statements one confirm performs (for the README and to check the pgbench script)."""
-    from django.contrib.contenttypes.models import ContentType
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
+class Work:
+    """Confirm request bodies, derived just before each load (a member code lives about two minutes): one fresh
+    code per member, each used once, member n at shop n + shift, so that a re-run (``--reuse``, a larger
+    ``shift``) meets no member's daily limit."""
 
-    from core.models import PartnerApplication, User
-    from redemptions.counter import services
-    from redemptions.counter.selectors import merchant_by_public_id
-    from redemptions.models import Redemption
+    def __init__(self, shops: list[str], shift: int) -> None:
+        from core.models import User
 
-    merchant = merchant_by_public_id(public_id=shops[(2 * shift) % len(shops)])
-    person = User.objects.filter(email__startswith="bench").order_by("-pk").first()
-    counter = services.Counter(partner=PartnerApplication.objects.get(name="Bench POS"))
-    code = services.member_code(member=person).qr
-    ContentType.objects.get_for_model(Redemption)  # warm, as in a running server
-    with CaptureQueriesContext(connection) as queries:
-        services.redemption_confirm(merchant=merchant, counter=counter, bill=8650, code=code)
-    return [q["sql"] for q in queries.captured_queries]
+        self.shops, self.shift, self.used = shops, shift, 0
+        self.people = list(User.objects.filter(email__startswith="bench").only("pk", "public_id").order_by("pk"))
+
+    def take(self, count: int) -> list[dict]:
+        from redemptions.counter.services import member_code
+
+        first = self.used
+        self.used = min(len(self.people), first + count)
+        # The next window's code: accepted at once (a phone whose clock runs ahead) and live the longest.
+        return [
+            {
+                "merchant": self.shops[(n + self.shift) % len(self.shops)],
+                "code": member_code(member=self.people[n], ahead=1).qr,
+                "bill_fen": 8650,
+            }
+            for n in range(first, self.used)
+        ]
 
 
-def in_process_cost(seed_info: dict, shift: int, pairs: int = 40) -> dict:
-    """Python CPU and SQL statements per prepare + confirm through the whole stack (Django's test client,
-    same middleware, OAuth, DRF, services): a figure that machine load hardly moves, unlike latency."""
+# --- pgbench ------------------------------------------------------------------------------------------
+
+
+def pgbench_script(info: dict) -> str:
+    """The statements of one confirm request as pgbench runs them: built by the code the server runs
+    (``core.oauth``, ``merchants.selectors``, ``members.selectors``, ``confirm_writes``), with the shop
+    (``:s``), the member (``:m``), the code and the ids made per transaction."""
+    import hashlib
+
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
-    from rest_framework.test import APIClient
 
-    from core.models import PartnerApplication, User
-    from redemptions.counter.services import member_code
-    from redemptions.models import MemberDay
-    from tests.factories import access_token_for
+    from core.models import PartnerApplication
+    from core.oauth import _token_sql
+    from core.sql import writes_statement
+    from members.models import ENTITLED_STATES
+    from members.selectors import _entitled_member_sql
+    from merchants.models import Merchant
+    from merchants.selectors import _REDEEM_TERMS_SQL, local_date, merchant_with_access
+    from redemptions.counter.services import Counter
+    from redemptions.counter.services.redeem import confirm_writes
+    from redemptions.models import Channel, Redemption
 
-    client = APIClient()
-    token = access_token_for(PartnerApplication.objects.get(name="Bench POS"), "redemptions:write")
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.token}", HTTP_HOST="127.0.0.1")
-    people = list(User.objects.filter(email__startswith="bench").order_by("-pk")[2 : pairs + 3])
-    later = timezone.now() - timedelta(seconds=35)  # a window the load run does not use
-    plan = []
-    for person in people:  # a shop where this member has not redeemed today (re-runs with --reuse)
-        used = set(MemberDay.objects.filter(member=person).values_list("merchant__public_id", flat=True))
-        shop = next(shop for shop in seed_info["merchants"][shift % 7 :: 7] if UUID(shop) not in used)
-        plan.append((person, shop, member_code(member=person, at=later).qr))
-
-    def pair(person: User, shop: str, code: str) -> None:
-        prepared = client.post("/api/v1/redemptions/prepare/", {"merchant": shop, "code": code}, format="json")
-        assert prepared.status_code == 200, prepared.content
-        body = {"merchant": shop, "token": prepared.json()["token"], "bill_fen": 8650}
-        assert client.post("/api/v1/redemptions/confirm/", body, format="json").status_code == 201
-
-    pair(*plan[0])  # warm caches
-    started, cpu = time.perf_counter(), time.process_time()
-    with CaptureQueriesContext(connection) as queries:
-        for item in plan[1 : pairs + 1]:
-            pair(*item)
-    return {
-        "pairs": pairs,
-        "python_cpu_ms_per_pair": round((time.process_time() - cpu) / pairs * 1000, 1),
-        "wall_ms_per_pair": round((time.perf_counter() - started) / pairs * 1000, 1),
-        "sql_statements_per_pair": round(len(queries.captured_queries) / pairs, 1),
-    }
-
-
-PGBENCH_SQL = """\\set m random({ulo}, {uhi})
-\\set s random({slo}, {shi})
-SELECT scopes FROM merchants_partnergrant WHERE application_id = {app} AND merchant_id = :s LIMIT 1;
-SELECT id, public_id, email FROM core_user WHERE id = :m AND is_active LIMIT 1;
-SELECT id, state, period_start, period_end FROM members_subscription
-  WHERE user_id = :m AND state IN ('trialing', 'active', 'cancel_at_period_end') LIMIT 1;
-BEGIN;
-INSERT INTO redemptions_redemption (public_id, member_id, subscription_id, merchant_id, staff_id, partner_id,
-  channel, code_id, bill_fen, discount_fen, charge_fen, currency, rate_bp, cap_fen, funded_by, local_date,
-  member_birth_year, confirmed_at, status, voided_at, voided_by_label, void_reason)
-  SELECT gen_random_uuid(), :m, id, :s, NULL, {app}, 'partner_pos', gen_random_uuid()::text, 8650, 1038, 7612,
-  'CNY', 1200, NULL, 'merchant', current_date, 1990, now(), 'confirmed', NULL, '', ''
-  FROM members_subscription WHERE user_id = :m LIMIT 1 RETURNING id;
-INSERT INTO redemptions_memberday (member_id, merchant_id, local_date, count) VALUES (:m, :s, current_date, 1)
-  ON CONFLICT (member_id, merchant_id, local_date) DO UPDATE SET count = redemptions_memberday.count + 1
-  WHERE redemptions_memberday.count < 1000000000 RETURNING count;
-INSERT INTO merchants_merchantday (merchant_id, local_date, redemptions_count, confirmed_count, gmv_fen, discount_fen)
-  VALUES (:s, current_date, 1, 1, 8650, 1038)
-  ON CONFLICT (merchant_id, local_date) DO UPDATE SET redemptions_count = merchants_merchantday.redemptions_count + 1,
-  confirmed_count = merchants_merchantday.confirmed_count + 1,
-  gmv_fen = merchants_merchantday.gmv_fen + EXCLUDED.gmv_fen,
-  discount_fen = merchants_merchantday.discount_fen + EXCLUDED.discount_fen
-  WHERE merchants_merchantday.redemptions_count < 1000000000 RETURNING redemptions_count;
-UPDATE members_subscription SET savings_fen = savings_fen + 1038 WHERE user_id = :m;
-{attribution}
-SELECT id, application_id, url, event_types FROM core_webhookendpoint WHERE is_active;
-INSERT INTO core_auditentry (at, actor_id, actor_label, action, object_type_id, object_id, object_repr, reason,
-  before, after) VALUES (now(), NULL, 'partner:bench', 'redemptions.redemption_confirm', {ct}, '1', 'bench', '',
-  NULL, '{{"bill_fen": 8650, "discount_fen": 1038}}');
-INSERT INTO core_notification (public_id, user_id, kind, title, body, url, created_at, read_at)
-  VALUES (gen_random_uuid(), :m, 'redemptions.confirmed', '您在 bench 节省了 ¥10.38', '账单 ¥86.50，实付 ¥76.12。',
-  '/r/mine/', now(), NULL);
-COMMIT;
-"""
-
-
-def attribution_sql(statements: list[str]) -> str:
-    """The attribution read of the confirm transaction, if there is one (issue 6), made generic."""
-    for sql in statements:
-        if "redemptions_touch" in sql and sql.lstrip().upper().startswith("SELECT"):
-            return "SELECT 1 FROM redemptions_touch WHERE member_id = :m LIMIT 50;"
-    return ""
-
-
-def run_pgbench(seed_info: dict, clients: int, seconds: int, statements: list[str]) -> dict:
-    from django.contrib.contenttypes.models import ContentType
-
-    from redemptions.models import Redemption
-
-    script = PGBENCH_SQL.format(
-        ulo=seed_info["user_ids"][0],
-        uhi=seed_info["user_ids"][1],
-        slo=seed_info["merchant_ids"][0],
-        shi=seed_info["merchant_ids"][1],
-        app=seed_info["app_id"],
-        ct=ContentType.objects.get_for_model(Redemption).pk,
-        attribution=attribution_sql(statements),
+    compose = connection.ops.compose_sql
+    app = PartnerApplication.objects.get(pk=info["app_id"])
+    checksum = hashlib.sha256(info["token"].encode()).hexdigest()
+    shop = Merchant.objects.select_related("city", "offer").get(pk=info["merchant_ids"][0])
+    with CaptureQueriesContext(connection) as captured:
+        merchant_with_access(public_id=shop.public_id, application=app)
+    shop_sql = captured.captured_queries[0]["sql"].replace(
+        compose("%s", [shop.public_id]), "(SELECT public_id FROM merchants_merchant WHERE id = :s)"
     )
+    member_sql = compose(
+        _entitled_member_sql("id", True).replace("u.id = %s", "u.id = :m"),
+        [state.value for state in ENTITLED_STATES],
+    )
+    m, s, sub, code = 2_000_000_001, 2_000_000_002, 2_000_000_003, "bench-code-id"
+    redemption = Redemption(
+        member_id=m, subscription_id=sub, merchant_id=s, partner_id=app.pk, channel=Channel.PARTNER_POS,
+        code_id=code, bill_fen=8650, discount_fen=1038, charge_fen=7612, currency="CNY", rate_bp=1200,
+        funded_by="merchant", local_date=local_date(merchant=shop, at=timezone.now()), confirmed_at=timezone.now(),
+    )  # fmt: skip
+    writes = confirm_writes(redemption=redemption, merchant=shop, counter=Counter(partner=app))
+    writes_sql = compose(*writes_statement(writes))
+    for value, variable in (
+        (compose("%s", [redemption.public_id]), "gen_random_uuid()"),
+        (compose("%s", [code]), "gen_random_uuid()::text"),
+        (str(m), ":m"),
+        (str(s), ":s"),
+        (str(sub), "(SELECT id FROM members_subscription WHERE user_id = :m LIMIT 1)"),
+    ):
+        writes_sql = writes_sql.replace(value, variable)
+    lines = [
+        f"\\set m random({info['user_ids'][0]}, {info['user_ids'][1]})",
+        f"\\set s random({info['merchant_ids'][0]}, {info['merchant_ids'][1]})",
+        compose(_token_sql(), [checksum]),
+        shop_sql,
+        "BEGIN",
+        _REDEEM_TERMS_SQL.replace("%s", ":s") + " FOR SHARE OF m, o",
+        member_sql,
+        writes_sql,
+        "COMMIT",
+    ]
+    return "".join(" ".join(line.split()) + ";\n" if not line.startswith("\\") else line + "\n" for line in lines)
+
+
+def run_pgbench(info: dict, clients: int, seconds: int) -> dict:
+    script = pgbench_script(info)
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as handle:
         handle.write(script)
-    out = subprocess.run(
-        [
-            "pgbench",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-n",
-            "-c",
-            str(clients),
-            "-j",
-            "2",
-            "-T",
-            str(seconds),
-            "-r",
-            "-f",
-            handle.name,
-            DB_NAME,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    command = ["pgbench", "-h", "127.0.0.1", "-U", "postgres", "-n", "-c", str(clients), "-j", "2"]
+    command += ["-T", str(seconds), "-f", handle.name, DB_NAME]
+    out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
     tps = next(float(line.split("=")[1].split()[0]) for line in out.splitlines() if line.startswith("tps"))
     latency = next(
-        (float(line.split("=")[1].split()[0]) for line in out.splitlines() if line.startswith("latency average")), None
+        float(line.split("=")[1].split()[0]) for line in out.splitlines() if line.startswith("latency average")
     )
     return {"tps": tps, "latency_avg_ms": latency, "script": script}
 
 
-def wait_healthy(url: str, timeout: float = 30) -> None:
+# --- the app server -------------------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid``, its live children (the workers) and the children it has reaped (restarted workers)."""
+    total = 0.0
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    total += sum(int(f) for f in fields[11:15]) / TICK  # utime, stime, cutime, cstime
+    for child in _children(pid):
+        try:
+            with open(f"/proc/{child}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # exited between the listing and the read: its time is in cutime next time
+            continue
+        total += sum(int(f) for f in fields[11:15]) / TICK
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    children: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                children += [int(c) for c in handle.read().split()]
+        except FileNotFoundError:
+            continue
+    return children
+
+
+def server_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """The app server, as deployed: gunicorn with the project's gunicorn.conf.py (environment overrides only)."""
+    env = {
+        "GUNICORN_BIND": f"127.0.0.1:{PORT}",
+        "WEB_CONCURRENCY": str(args.workers),
+        "GUNICORN_THREADS": str(args.threads),
+        "GUNICORN_KEEPALIVE": "30",
+        "GUNICORN_LOG_LEVEL": "warning",
+    }
+    if args.worker_class:
+        env["GUNICORN_WORKER_CLASS"] = args.worker_class
+    return [str(ROOT / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py", "redcard.wsgi"], env
+
+
+def wait_healthy(url: str, timeout: float = 60) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
@@ -302,139 +282,160 @@ def wait_healthy(url: str, timeout: float = 30) -> None:
                     return
         except OSError:
             time.sleep(0.3)
-    raise RuntimeError("gunicorn did not come up")
+    raise RuntimeError("the app server did not come up")
 
 
-def serve_and_load(
-    args: argparse.Namespace, seed_info: dict, items: list[dict], env: dict | None = None, rate: float = 0
-) -> dict:
-    """gunicorn on loopback with ``env`` over the bench settings, then the load client (closed loop, or open
-    loop at ``rate`` pairs per second); its summary."""
-    gunicorn = subprocess.Popen(
-        [
-            str(ROOT / ".venv/bin/gunicorn"),
-            "redcard.wsgi",
-            "-b",
-            f"127.0.0.1:{PORT}",
-            "-w",
-            str(args.workers),
-            "--threads",
-            str(args.threads),
-            "--keep-alive",
-            "30",
-            "--log-level",
-            "warning",
-        ],
-        env={**ENV, **(env or {})},
-        cwd=ROOT,
-    )
-    try:
-        wait_healthy(f"http://127.0.0.1:{PORT}/healthz")
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-            json.dump(items, handle)
-        load = subprocess.run(
-            [
-                "node",
-                str(HERE / "load.mjs"),
-                handle.name,
-                f"http://127.0.0.1:{PORT}",
-                seed_info["token"],
-                str(args.clients),
-                str(args.seconds),
-                str(args.warmup),
-                str(rate),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
+def load(args: argparse.Namespace, info: dict, work: Work, *, rate: float, seconds: int, pid: int) -> dict:
+    """``load.mjs`` against the running server (at most 400 confirms a second offered, fresh codes); the
+    server's CPU time over the measured window."""
+    items = work.take(args.warmup + int((rate or 400) * seconds))
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(items, handle)
+    command = ["node", str(HERE / "load.mjs"), handle.name, f"http://127.0.0.1:{PORT}", info["token"]]
+    command += [str(args.clients), str(seconds), str(args.warmup), str(rate)]
+    client = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert client.stdout is not None
+    cpu = {}
+    result: dict = {}
+    load_before = os.getloadavg()[0]
+    for line in client.stdout:
+        if line.startswith("MEASURING"):
+            cpu["start"] = cpu_seconds(pid)
+        elif line.startswith("MEASURED"):
+            cpu["end"] = cpu_seconds(pid)
+        elif line.startswith("{"):
+            result = json.loads(line)
+    client.wait(timeout=seconds + 120)
+    used = cpu["end"] - cpu["start"]
+    result["server_cpu_s"] = round(used, 2)
+    result["server_cpu_ms_per_confirmed"] = round(used * 1000 / max(1, result["confirmed"]), 2)
+    result["server_cpu_cores"] = round(used / result["seconds"], 2)
+    result["load_average_before"] = load_before
+    return result
+
+
+class Server:
+    def __init__(self, args: argparse.Namespace, extra: dict[str, str] | None = None) -> None:
+        command, env = server_command(args)
+        self.log = tempfile.NamedTemporaryFile("w", suffix=".log", delete=False)  # noqa: SIM115
+        self.process = subprocess.Popen(
+            command, env={**ENV, **env, **(extra or {})}, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT
         )
-        return json.loads(load.stdout.strip().splitlines()[-1])
+
+    def __enter__(self) -> int:
+        wait_healthy(f"http://127.0.0.1:{PORT}/healthz")
+        return self.process.pid
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
+# --- the outbox worker --------------------------------------------------------------------------------
+
+
+def pending() -> int:
+    from redemptions.models import RedemptionOutbox
+
+    return RedemptionOutbox.objects.filter(done_at__isnull=True).count()
+
+
+def outbox_worker(limit_seconds: int = 120) -> dict:
+    """One Celery worker (solo pool: one process, one task at a time) drains the rows the loads left pending
+    (their commits queued drain tasks; one more is queued here, as the next commit would)."""
+    from redemptions.counter.tasks import outbox_drain
+
+    before = pending()
+    outbox_drain.delay()
+    worker = subprocess.Popen(
+        [str(ROOT / ".venv/bin/celery"), "-A", "redcard", "worker", "--pool", "solo", "--loglevel", "WARNING",
+         "--without-heartbeat", "--without-mingle", "--without-gossip"],
+        env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.time() + limit_seconds
+        while pending() == before and time.time() < deadline:  # the worker is starting
+            time.sleep(0.05)
+        started, cpu_start, left_start = time.perf_counter(), cpu_seconds(worker.pid), pending()
+        while time.time() < deadline:
+            left = pending()
+            if left == 0:
+                break
+            time.sleep(0.2)
+        elapsed, cpu_used = time.perf_counter() - started, cpu_seconds(worker.pid) - cpu_start
     finally:
-        gunicorn.terminate()
-        gunicorn.wait(timeout=30)
+        worker.terminate()
+        worker.wait(timeout=60)
+    done = left_start - pending()
+    return {
+        "rows": done,
+        "seconds": round(elapsed, 2),
+        "rows_per_second": round(done / elapsed, 1) if elapsed else None,
+        "worker_cpu_ms_per_row": round(cpu_used * 1000 / max(1, done), 2),
+        "left_pending": pending(),
+    }
+
+
+# --- main --------------------------------------------------------------------------------------------
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=50)
+    parser.add_argument("--open-seconds", type=int, default=20)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--worker-class", default="", help="gunicorn worker class (default: gunicorn.conf.py's)")
     parser.add_argument("--shops", type=int, default=200)
     parser.add_argument("--members", type=int, default=12000)
-    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--reuse", action="store_true", help="keep the database of the last run (no re-seeding)")
     parser.add_argument(
-        "--floor",
-        action="store_true",
-        help="also load two no-op endpoints on the same URLs (DRF + OAuth + throttle; plain Django): the stack's floor",
-    )
-    parser.add_argument(
-        "--rates",
-        default="",
-        help="also open-loop runs at these pairs per second (comma-separated, e.g. 10,20,30), on fresh codes",
+        "--only", default="", help="comma-separated phases to run (pgbench,closed,open,floor,outbox); default all"
     )
     args = parser.parse_args()
+    phases = set(args.only.split(",")) if args.only else {"pgbench", "closed", "open", "floor", "outbox"}
 
     if not args.reuse:
         setup_database()
     else:  # the code may have moved on since the database was made
         harness.migrate(ENV)
+    flush_redis()
     harness.django_setup(ENV)
-    seed_info = reuse_seed() if args.reuse else seed(args.shops, args.members)
+    if not args.reuse:
+        seed(args.shops, args.members)
+    info = seeded()
     from redemptions.models import Redemption
 
-    # Each run captures one confirm of the last member: their count numbers the runs.
-    shift = 1 + Redemption.objects.filter(member_id=seed_info["user_ids"][1]).count()
-    statements = captured_confirm_sql(seed_info["merchants"], shift)
-    cost = in_process_cost(seed_info, shift)
+    shift = 1 + Redemption.objects.count() // 1000  # every run meets each member at another shop
+    work = Work(info["merchants"], shift)
+    summary: dict = {"config": vars(args), "cpus": os.cpu_count(), "load_average_start": os.getloadavg()}
+    uptime_start = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
-    items = work_items(seed_info["merchants"], shift)
-    http = serve_and_load(args, seed_info, items)
-    used = http["items_used"]
-    open_loop = {}
-    for rate in [float(r) for r in args.rates.split(",") if r]:
-        # Fresh codes (those derived for the first run would expire during a long session of runs), for the
-        # members no run has used yet.
-        run = serve_and_load(args, seed_info, work_items(seed_info["merchants"], shift)[used:], rate=rate)
-        used += run["items_used"]
-        open_loop[f"{rate:g}"] = {
-            k: run[k] for k in ("pairs_per_second", "prepare_ms", "confirm_ms", "pair_ms", "errors", "confirmed")
-        }
-    floors = {}
-    if args.floor:
-        for floor in ("drf", "django"):
-            floors[floor] = serve_and_load(
-                args, seed_info, items, {"DJANGO_SETTINGS_MODULE": "bench.redemption.floor_settings", "FLOOR": floor}
-            )
-
-    bare = run_pgbench(seed_info, args.clients, args.seconds, statements)
-    summary = {
-        "config": vars(args),
-        "http": http,
-        "pgbench": {"tps": bare["tps"], "latency_avg_ms": bare["latency_avg_ms"]},
-        "share_of_bare_sql": round(http["pairs_per_second"] / bare["tps"], 3),
-        "confirm_statements": len(statements),
-        "in_process": cost,
-        "open_loop": open_loop,
-        "floor": {
-            name: {
-                "pairs_per_second": f["pairs_per_second"],
-                "share_of_bare_sql": round(f["pairs_per_second"] / bare["tps"], 3),
-                "requests_per_second": f["requests_per_second"],
-                "prepare_ms": f["prepare_ms"],
-                "confirm_ms": f["confirm_ms"],
-                "pair_ms": f["pair_ms"],
-                "errors": f["errors"],
-            }
-            for name, f in floors.items()
-        },
-        "load_average_after": os.getloadavg(),
-        "cpus": os.cpu_count(),
-    }
+    if "pgbench" in phases:
+        bare = run_pgbench(info, args.clients, args.seconds)
+        summary["pgbench"] = {"tps": bare["tps"], "latency_avg_ms": bare["latency_avg_ms"]}
+    if {"closed", "open"} & phases:
+        with Server(args) as pid:
+            if "closed" in phases:
+                summary["closed"] = load(args, info, work, rate=0, seconds=args.seconds, pid=pid)
+            if "open" in phases:
+                summary["open"] = load(args, info, work, rate=args.rate, seconds=args.open_seconds, pid=pid)
+    if "floor" in phases:
+        floor_env = {"DJANGO_SETTINGS_MODULE": "bench.redemption.floor_settings"}
+        with Server(args, floor_env) as pid:
+            summary["floor"] = load(args, info, work, rate=0, seconds=args.seconds, pid=pid)
+    if "outbox" in phases:
+        summary["outbox_worker"] = outbox_worker()
+    summary["uptime_start"] = uptime_start
+    summary["uptime_end"] = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+    if "pgbench" in summary and "closed" in summary:
+        summary["closed_share_of_pgbench"] = round(summary["closed"]["per_second"] / summary["pgbench"]["tps"], 3)
     print(json.dumps(summary, indent=2, ensure_ascii=False))
-    print("\n-- pgbench script\n" + bare["script"])
-    print("-- statements of one confirm (captured)\n" + "\n".join(s[:160] for s in statements))
+    if "pgbench" in phases:
+        print("\n-- pgbench script\n" + bare["script"])
 
 
 if __name__ == "__main__":

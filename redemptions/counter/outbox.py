@@ -10,8 +10,10 @@ After the commit the row is processed exactly once:
   processor that dies mid-batch leaves every row of the batch pending and none of its side effects; the
   next run does them once. A row whose side effects raise is rolled back to its savepoint, counted
   (``attempts``, ``last_error``) and left pending for the catch-up; the rest of the batch goes on.
-- ``outbox_dispatch`` runs on commit: it hands the row to the Celery worker in production, and runs it
-  inline where tasks run inline (the embedded default). It never raises into the request.
+- ``outbox_dispatch`` runs on commit: it queues one drain task for the Celery worker in production unless one
+  is queued already (a flag in the cache), so that under load one task processes the rows of hundreds of
+  commits in batches, and runs it inline where tasks run inline (the embedded default). It never raises
+  into the request.
 - ``outbox_catch_up`` (a periodic job, and the ``redemptions_outbox`` command) drains whatever a dead
   worker, a lost message or a failed attempt left.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -42,6 +45,9 @@ logger = logging.getLogger(__name__)
 
 #: Rows per processing transaction.
 BATCH = 200
+#: The cache key that says a drain task is queued, and how long it says so at most (a lost task).
+DRAIN_FLAG = "redemptions:outbox:drain"
+DRAIN_FLAG_SECONDS = 10
 
 
 def outbox_write(*, redemption: Redemption, event: str) -> RedemptionOutbox:
@@ -63,27 +69,43 @@ def outbox_dispatch_on_commit(*, entry_id: int) -> None:
 
 
 def outbox_dispatch(*, entry_id: int) -> None:
-    """Hand a committed row to the worker (inline where tasks run inline). Failures are logged, never
-    raised: the redemption has committed, and the catch-up job finds the row."""
-    from .tasks import outbox_process as task
+    """Have committed rows processed: one drain task at a time. The first commit that finds no drain queued
+    (a flag in the cache, ``DRAIN_FLAG``) publishes one; the drain clears the flag before it reads the pending
+    rows, so a row committed before that is read by it, and one committed after publishes the next drain.
+    Under load one task then processes hundreds of rows in batches instead of one task per row. Inline where
+    tasks run inline (the embedded default). Failures are logged, never raised: the redemption has
+    committed, and the catch-up job finds the row (as it does when the cache cannot be reached)."""
+    from .tasks import outbox_drain as task
 
     try:
-        task.delay(entry_id)
+        if cache.add(DRAIN_FLAG, entry_id, timeout=DRAIN_FLAG_SECONDS):
+            task.delay()
     except (BrokerUnavailable, *REDIS_UNAVAILABLE) as exc:
+        cache.delete(DRAIN_FLAG)
         logger.warning("outbox row %s not queued (%s); the catch-up job will process it", entry_id, exc)
     except Exception:  # inline processing: whatever happens, the payment stands
         logger.exception("outbox row %s failed inline; the catch-up job will retry it", entry_id)
 
 
-def outbox_process(*, entry_ids: Sequence[int] | None = None, batch: int = BATCH) -> int:
-    """Process pending rows (``entry_ids``, or the oldest ``batch``) in one transaction; return how many
-    were done. Rows another processor holds are skipped, rows already done are not touched again."""
+def outbox_drain() -> int:
+    """The worker's task: clear the drain flag, then process the pending rows not yet failed, in batches,
+    until none is free (failed rows wait for the catch-up). Returns how many were done."""
+    cache.delete(DRAIN_FLAG)
+    return outbox_catch_up(retry=False)
+
+
+def outbox_process(*, entry_ids: Sequence[int] | None = None, batch: int = BATCH, retry: bool = True) -> int:
+    """Process pending rows (``entry_ids``, or the oldest ``batch``; with ``retry=False`` only those that never
+    failed) in one transaction; return how many were done. Rows another processor holds are skipped, rows
+    already done are not touched again."""
     with transaction.atomic():
         pending = RedemptionOutbox.objects.select_for_update(skip_locked=True, of=("self",)).filter(
             done_at__isnull=True
         )
         if entry_ids is not None:
             pending = pending.filter(pk__in=list(entry_ids))
+        if not retry:
+            pending = pending.filter(attempts=0)
         rows = list(pending.select_related("redemption__merchant", "redemption__member").order_by("pk")[:batch])
         done: list[int] = []
         for row in rows:
@@ -102,12 +124,12 @@ def outbox_process(*, entry_ids: Sequence[int] | None = None, batch: int = BATCH
     return len(done)
 
 
-def outbox_catch_up(*, batch: int = BATCH) -> int:
+def outbox_catch_up(*, batch: int = BATCH, retry: bool = True) -> int:
     """Drain the outbox: batches until no pending row is free (failed rows wait for the next run).
     Returns how many rows were done."""
     total = 0
     while True:
-        done = outbox_process(batch=batch)
+        done = outbox_process(batch=batch, retry=retry)
         total += done
         if done < batch:
             return total

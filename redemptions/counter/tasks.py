@@ -24,9 +24,17 @@ def claims_expire() -> int:
 
 @shared_task(name="redemptions.tasks.outbox_process")
 def outbox_process(entry_id: int) -> int:
+    """One row (the task of earlier releases, still queued after an upgrade; new commits queue ``outbox_drain``)."""
     from .outbox import outbox_process as process
 
     return process(entry_ids=[entry_id])
+
+
+@shared_task(name="redemptions.tasks.outbox_drain")
+def outbox_drain() -> int:
+    from .outbox import outbox_drain as drain
+
+    return drain()
 
 
 @shared_task(name="redemptions.tasks.outbox_catch_up")

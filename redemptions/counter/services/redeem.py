@@ -165,6 +165,43 @@ def _member_limit_release(*, member_id: int, merchant_id: int, day: date) -> Non
     )
 
 
+def confirm_writes(*, redemption: Redemption, merchant: Merchant, counter: Counter) -> dict[str, Write]:
+    """The writes of a confirmation, run as one statement by ``redemption_write`` (and by the bench's pgbench
+    script): 1. the redemption (the unique code_id makes every other writer of this code fail: they wait for
+    us, then see the row; a reused code is reported as such, not as a limit), 2. the member's limit at this
+    shop today (``lim``: no row when reached), 3. the shop's capacity today (``cap``: likewise), 4. the
+    member's savings meter, 5. the audit trail, 6. one outbox row (``out``): attribution credit, the webhook
+    and the member's notice follow the commit, exactly once (outbox.py)."""
+    r = redemption
+    return {
+        "r": insert_write(r),
+        "lim": _member_limit_write(
+            member_id=r.member_id, merchant_id=r.merchant_id, day=r.local_date, limit=merchant.member_daily_limit
+        ),
+        "cap": capacity_take_write(
+            merchant_id=r.merchant_id,
+            local_date=r.local_date,
+            capacity=merchant.daily_capacity,
+            bill_fen=r.bill_fen,
+            discount_fen=r.discount_fen,
+        ),
+        "sav": subscription_savings_write(subscription_id=r.subscription_id, amount_fen=r.discount_fen),
+        "aud": audit_write(
+            actor=counter.actor,
+            action="redemptions.redemption_confirm",
+            obj=r,
+            object_id="{r}",
+            after={
+                "bill_fen": r.bill_fen,
+                "discount_fen": r.discount_fen,
+                "channel": r.channel,
+                "merchant": r.merchant_id,
+            },
+        ),
+        "out": outbox_row_write(event=RedemptionOutbox.Event.CONFIRMED),
+    }
+
+
 def redemption_write(
     *,
     merchant: Merchant,
@@ -235,35 +272,7 @@ def redemption_write(
             # 2. the member's limit at this shop today, 3. the shop's capacity today, 4. the member's
             # savings meter, 5. the audit trail, 6. one outbox row: attribution credit, the webhook and the
             # member's notice follow the commit, exactly once (outbox.py).
-            written = writes_run(
-                {
-                    "r": insert_write(redemption),
-                    "lim": _member_limit_write(
-                        member_id=member.pk, merchant_id=merchant.pk, day=day, limit=merchant.member_daily_limit
-                    ),
-                    "cap": capacity_take_write(
-                        merchant_id=merchant.pk,
-                        local_date=day,
-                        capacity=merchant.daily_capacity,
-                        bill_fen=bill_fen,
-                        discount_fen=discount,
-                    ),
-                    "sav": subscription_savings_write(subscription_id=ent.subscription_id, amount_fen=discount),
-                    "aud": audit_write(
-                        actor=counter.actor,
-                        action="redemptions.redemption_confirm",
-                        obj=redemption,
-                        object_id="{r}",
-                        after={
-                            "bill_fen": bill_fen,
-                            "discount_fen": discount,
-                            "channel": channel,
-                            "merchant": merchant.pk,
-                        },
-                    ),
-                    "out": outbox_row_write(event=RedemptionOutbox.Event.CONFIRMED),
-                }
-            )
+            written = writes_run(confirm_writes(redemption=redemption, merchant=merchant, counter=counter))
             if written["lim"] is None:
                 raise DomainError("member_limit_reached")
             if written["cap"] is None:
