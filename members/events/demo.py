@@ -51,7 +51,7 @@ def seed(out: list[tuple[str, str, str]]) -> None:
     if shop is not None:
         tonight = _event(
             "会员专场 · 手冲咖啡品鉴",
-            description="店长带你品鉴三款当季豆子。会员优先报名，可带一位同伴。",
+            description="店长带您品鉴三款当季豆子。会员优先报名，可带一位同伴。",
             **at_shop,
             starts_at=now + timedelta(hours=2),
             ends_at=now + timedelta(hours=4),

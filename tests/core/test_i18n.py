@@ -97,3 +97,10 @@ def test_every_string_has_a_chinese_translation(po):
                 if set(re.findall(r"%\(\w+\)s|\{\w+\}", text)) != wanted:
                     problems.append(f"placeholders differ: {msgid!r}")
     assert problems == []
+
+
+@pytest.mark.parametrize("po", catalogues(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_one_register_the_polite_you(po):
+    """Members, merchants and staff are addressed as 您 everywhere, never 你 (issue 14, item 7)."""
+    informal = [msgid for msgid, msgstrs, _flags in parse_po(po) if any("你" in text for text in msgstrs)]
+    assert informal == []
