@@ -342,3 +342,16 @@ def member_kpis(*, now: datetime) -> dict[str, Any]:
         "fees_net_fen": (fees["paid"] or 0) - (fees["refunded"] or 0),
         "computed_at": now.isoformat(),
     }
+
+
+def in_paid_period(*, subscription_ref: Any, at_ref: Any) -> Exists:
+    """An ``Exists`` for other apps' queries: was the subscription at ``subscription_ref`` in a paid (or renewed)
+    period at the moment ``at_ref``? (A trial's days, and the trial days before an upgrade, are not.)"""
+    return Exists(
+        SubscriptionPeriod.objects.filter(
+            subscription_id=subscription_ref,
+            kind__in=[SubscriptionPeriod.Kind.PAID, SubscriptionPeriod.Kind.RENEWAL],
+            start__lte=at_ref,
+            end__gt=at_ref,
+        )
+    )

@@ -17,14 +17,14 @@ def chart_geometry(chart: Chart) -> dict[str, Any]:
     time series, a column chart. Values are rounded to whole pixels."""
     top = chart.max_value
     if chart.key in COLUMN_CHARTS:
-        width, height, gap = 520, 160, 2
-        step = width / max(1, len(chart.bars))
+        width, height, gap, left = 520, 160, 2, 36
+        step = (width - left) / max(1, len(chart.bars))
         columns = []
         for i, bar in enumerate(chart.bars):
             h = round(bar.value / top * (height - 20))
             columns.append(
                 {
-                    "x": round(i * step),
+                    "x": left + round(i * step),
                     "y": height - h,
                     "w": max(1, round(step) - gap),
                     "h": h,
@@ -33,7 +33,18 @@ def chart_geometry(chart: Chart) -> dict[str, Any]:
                     "show_label": i % 5 == 0,
                 }
             )
-        return {"chart": chart, "columns": columns, "width": width, "height": height + 16, "base": height}
+        # The count axis: zero, half and the top, with their values.
+        ticks = [{"y": height - round(f * (height - 20)), "label": f"{top * f:g}"} for f in (0, 0.5, 1)]
+        return {
+            "chart": chart,
+            "columns": columns,
+            "width": width,
+            "height": height + 16,
+            "base": height,
+            "left": left,
+            "top": 20,
+            "yticks": ticks,
+        }
     rows = []
     for i, bar in enumerate(chart.bars):
         rows.append(

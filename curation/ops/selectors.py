@@ -26,7 +26,7 @@ from curation.models import Complaint, Finding, OpsDailyTotal, OpsSnapshot, Remo
 from curation.standing.rules import programme_zone
 from members.selectors import live_member_counts, member_kpis
 from merchants.selectors import active_cities, districts_with_city, seated_counts
-from redemptions.counter.selectors import surge_flag_counts
+from redemptions.counter.selectors import paid_members_savings, surge_flag_counts
 
 
 @dataclass
@@ -56,6 +56,7 @@ class Chart:
     how: str
     bars: list[Bar] = field(default_factory=list)
     unit: str = ""
+    axis_label: str = ""  # what the value axis counts (column charts)
 
     @property
     def max_value(self) -> float:
@@ -203,15 +204,24 @@ def redemptions_per_member(r: Reading) -> Figure:
 
 
 def savings_fee_ratio(r: Reading) -> Figure:
-    saved = r.redemptions_since(365, "discount_fen")
+    saved = paid_members_savings(since=r.now - timedelta(days=365))
     net_fees = int(r.kpis["fees_net_fen"])
     ratio = round(saved / net_fees, 2) if net_fees > 0 else None
     how = _(
-        "What members saved at shops in the last 365 days (¥%(saved)s) divided by the card fees they "
-        "paid in that time net of refunds (¥%(fees)s). Above 1 means the card paid for itself."
+        "What paying members saved at shops in the last 365 days, on their paid card years only (¥%(saved)s; "
+        "trial days left out), divided by the card fees paid in that time net of refunds (¥%(fees)s). Above 1 "
+        "means the card paid for itself."
     ) % {"saved": f"{saved / 100:,.2f}", "fees": f"{net_fees / 100:,.2f}"}
     shown = "—" if ratio is None else f"{ratio:.2f}"
     return Figure("savings_fee_ratio", str(_("Savings / fee ratio (12 months)")), shown, f"{how} {r.as_of}", ratio)
+
+
+def card_revenue(r: Reading) -> Figure:
+    net_fees = int(r.kpis["fees_net_fen"])
+    how = _("Card fees paid in the last 365 days, net of the refunds made on them.")
+    return Figure(
+        "card_revenue", str(_("Card revenue (12 months, net)")), f"¥{net_fees / 100:,.2f}", f"{how} {r.as_of}", net_fees
+    )
 
 
 def complaint_first_response_sla(r: Reading) -> Figure:
@@ -255,6 +265,7 @@ FIGURES: tuple[Callable[[Reading], Figure], ...] = (
     renewal_rate,
     redemptions_per_member,
     savings_fee_ratio,
+    card_revenue,
     complaint_first_response_sla,
     complaint_resolution_sla,
     open_findings,
@@ -308,7 +319,7 @@ def daily_chart(r: Reading) -> Chart:
     )
     how = _("Confirmed redemptions per local day from the nightly roll-up (voided ones excluded).")
     bars = [Bar(d.strftime("%m-%d"), daily.get(d, 0)) for d in days]
-    return Chart("daily", str(_("Redemptions per day (30 days)")), str(how), bars)
+    return Chart("daily", str(_("Redemptions per day (30 days)")), str(how), bars, axis_label=str(_("redemptions")))
 
 
 def findings_chart(r: Reading) -> Chart:

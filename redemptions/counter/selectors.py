@@ -10,6 +10,7 @@ from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from core.models import User
+from members.selectors import in_paid_period
 from merchants.models import Merchant
 from merchants.selectors import local_date, redeem_refusal, today_used
 
@@ -298,3 +299,15 @@ def offline_conflicts(*, merchant_states: Any, start: datetime, end: datetime) -
         .values_list("merchant_id", "pk", "reasons", "scanned_at")
     )
     return [(merchant_id, pk, (reasons or [""])[0], scanned_at) for merchant_id, pk, reasons, scanned_at in rows]
+
+
+def paid_members_savings(*, since: datetime) -> int:
+    """What members saved (fen) since ``since`` in confirmed redemptions made on a paid card year: the savings
+    the fee paid for (trial days excluded), for the operations overview's savings / fee ratio."""
+    paid = in_paid_period(subscription_ref=OuterRef("subscription_id"), at_ref=OuterRef("confirmed_at"))
+    total = (
+        Redemption.objects.filter(status=Redemption.Status.CONFIRMED, confirmed_at__gte=since)
+        .filter(paid)
+        .aggregate(n=Sum("discount_fen"))["n"]
+    )
+    return int(total or 0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils import timezone
@@ -125,3 +126,30 @@ def test_nightly_snapshot_holds_the_slow_member_figures():
     )
     assert figures()["trial_conversion"].raw == 25.0  # the page reads the snapshot, not the live tables
     assert member.pk
+
+
+def test_savings_over_fee_counts_paying_members_on_their_paid_days_and_revenue_is_shown():
+    from tests.factories.members import PlanFactory, paid_subscription
+
+    PlanFactory()
+
+    shop = MerchantFactory()
+    with time_machine.travel(timezone.now() - timedelta(days=2)):
+        payer = paid_subscription().user  # ¥168 paid two days ago
+    history(payer, shop, bill_fen=50_000, rate_bp=1000)  # ¥50 saved on the paid card
+    trial_member = member_with_card()  # a trial card: its savings were not paid for
+    history(trial_member, shop, bill_fen=90_000, rate_bp=1000)
+    f = figures()
+    assert f["savings_fee_ratio"].raw == round(5_000 / 16_800, 2)
+    assert "¥50.00" in f["savings_fee_ratio"].how and "¥168.00" in f["savings_fee_ratio"].how
+    assert f["card_revenue"].raw == 16_800 and f["card_revenue"].value == "¥168.00"
+
+
+def test_overview_charts_carry_their_axes_and_the_seat_mark_is_explained():
+    MerchantFactory()
+    html = staff_in("operator").get("/admin/curation/opsdailytotal/").content.decode()
+    daily = html[html.index('id="chart-daily"') :]
+    assert 'class="ops-axis ops-axis-y"' in daily[: daily.index("</section>")]
+    assert "核销笔数" in daily[: daily.index("</section>")] or "核销" in daily[: daily.index("</section>")]
+    seats = html[html.index('id="chart-seats"') :]
+    assert "ops-legend-mark" in seats[: seats.index("</section>")]
