@@ -9,6 +9,7 @@ from . import views
 
 urlpatterns = [
     path("card/", views.card, name="card"),
+    path("sw.js", views.service_worker, name="service_worker"),
     path("mine/", views.mine, name="mine"),
     path("scan/", views.scanner_pick, name="scanner_pick"),
     path("scan/<uuid:merchant_id>/", views.scanner, name="scanner"),

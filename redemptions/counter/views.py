@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 from uuid import UUID
 
@@ -11,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -340,3 +343,40 @@ def door_scan(request: HttpRequest, event_id: UUID) -> HttpResponse:
         },
         status=200,
     )
+
+
+# --- The service worker: the scanner and the card open with no network ------------------------------
+
+
+#: What the scanner and the card need to run offline (cached when the worker installs).
+OFFLINE_ASSETS = (
+    "css/site.css",
+    "css/redemptions.css",
+    "js/localtime.js",
+    "js/redemptions-scanner.js",
+    "js/redemptions-codes.js",
+    "js/redemptions-camera.js",
+    "js/redemptions-offline.js",
+    "js/redemptions-card.js",
+    "img/redcard.svg",
+    "vendor/barcode-detector/ponyfill.js",
+    "vendor/barcode-detector/zxing-exported.js",
+    "vendor/barcode-detector/zxing_reader.wasm",
+)
+
+
+@require_http_methods(["GET"])
+def service_worker(request: HttpRequest) -> HttpResponse:
+    """The service worker of /r/ (its scope): pages of the scanner and the card are kept as last fetched and
+    served from there when the network is down; the static files they use are cached at install. Rendered so
+    that it names the static files by their served (hashed) URLs; a new deployment changes them, and so the
+    worker's bytes, which makes browsers install the new one."""
+    assets = [static(path) for path in OFFLINE_ASSETS]
+    response = render(
+        request,
+        "redemptions/sw.js",
+        {"assets": json.dumps(assets), "version": hashlib.sha256("|".join(assets).encode()).hexdigest()[:12]},
+        content_type="application/javascript; charset=utf-8",
+    )
+    response["Cache-Control"] = "no-cache"
+    return response

@@ -1,5 +1,7 @@
 // Member card: shows the code for the current 30-second window with a countdown, holds the next
 // codes it fetched (so it keeps working offline for a couple of minutes), refreshes when it can.
+// The last codes it was given are kept on the phone (localStorage) and the page itself by the service
+// worker, so the card opens with no network and says it is offline.
 (function () {
   const root = document.getElementById("rc-card");
   const qr = document.getElementById("rc-qr");
@@ -8,11 +10,35 @@
   const countdown = document.getElementById("rc-countdown");
   const net = document.getElementById("rc-net");
   const labels = root.dataset;
+  const KEPT = "redcard.card";
   let payload = JSON.parse(document.getElementById("rc-card-data").textContent);
   let offset = payload.server_time - Date.now(); // server clock minus ours
   let shown = null;
   let lastFetch = Date.now();
-  let offline = false;
+  let offline = !navigator.onLine;
+
+  // A page served by the service worker holds the codes of its last fetch (and its clock then): what is kept
+  // here is as new or newer, with the clock offset measured when it was fetched.
+  let kept = null;
+  try {
+    kept = JSON.parse(localStorage.getItem(KEPT) || "null");
+  } catch (error) {
+    kept = null;
+  }
+
+  function keep(fresh) {
+    try {
+      localStorage.setItem(KEPT, JSON.stringify({ ...fresh, fetched_at: Date.now() }));
+    } catch (error) {
+      // storage full or disabled: the card still works while the page is open
+    }
+  }
+  if (kept && kept.server_time >= payload.server_time && kept.codes) {
+    payload = kept;
+    offset = kept.server_time - kept.fetched_at;
+  } else {
+    keep(payload);
+  }
 
   function now() {
     return Date.now() + offset;
@@ -60,6 +86,7 @@
       payload = fresh;
       offset = fresh.server_time - Date.now();
       offline = false;
+      keep(fresh);
       if (!fresh.entitled) window.location.reload();
     } catch (error) {
       offline = true;
@@ -71,4 +98,8 @@
   render();
   setInterval(render, 500);
   window.addEventListener("online", refresh);
+  window.addEventListener("offline", () => {
+    offline = true;
+  });
+  if ("serviceWorker" in navigator && labels.swUrl) navigator.serviceWorker.register(labels.swUrl).catch(() => {});
 })();

@@ -5,8 +5,12 @@
 // A typed code (or a browser without Ed25519 in WebCrypto) is looked up first (prepare), then confirmed.
 // Full-screen green/red, today's list with void, incoming tap claims polled every 2 s, the shop's state
 // (paused, full, offer, keys) refreshed every 30 s.
+// When the confirm cannot reach the server, a code the page verified itself is accepted offline (if the shop
+// allows it and the queue has room): kept in IndexedDB, an amber screen with the amount to charge, synced
+// when the network returns (redemptions-offline.js; the page itself opens offline through the service worker).
 import { isLive, isNumeric, parseCode, verifySignature, canVerify } from "./redemptions-codes.js";
 import { makeDetector as detectorFor } from "./redemptions-camera.js";
+import { enqueue, forget, newId, queued } from "./redemptions-offline.js";
 
 const root = document.getElementById("rc-scanner");
 const data = root.dataset;
@@ -85,6 +89,9 @@ async function api(url, body, method = "POST") {
   } catch (error) {
     return { ok: false, problem: { code: "offline", detail: data.labelOffline } };
   }
+  if ([502, 503, 504].includes(response.status)) {
+    return { ok: false, problem: { code: "offline", detail: data.labelOffline } }; // the proxy, not the app
+  }
   let payload = null;
   try {
     payload = await response.json();
@@ -120,10 +127,11 @@ function toEntry(kind) {
   renderEntry();
 }
 
-function result(ok, title, amount, detail) {
+function result(ok, title, amount, detail, amber = false) {
   mode = "result";
   const box = $("rc-result");
-  box.classList.toggle("rc-ok", ok);
+  box.classList.toggle("rc-ok", ok && !amber);
+  box.classList.toggle("rc-offline", amber);
   box.classList.toggle("rc-refused", !ok);
   $("rc-result-title").textContent = title;
   $("rc-result-amount").textContent = amount;
@@ -193,6 +201,7 @@ go.addEventListener("click", async () => {
     ? { merchant: data.merchant, token: prepared.token, bill_fen: fen }
     : { merchant: data.merchant, code: prepared.code, bill_fen: fen };
   const answer = await api(data.confirmUrl, body);
+  if (!answer.ok && answer.problem.code === "offline" && prepared.code) return acceptOffline(fen);
   if (!answer.ok) return refused(answer.problem);
   const r = answer.data;
   if (prepared.codeId) usedHere.add(prepared.codeId);
@@ -200,6 +209,76 @@ go.addEventListener("click", async () => {
   loadToday();
   refreshState();
 });
+
+// --- offline: accept, keep, sync -----------------------------------------------------------------------
+
+async function acceptOffline(fen) {
+  const policy = state.offline;
+  if (!policy.enabled || !window.indexedDB) return refused({ detail: data.labelOffline });
+  const queue = await queued(data.merchant);
+  if (queue.length >= policy.queue_max) return refused({ detail: data.labelQueueFull });
+  if (queue.some((r) => r.codeId === prepared.codeId)) return refused({ detail: data.labelUsed });
+  const discount = discountFor(fen);
+  const name = $("rc-member-name").textContent;
+  await enqueue({
+    id: newId(),
+    merchant: data.merchant,
+    code: prepared.code,
+    codeId: prepared.codeId,
+    bill_fen: fen,
+    discount_fen: discount,
+    charge_fen: fen - discount,
+    member: name,
+    staff: Number(data.staff),
+    scanned_at: new Date(prepared.scannedAt).toISOString(),
+  });
+  usedHere.add(prepared.codeId);
+  result(true, data.labelOfflineAccepted, `¥${yuan(fen - discount)}`, `${data.labelBill} ¥${yuan(fen)} − ${data.labelDiscount} ¥${yuan(discount)} · ${name}`, true);
+  showPending();
+}
+
+async function showPending(note = "") {
+  const line = $("rc-pending");
+  let count = 0;
+  try {
+    count = (await queued(data.merchant)).length;
+  } catch (error) {
+    count = 0;
+  }
+  const text = [count ? data.labelPending.replace("%(n)s", String(count)) : "", note].filter(Boolean).join(" · ");
+  line.textContent = text;
+  line.classList.toggle("hidden", !text);
+}
+
+let syncing = false;
+
+async function syncOffline() {
+  if (syncing || !window.indexedDB) return;
+  syncing = true;
+  try {
+    const queue = await queued(data.merchant);
+    if (!queue.length) return;
+    const batch = queue.slice(0, state.offline.queue_max);
+    const answer = await api(data.offlineUrl, {
+      merchant: data.merchant,
+      records: batch.map((r) => ({ id: r.id, code: r.code, bill_fen: r.bill_fen, scanned_at: r.scanned_at, staff: r.staff })),
+    });
+    if (!answer.ok) return;
+    const results = answer.data.results || [];
+    await forget(results.map((r) => r.id));
+    const problems = results.filter((r) => r.outcome === "conflict" || r.outcome === "refused").length;
+    const synced = results.length - problems;
+    const note = [synced ? data.labelSynced.replace("%(n)s", String(synced)) : "", problems ? data.labelConflicts.replace("%(n)s", String(problems)) : ""];
+    await showPending(note.filter(Boolean).join(" · "));
+    loadToday();
+    refreshState();
+  } finally {
+    syncing = false;
+  }
+}
+
+window.addEventListener("online", syncOffline);
+setInterval(syncOffline, 15000);
 
 $("rc-cancel").addEventListener("click", toScan);
 $("rc-next").addEventListener("click", toScan);
@@ -417,6 +496,11 @@ function renderClaims(claims) {
 }
 
 applyState(state);
+showPending();
+syncOffline();
+if ("serviceWorker" in navigator && data.swUrl) {
+  navigator.serviceWorker.register(data.swUrl).catch(() => {});
+}
 canVerify(keys).then((yes) => {
   localVerify = yes;
 });

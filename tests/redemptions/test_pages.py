@@ -154,3 +154,13 @@ def test_my_redemptions_lists_savings_per_visit(client, merchant, counter, membe
     with django_assert_max_num_queries(10):
         html = client.get(reverse("redemptions:mine")).content.decode()
     assert "12.00" in html and "6.00" in html and "18.00" in html
+
+
+def test_the_service_worker_is_served_for_the_scanner_and_the_card(client):
+    from django.templatetags.static import static
+
+    response = client.get(reverse("redemptions:service_worker"))
+    assert response.status_code == 200 and response["Content-Type"].startswith("application/javascript")
+    body = response.content.decode()
+    assert static("js/redemptions-scanner.js") in body and static("vendor/barcode-detector/zxing_reader.wasm") in body
+    assert "/r/" in reverse("redemptions:service_worker") and response["Cache-Control"] == "no-cache"
