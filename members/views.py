@@ -64,7 +64,9 @@ def membership(request: HttpRequest) -> HttpResponse:
             subscription is not None
             and subscription.state in (SubscriptionState.ACTIVE, SubscriptionState.CANCEL_AT_PERIOD_END)
             and not (
-                subscription.state == SubscriptionState.ACTIVE and subscription.auto_renew and agreements_supported()
+                subscription.state == SubscriptionState.ACTIVE
+                and subscription.auto_renew
+                and agreements_supported(user=user)
             )
             and subscription.period_end is not None
             and subscription.period_end - timezone.now() <= RENEWAL_WINDOW

@@ -9,6 +9,7 @@ page and notification endpoint answer 404.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
@@ -77,10 +78,19 @@ def get_provider(code: str | None = None) -> PaymentProvider:
     raise DomainError("provider_unknown")
 
 
-def agreements_supported() -> bool:
+def agreements_supported(*, user: Any = None) -> bool:
     """Whether the configured provider renews cards by a recurring agreement (else: reminders and a
-    one-tap renewal checkout)."""
+    one-tap renewal checkout). At a gateway where members sign the agreement themselves (Alipay), a
+    given ``user``'s card renews by itself only under an active agreement."""
     try:
-        return get_provider().supports_agreements
+        provider = get_provider()
     except DomainError:
         return False
+    if not provider.supports_agreements:
+        return False
+    if provider.signs_agreements and user is not None:
+        from ..models import PaymentAgreement
+
+        active = PaymentAgreement.objects.filter(user=user, provider=provider.code, state=PaymentAgreement.State.ACTIVE)
+        return active.exists()
+    return True

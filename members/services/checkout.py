@@ -29,7 +29,7 @@ from ..models import (
     Subscription,
     SubscriptionPeriod,
 )
-from ..payments import get_provider
+from ..payments import agreements_supported, get_provider
 from ..payments.base import CHANNEL_DESKTOP, Notification, PaymentProvider, Transaction
 from .common import (
     MEMBERSHIP_URL,
@@ -526,9 +526,10 @@ def payments_reconcile(*, now: datetime | None = None) -> dict[str, int]:
 
 def renewals_charge(*, now: datetime | None = None) -> int:
     """Charge the auto-renewal of active cards ending within ``RENEWAL_LEAD``. A renewal
-    payment per period is unique (constraint), so the job may run any number of times. A member
-    without a recurring agreement at the gateway gets a failed renewal (and its notice): the card
-    is renewed by hand from the membership page."""
+    payment per period is unique (constraint), so the job may run any number of times. A member who
+    never signed the gateway's agreement (Alipay) is not charged; one whose agreement the gateway no
+    longer honours gets a failed renewal (and its notice) and auto-renew off: the card is renewed by
+    hand from the membership page, where the reminders lead."""
     now = now or _now()
     if not programme_get().sales_open:
         return 0
@@ -541,6 +542,8 @@ def renewals_charge(*, now: datetime | None = None) -> int:
     charged = 0
     for subscription in due.iterator(chunk_size=200):
         plan = subscription.plan
+        if provider.signs_agreements and not agreements_supported(user=subscription.user):
+            continue  # never signed one: the reminders lead to a one-tap renewal
         try:
             with transaction.atomic():
                 locked = _locked_subscription(subscription.pk)
@@ -559,9 +562,20 @@ def renewals_charge(*, now: datetime | None = None) -> int:
             )
         except DomainError as exc:
             logger.warning("renewal %s not charged: %s", payment.public_id, exc.code)
-            if exc.code == "payment_agreement_missing":  # renewed by hand (the reminders lead there)
+            if exc.code == "payment_agreement_missing":  # the gateway no longer honours it: renewed by hand
                 with transaction.atomic():
                     _payment_fail(payment.pk, actor="system:renewals", reason="no recurring agreement")
+                    locked = _locked_subscription(subscription.pk)
+                    locked.auto_renew = False
+                    locked.save(update_fields=["auto_renew"])
+                    audit_record(
+                        actor="system:renewals",
+                        action="members.auto_renew_set",
+                        obj=locked,
+                        before={"auto_renew": True},
+                        after={"auto_renew": False},
+                        reason="no recurring agreement at the gateway",
+                    )
             continue  # else pending: reconciliation asks the gateway, then closes it
         charged += 1
     return charged

@@ -178,7 +178,8 @@ def reminders_send(*, now: datetime | None = None) -> int:
 
     now = now or _now()
     sent = 0
-    charged = agreements_supported()  # else "auto-renew" means: reminded, with a one-tap renewal
+    # Without an agreement "auto-renew" means: reminded, with a one-tap renewal.
+    charged = agreements_supported()
     for column, window in (("reminded_7d_at", timedelta(days=7)), ("reminded_1d_at", DAY)):
         due = Subscription.objects.filter(
             state__in=ENTITLED_STATES, period_end__gt=now, period_end__lte=now + window, **{f"{column}__isnull": True}
@@ -191,7 +192,12 @@ def reminders_send(*, now: datetime | None = None) -> int:
                 if not claimed:
                     continue
                 savings = member_savings(user=subscription.user)
-                renews = charged and subscription.state == S.ACTIVE and subscription.auto_renew
+                renews = (
+                    charged
+                    and subscription.state == S.ACTIVE
+                    and subscription.auto_renew
+                    and agreements_supported(user=subscription.user)
+                )
                 assert subscription.period_end is not None
                 notify(
                     user=subscription.user,

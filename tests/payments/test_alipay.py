@@ -377,16 +377,30 @@ def test_production_refuses_alipay_without_its_settings():
     assert "ALIPAY_SELLER_ID" in refused.stderr and "ALIPAY_APP_ID" not in refused.stderr.split("needs")[1]
 
 
-def test_renewal_without_an_agreement_fails_that_renewal_and_goes_on(alipay):
+def test_a_card_without_an_agreement_is_reminded_not_charged_and_a_stale_one_turns_auto_renew_off(alipay):
+    from core.models import Notification as Notice
+    from members.models import PaymentAgreement
     from members.services.checkout import renewals_charge
+    from members.services.subscriptions import reminders_send
 
-    first, second = active(alipay), active(alipay)
-    end = Subscription.objects.get(pk=first.subscription_id).period_end
+    never_signed, stale = active(alipay), active(alipay)
+    PaymentAgreement.objects.create(
+        user=stale.subscription.user, provider="alipay", state="active", agreement_no="20265703000000000000"
+    )  # Alipay no longer knows it
+    end = Subscription.objects.get(pk=never_signed.subscription_id).period_end
+    assert reminders_send(now=end - timedelta(days=6)) == 2
+    bodies = dict(Notice.objects.filter(kind="members.expiry_reminder").values_list("user_id", "url"))
+    assert bodies[never_signed.subscription.user_id].endswith("#renew")  # "renew to keep your discounts"
+    assert not bodies[stale.subscription.user_id].endswith("#renew")  # "it renews automatically"
     assert renewals_charge(now=end - timedelta(hours=2)) == 0
-    renewals = Payment.objects.filter(kind=Payment.Kind.RENEWAL)
-    assert sorted(renewals.values_list("subscription_id", "state")) == sorted(
-        [(first.subscription_id, "failed"), (second.subscription_id, "failed")]
-    )
+    assert renewals_charge(now=end - timedelta(hours=1)) == 0
+    (renewal,) = Payment.objects.filter(kind=Payment.Kind.RENEWAL)
+    assert renewal.subscription_id == stale.subscription_id and renewal.state == "failed"
+    assert Subscription.objects.get(pk=stale.subscription_id).auto_renew is False
+    assert Subscription.objects.get(pk=never_signed.subscription_id).auto_renew is True
+    assert [biz["agreement_params"] for biz in alipay.calls_of("alipay.trade.pay")] == [
+        {"agreement_no": "20265703000000000000"}
+    ]
 
 
 def test_event_orders_on_the_bill_are_matched_and_one_missing_is_flagged(alipay, django_capture_on_commit_callbacks):
