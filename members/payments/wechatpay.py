@@ -73,7 +73,6 @@ REQUIRED = (
     "WECHATPAY_APIV3_KEY",
     "WECHATPAY_PRIVATE_KEY_PATH",
     "WECHATPAY_CERT_SERIAL_NO",
-    "WECHATPAY_NOTIFY_URL",
 )
 #: ... and one way of verifying WeChat Pay's signatures: its public key (and the key's id), or a
 #: directory of platform certificates (downloaded and kept fresh by the SDK).
@@ -164,7 +163,9 @@ class WeChatPayProvider(PaymentProvider):
             raise DomainError("payments_unavailable")
         self.app_id = setting("WECHATPAY_APPID")
         self.merchant_id = setting("WECHATPAY_MCHID")
-        self.notify_url = setting("WECHATPAY_NOTIFY_URL")
+        self.notify_url = setting("WECHATPAY_NOTIFY_URL") or settings.SITE_URL + reverse(
+            "api-members-payment-notify", args=[CODE]
+        )
         self.api_base = (setting("WECHATPAY_API_BASE") or DEFAULT_API_BASE).rstrip("/")
 
     # --- the SDK client ------------------------------------------------------------------

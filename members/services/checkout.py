@@ -290,7 +290,7 @@ def notification_ack(*, provider_code: str) -> str:
 
 def _refund_notification(payment: Payment, note: Notification, provider: PaymentProvider) -> str:
     """A refund notice: settle our ledger entry of that refund number (any order of arrival; a
-    notice for a refund we never asked for is flagged)."""
+    notice for a refund we never asked for, or for another amount, is flagged)."""
     assert note.refund is not None
     if _merchant_mismatch(payment, note.transaction, provider):
         return "merchant_mismatch"
@@ -308,6 +308,17 @@ def _refund_notification(payment: Payment, note: Notification, provider: Payment
             detail={"reason": "refund_unknown", "notify_id": note.notify_id},
         )
         return "unknown_refund"
+    if note.refund.amount_fen is not None and note.refund.amount_fen != refund.amount_fen:
+        # the gateway says another amount went back than we asked for: refused and flagged, the entry
+        # stays open (reconciliation asks again; the daily bill check compares the amounts)
+        issue_record(
+            kind=ReconciliationIssue.Kind.NOTIFICATION_REFUSED,
+            provider=provider.code,
+            out_trade_no=note.transaction.out_trade_no,
+            out_refund_no=note.refund.out_refund_no,
+            detail={"reason": "amount_mismatch", "expected": refund.amount_fen, "received": note.refund.amount_fen},
+        )
+        return "amount_mismatch"
     return "refund_" + refund_record(refund_id=refund.pk, result=note.refund, actor=f"provider:{provider.code}")
 
 

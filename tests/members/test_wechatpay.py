@@ -205,6 +205,25 @@ def test_refund_is_processing_until_its_notice_and_settles_once(gateway):
     assert len(gateway.requests_to("refund")) == 1 and selectors.ledger_discrepancies() == []
 
 
+def test_refund_notice_for_another_amount_is_refused_and_flagged(gateway):
+    payment = paid_payment(gateway)
+    refund = refund_all(payment)
+    notice = gateway.settle_refund(str(refund.public_id))
+    data = gateway.refunds[str(refund.public_id)].resource()
+    resource = {
+        **{k: data[k] for k in ("out_trade_no", "transaction_id", "out_refund_no", "refund_id", "success_time")},
+        "mchid": MCHID,
+        "refund_status": "SUCCESS",
+        "amount": {"total": 16800, "refund": 100, "payer_total": 16800, "payer_refund": 100},
+    }
+    assert deliver(gateway.notice("REFUND.SUCCESS", "refund", resource)) == (409, "payment_amount_mismatch")
+    refund.refresh_from_db()
+    assert refund.state == "processing"
+    issue = ReconciliationIssue.objects.get(out_refund_no=str(refund.public_id))
+    assert issue.detail == {"reason": "amount_mismatch", "expected": 16800, "received": 100}
+    assert deliver(notice) == (200, "refund_succeeded")  # the true notice still settles it
+
+
 def test_refund_notice_before_the_pay_notice(gateway):
     payment = checkout_start(user=UserFactory(), plan_code="annual")
     held_pay_notice = gateway.pay(str(payment.public_id))
