@@ -1,15 +1,28 @@
-"""The redemptions app's links on lower apps' pages (:mod:`core.links`): the member's card from the membership
-pages, and the scanner, dashboard and QR stand from the merchant console."""
+"""The redemptions app's entries on lower apps' pages (:mod:`core.links`): the notes about a shop on its page,
+the member's card from the membership pages, and the scanner, dashboard and QR stand from the merchant console."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from core.links import Link, provide
+from core.links import Link, Section, provide
 from merchants.models import Merchant
 from merchants.selectors import is_owner
+
+from .attribution.selectors import notes_about
+
+
+@provide("merchants.shop_page.sections")
+def shop_notes(request: HttpRequest, *, merchant: Merchant) -> Section | None:
+    """The notes that tag the shop (newest first; a verified visit marked), on the shop's public page."""
+    notes = notes_about(merchant=merchant)
+    if not notes:
+        return None
+    html = render_to_string("redemptions/attribution/_shop_notes.html", {"notes": notes}, request=request)
+    return Section(html=html, order=50)
 
 
 @provide("members.card")

@@ -46,7 +46,7 @@ from merchants.models import Merchant
 from merchants.selectors import day_totals
 from merchants.selectors import local_date as merchant_local_date
 
-from ..models import SHARE_ONE, AttributionModel
+from ..models import SHARE_ONE, AttributionModel, Note
 from . import errors as _errors  # noqa: F401  (registers the codes)
 
 K_ANONYMITY = 10
@@ -508,3 +508,12 @@ def dashboard_payload(board: Dashboard) -> dict[str, Any]:
             ],
         },
     }
+
+
+def notes_about(*, merchant: Merchant, limit: int = 6) -> list[Note]:
+    """The notes that tag ``merchant`` and are not hidden, newest first (the shop page's "notes" section)."""
+    return list(
+        Note.objects.filter(tags__merchant=merchant, hidden_at__isnull=True)
+        .select_related("source")
+        .order_by("-published_at", "-pk")[:limit]
+    )
