@@ -18,6 +18,7 @@ from core.errors import DomainError
 
 from .models import (
     FlaggedPayment,
+    GuaranteeSettlement,
     Payment,
     PaymentNotification,
     Plan,
@@ -39,7 +40,16 @@ from .templatetags.members_tags import yuan
 @admin.register(Plan)
 class PlanAdmin(AuditHistoryMixin, HistoryAdminMixin):
     history_reason_required = True  # a price or a duration is a decision
-    list_display = ["code", "name_zh", "name_en", "price_display", "duration_days", "is_trial", "is_active"]
+    list_display = [
+        "code",
+        "name_zh",
+        "name_en",
+        "price_display",
+        "duration_days",
+        "is_trial",
+        "is_active",
+        "savings_guarantee",
+    ]
     list_filter = ["is_active", "is_trial"]
     readonly_fields = ["audit_trail"]
 
@@ -52,7 +62,7 @@ class PeriodInline(admin.TabularInline):
     model = SubscriptionPeriod
     extra = 0
     can_delete = False
-    fields = ["kind", "start", "end", "payment", "savings_fen"]
+    fields = ["kind", "start", "end", "payment", "savings_fen", "guaranteed"]
     readonly_fields = fields  # type: ignore[assignment]
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -259,6 +269,16 @@ class RefundAdmin(RefundRetryMixin, ReadOnlyAdmin):
     @admin.display(description=_("amount"))
     def amount(self, obj: Refund) -> str:
         return yuan(obj.amount_fen)
+
+
+@admin.register(GuaranteeSettlement)
+class GuaranteeSettlementAdmin(ReadOnlyAdmin):
+    """The savings guarantee settled at the end of each guaranteed paid year (the job writes them)."""
+
+    list_display = ["settled_at", "subscription", "period", "fee_fen", "saved_fen", "due_fen", "outcome", "refund"]
+    list_filter = ["outcome"]
+    search_fields = ["subscription__user__email", "subscription__public_id"]
+    list_select_related = ["subscription__user", "subscription__plan", "period", "refund"]
 
 
 @admin.register(ReconciliationIssue)

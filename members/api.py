@@ -75,10 +75,22 @@ class EntitlementSerializer(serializers.Serializer):
     period_end = serializers.DateTimeField(allow_null=True)
 
 
+class GuaranteeSerializer(serializers.Serializer):
+    """The savings guarantee of the paid year in force (省不回年费，退差价)."""
+
+    state = serializers.ChoiceField(choices=["covered", "on_track", "below"])
+    fee_fen = serializers.IntegerField()
+    projected_fen = serializers.IntegerField(help_text="Savings projected to the year's end at the pace so far.")
+    due_now_fen = serializers.IntegerField(help_text="What would come back if the year ended now.")
+    expected_fen = serializers.IntegerField(help_text="What comes back at the year's end at this pace.")
+    year_end = serializers.DateTimeField()
+
+
 class SavingsSerializer(serializers.Serializer):
     saved_fen = serializers.IntegerField()
     fee_fen = serializers.IntegerField()
     currency = serializers.CharField()
+    guarantee = GuaranteeSerializer(allow_null=True, help_text="None without a guarantee (plan, trial, refund).")
 
 
 class MySubscriptionSerializer(serializers.Serializer):

@@ -8,6 +8,8 @@ BEAT: dict[str, dict] = {
     # The gateways publish the previous day's bill from about 10:00 China time (02:00 UTC).
     "members-reconcile-bills": {"task": "members.tasks.reconcile_bills", "schedule": timedelta(hours=6)},
     "members-advance-subscriptions": {"task": "members.tasks.advance_subscriptions", "schedule": timedelta(minutes=5)},
+    # The savings guarantee of paid years that ended (each year once; idempotent, safe to rerun).
+    "members-settle-guarantees": {"task": "members.tasks.settle_guarantees", "schedule": timedelta(hours=1)},
     "members-charge-renewals": {"task": "members.tasks.charge_renewals", "schedule": timedelta(hours=1)},
     "members-send-reminders": {"task": "members.tasks.send_reminders", "schedule": timedelta(hours=1)},
     "members-sandbox-redeliver": {"task": "members.tasks.sandbox_redeliver", "schedule": timedelta(minutes=1)},

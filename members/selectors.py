@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from core.models import User
@@ -51,6 +51,103 @@ class Savings:
     currency: str
     period_start: datetime | None
     period_end: datetime | None
+    guarantee: Guarantee | None = None
+
+
+#: Early in a year the pace says little: the projection counts at least this much of the year as gone.
+GUARANTEE_MIN_ELAPSED = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Guarantee:
+    """The savings guarantee of the paid year in force (省不回年费，退差价), as the meter shows it.
+
+    ``state``: ``covered`` (the savings already reach the fee: nothing will come back), ``on_track`` (at
+    this pace they will by the year's end) or ``below`` (at this pace the year ends below the fee: the
+    difference comes back). ``due_now_fen`` is what would come back if the year ended now,
+    ``expected_fen`` what comes back at this pace."""
+
+    state: str
+    fee_fen: int
+    saved_fen: int
+    projected_fen: int
+    due_now_fen: int
+    expected_fen: int
+    year_end: datetime
+
+
+def guarantee_project(*, fee_fen: int, saved_fen: int, start: datetime, end: datetime, at: datetime) -> Guarantee:
+    """Where a guaranteed year stands at ``at``: the savings projected to the year's end at the pace so far
+    (at least :data:`GUARANTEE_MIN_ELAPSED` counted as gone)."""
+    length = (end - start).total_seconds()
+    elapsed = min(max((at - start).total_seconds(), GUARANTEE_MIN_ELAPSED.total_seconds()), length)
+    saved = max(0, saved_fen)
+    projected = saved if elapsed >= length else int(saved * length / elapsed)
+    state = "covered" if saved >= fee_fen else "on_track" if projected >= fee_fen else "below"
+    return Guarantee(
+        state=state,
+        fee_fen=fee_fen,
+        saved_fen=saved,
+        projected_fen=projected,
+        due_now_fen=max(0, fee_fen - saved),
+        expected_fen=max(0, fee_fen - projected),
+        year_end=end,
+    )
+
+
+def _guaranteed_years() -> QuerySet[SubscriptionPeriod]:
+    """Paid years bought with the guarantee whose payment was not refunded (refunded years are excluded)."""
+    return SubscriptionPeriod.objects.filter(
+        guaranteed=True, payment__state=Payment.State.PAID, payment__refunded_fen=0
+    ).exclude(subscription__state=SubscriptionState.REFUNDED)
+
+
+def guarantee_meter(*, subscription: Subscription, at: datetime | None = None) -> Guarantee | None:
+    """The guarantee of the year in force of a paid card, or None (no guarantee, a trial, a refunded year)."""
+    if subscription.state not in PAID_STATES or subscription.period_start is None:
+        return None
+    at = at or timezone.now()
+    year = (
+        _guaranteed_years()
+        .filter(subscription=subscription, start=subscription.period_start, end__gt=at)
+        .values_list("payment__amount_fen", "start", "end")
+        .first()
+    )
+    if year is None:
+        return None
+    fee, start, end = year
+    return guarantee_project(fee_fen=fee, saved_fen=subscription.savings_fen, start=start, end=end, at=at)
+
+
+@dataclass(frozen=True)
+class GuaranteeForecast:
+    years: int
+    claimants: int
+    expected_fen: int
+
+
+def guarantee_forecast(*, now: datetime) -> GuaranteeForecast:
+    """The cost forecast of the savings guarantee for the operations overview: the guaranteed paid years in
+    force (one query), how many are on course to end below their fee at their pace so far, and the
+    expected total of the differences."""
+    rows = (
+        _guaranteed_years()
+        .filter(
+            subscription__state__in=PAID_STATES,
+            subscription__period_start=F("start"),
+            start__lte=now,
+            end__gt=now,
+        )
+        .values_list("payment__amount_fen", "subscription__savings_fen", "start", "end")
+    )
+    years = claimants = expected = 0
+    for fee, saved, start, end in rows.iterator(chunk_size=2000):
+        years += 1
+        meter = guarantee_project(fee_fen=fee, saved_fen=saved, start=start, end=end, at=now)
+        if meter.expected_fen:
+            claimants += 1
+            expected += meter.expected_fen
+    return GuaranteeForecast(years=years, claimants=claimants, expected_fen=expected)
 
 
 def entitlement(*, user: User, at: datetime | None = None, lock: bool = False) -> Entitlement:
@@ -164,6 +261,7 @@ def member_savings(*, user: User) -> Savings:
         fee_plan.currency,
         subscription.period_start,
         subscription.period_end,
+        guarantee_meter(subscription=subscription),
     )
 
 

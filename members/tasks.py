@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from .payments import sandbox
 from .services.checkout import payments_reconcile, renewals_charge
+from .services.guarantee import guarantees_settle
 from .services.reconciliation import bill_reconcile
 from .services.refunds import refunds_reconcile
 from .services.subscriptions import reminders_send, subscriptions_advance
@@ -30,6 +31,12 @@ def reconcile_refunds() -> dict[str, int]:
 def reconcile_bills(day: str | None = None) -> dict[str, int]:
     """Yesterday's bill (China Standard Time) of every configured gateway against the ledger."""
     return bill_reconcile(day=date.fromisoformat(day) if day else None)
+
+
+@shared_task
+def settle_guarantees() -> dict[str, int]:
+    """The savings guarantee of paid years that ended: the difference back where savings fell short."""
+    return guarantees_settle()
 
 
 @shared_task

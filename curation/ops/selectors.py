@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 
 from curation.models import Complaint, Finding, OpsDailyTotal, OpsSnapshot, RemovalRule
 from curation.standing.rules import programme_zone
-from members.selectors import live_member_counts, member_kpis
+from members.selectors import GuaranteeForecast, guarantee_forecast, live_member_counts, member_kpis
 from merchants.selectors import active_cities, districts_with_city, seated_counts
 from redemptions.counter.selectors import paid_members_savings, surge_flag_counts
 
@@ -95,6 +95,11 @@ class Reading:
     def members(self) -> tuple[int, int]:
         """(active members, of which on a free trial)."""
         return live_member_counts(now=self.now)
+
+    @cached_property
+    def guarantee(self) -> GuaranteeForecast:
+        """The savings guarantee's years in force and what they are on course to cost (one query)."""
+        return guarantee_forecast(now=self.now)
 
     @cached_property
     def kpis(self) -> dict[str, Any]:
@@ -224,6 +229,27 @@ def card_revenue(r: Reading) -> Figure:
     )
 
 
+def guarantee_claimants(r: Reading) -> Figure:
+    forecast = r.guarantee
+    how = _(
+        "Of the paid years in force bought with the savings guarantee (%(years)s), those whose savings, at "
+        "their pace so far (at least 30 days counted), end the year below the fee paid: they will claim."
+    ) % {"years": forecast.years}
+    label = str(_("Savings guarantee: members on track to claim"))
+    return Figure("guarantee_claimants", label, f"{forecast.claimants:,}", str(how), forecast.claimants)
+
+
+def guarantee_payout(r: Reading) -> Figure:
+    forecast = r.guarantee
+    how = _(
+        "The sum, over the members on track to claim, of the fee paid minus the savings projected to the "
+        "year's end at their pace so far: what the guarantee is expected to refund."
+    )
+    label = str(_("Savings guarantee: expected payout"))
+    shown = f"¥{forecast.expected_fen / 100:,.2f}"
+    return Figure("guarantee_payout", label, shown, str(how), forecast.expected_fen)
+
+
 def complaint_first_response_sla(r: Reading) -> Figure:
     how = _(
         "Of the complaints filed in the last 30 days that were answered or whose first-response deadline "
@@ -266,6 +292,8 @@ FIGURES: tuple[Callable[[Reading], Figure], ...] = (
     redemptions_per_member,
     savings_fee_ratio,
     card_revenue,
+    guarantee_claimants,
+    guarantee_payout,
     complaint_first_response_sla,
     complaint_resolution_sla,
     open_findings,

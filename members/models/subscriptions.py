@@ -39,6 +39,14 @@ class Plan(models.Model):
         _("free trial"), default=False, help_text=_("A trial is free and can be taken once per person.")
     )
     is_active = models.BooleanField(_("on sale"), default=True)
+    savings_guarantee = models.BooleanField(
+        _("savings guarantee"),
+        default=False,
+        help_text=_(
+            "省不回年费，退差价: at the end of each paid year of this plan, a member whose recorded savings are "
+            "below the fee paid gets the difference refunded. Applies to years bought while it is on."
+        ),
+    )
     sort_order = models.PositiveSmallIntegerField(_("order"), default=0)
 
     history = tracked()  # console edits kept with who, when, why (core.history)
@@ -232,6 +240,11 @@ class SubscriptionPeriod(models.Model):
         Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="period", verbose_name=_("payment")
     )
     savings_fen = models.BigIntegerField(_("savings (fen)"), default=0, help_text=_("Archived at roll-over."))
+    guaranteed = models.BooleanField(
+        _("savings guarantee"),
+        default=False,
+        help_text=_("Bought with the plan's savings guarantee (copied from the plan when the year was paid)."),
+    )
 
     class Meta:
         verbose_name = _("subscription period")
@@ -256,6 +269,7 @@ class Refund(models.Model):
     class Kind(models.TextChoices):
         FULL = "full", _("full")
         PRORATED = "prorated", _("prorated")
+        GUARANTEE = "guarantee", _("savings guarantee")
 
     class State(models.TextChoices):
         REQUESTED = "requested", _("requested")
@@ -300,6 +314,48 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"−¥{self.amount_fen / 100:.2f} ({self.kind}, {self.state})"
+
+
+class GuaranteeSettlement(models.Model):
+    """The year-end settlement of one paid year bought with the savings guarantee: what was paid, what
+    was saved, what came back. One per period (the one-to-one is the exactly-once: a rerun or a second
+    job finds it and does nothing); the money goes back as a :class:`Refund` of kind ``guarantee``."""
+
+    class Outcome(models.TextChoices):
+        REFUNDED = "refunded", _("difference refunded")
+        COVERED = "covered", _("the savings covered the fee")
+        EXCLUDED = "excluded", _("excluded (the year was refunded)")
+
+    period = models.OneToOneField(
+        SubscriptionPeriod, on_delete=models.PROTECT, related_name="guarantee_settlement", verbose_name=_("year")
+    )
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, related_name="guarantee_settlements", verbose_name=_("subscription")
+    )
+    fee_fen = models.BigIntegerField(_("fee paid (fen)"))
+    saved_fen = models.BigIntegerField(_("savings recorded (fen)"))
+    due_fen = models.BigIntegerField(_("difference refunded (fen)"), default=0)
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices)
+    refund = models.OneToOneField(
+        "Refund", null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("refund")
+    )
+    settled_at = models.DateTimeField(_("settled"))
+
+    class Meta:
+        verbose_name = _("savings guarantee settlement")
+        verbose_name_plural = _("savings guarantee settlements")
+        ordering = ["-settled_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(due_fen__gte=0), name="members_guarantee_due_gte_0"),
+            models.CheckConstraint(
+                condition=Q(outcome="refunded", due_fen__gt=0, refund__isnull=False)
+                | (~Q(outcome="refunded") & Q(due_fen=0)),
+                name="members_guarantee_refunded_has_refund",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.get_outcome_display()} ¥{self.due_fen / 100:.2f}"
 
 
 class Programme(models.Model):

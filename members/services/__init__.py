@@ -5,7 +5,8 @@
 * ``checkout`` — checkout, provider notifications, settlement, reconciliation, renewal charges;
 * ``refunds`` — quotes, allocation, the refund ledger and its reconciliation from the gateways;
 * ``reconciliation`` — the daily bill of each gateway against the ledger;
-* ``suspension`` — the programme suspension and its set-based refunds.
+* ``suspension`` — the programme suspension and its set-based refunds;
+* ``guarantee`` — the savings guarantee settled at the end of each paid year.
 
 State machine of a subscription (``TRANSITIONS``)::
 
@@ -24,7 +25,9 @@ Guarantees and what holds them:
   updated under the row lock, plus a unique (payment, request key) on the ledger row;
   a second concurrent refund waits for the subscription lock and then finds it refunded;
 * the programme suspension processes each subscription once: a ``SuspensionRefund`` row
-  (unique per subscription) is written in the same transaction as its refunds.
+  (unique per subscription) is written in the same transaction as its refunds;
+* the savings guarantee settles each paid year once: a ``GuaranteeSettlement`` row (one-to-one
+  with the period) is written in the same transaction as its refund entry.
 
 Code inside ``members`` imports the module it needs. Other apps call the few entry points
 re-exported here.

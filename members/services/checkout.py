@@ -394,7 +394,12 @@ def _payment_settle(payment_id: int, txn: Transaction, *, actor: Actor) -> str:
         end = now + timedelta(days=plan.duration_days)
         _transition(subscription, S.ACTIVE, actor=actor, reason="payment settled", period_start=now, period_end=end)
         SubscriptionPeriod.objects.create(
-            subscription=subscription, kind=SubscriptionPeriod.Kind.PAID, start=now, end=end, payment=payment
+            subscription=subscription,
+            kind=SubscriptionPeriod.Kind.PAID,
+            start=now,
+            end=end,
+            payment=payment,
+            guaranteed=(payment.plan or plan).savings_guarantee,
         )
         _notify_paid(subscription, payment, end, renewed=False)
         return "activated"

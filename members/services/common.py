@@ -129,7 +129,11 @@ def _append_period(
     assert subscription.period_end is not None
     start = subscription.period_end
     end = start + timedelta(days=days)
-    SubscriptionPeriod.objects.create(subscription=subscription, kind=kind, start=start, end=end, payment=payment)
+    # A paid year carries the savings guarantee of the plan it was bought on (members.services.guarantee).
+    guaranteed = payment is not None and (payment.plan or subscription.plan).savings_guarantee
+    SubscriptionPeriod.objects.create(
+        subscription=subscription, kind=kind, start=start, end=end, payment=payment, guaranteed=guaranteed
+    )
     subscription.period_end = end
     # The card now ends later: the reminders of the new end are still to send (every year).
     subscription.reminded_7d_at = subscription.reminded_1d_at = None

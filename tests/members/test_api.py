@@ -22,7 +22,7 @@ def test_join_pay_cancel_undo_refund_through_the_api(plans, person_client, user,
 
     me = person_client.get("/api/v1/me/subscription/").json()
     assert me["subscription"]["state"] == "active" and me["entitlement"]["entitled"] is True
-    assert me["savings"] == {"saved_fen": 0, "fee_fen": 16800, "currency": "CNY"}
+    assert me["savings"] == {"saved_fen": 0, "fee_fen": 16800, "currency": "CNY", "guarantee": None}
     assert len(me["payments"]) == 1 and me["payments"][0]["state"] == "paid"
 
     assert person_client.post("/api/v1/me/subscription/cancel/").json()["state"] == "cancel_at_period_end"
