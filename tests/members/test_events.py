@@ -316,3 +316,38 @@ def test_a_check_in_row_is_unique_per_registration():
     registration = services.registration_create(event=event, user=member())
     services.event_checkin(event=event, registration=registration, method="list", by="door", at=at_event(event))
     assert EventCheckIn.objects.count() == 1
+
+
+def test_partners_get_webhooks_for_registration_promotion_check_in_and_cancellation():
+    from core.models import WebhookEndpoint, WebhookEvent
+    from tests.factories import PartnerApplicationFactory
+
+    WebhookEndpoint.objects.create(
+        application=PartnerApplicationFactory(), url="https://partner.example/hooks", event_types=[]
+    )
+    event = EventFactory(capacity=2, max_guests=1, state=Event.State.IN_REVIEW)
+    services.event_review(event=event, approve=True, actor="curator")
+    first, second = member(), member()
+    mine = services.registration_create(event=event, user=first, guests=1)
+    later = services.registration_create(event=event, user=second)
+    services.registration_reduce(registration=mine, actor=first)
+    services.offer_confirm(registration=later, user=second)
+    services.event_checkin(event=event, user=first, method="member_code", by="door", at=at_event(event))
+    services.event_cancel(event=event, reason="暴雨", actor="op")
+    rows = list(WebhookEvent.objects.order_by("pk").values_list("type", "payload"))
+    assert [kind for kind, _ in rows] == [
+        "event.published",
+        "event.registered",
+        "event.waitlisted",
+        "event.reduced",
+        "event.promoted",
+        "event.registered",
+        "event.checked_in",
+        "event.cancelled",
+        "event.cancelled",
+        "event.cancelled",
+    ]
+    promoted = rows[4][1]["data"]
+    assert promoted["registration"] == str(later.public_id) and promoted["member"] == str(second.public_id)
+    assert promoted["confirm_by"] and rows[6][1]["data"]["places"] == 1
+    assert rows[-1][1]["data"] == {"event": str(event.public_id), "reason": "暴雨"}
