@@ -205,6 +205,36 @@ class CardView(APIView):
         return Response(card_payload(request_person(request)))
 
 
+class CardStatusView(APIView):
+    """What the open card polls every couple of seconds (cheap: the member's newest redemption and the savings
+    meter, two indexed reads): when the code it showed is used, it flips to "redeemed · saved ¥x" and the meter
+    moves; ``paid_back`` once this year's savings reach the fee."""
+
+    permission_classes = [IsPerson]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        member = request_person(request)
+        last = selectors.member_last_redemption(member=member)
+        savings = member_savings(user=member)
+        return Response(
+            {
+                "last": None
+                if last is None
+                else {
+                    "code_id": last.code_id,
+                    "status": last.status,
+                    "discount_fen": last.discount_fen,
+                    "charge_fen": last.charge_fen,
+                    "merchant_name": last.merchant.name,
+                    "confirmed_at": last.confirmed_at.isoformat(),
+                },
+                "savings": {"saved_fen": savings.saved_fen, "fee_fen": savings.fee_fen},
+                "paid_back": 0 < savings.fee_fen <= savings.saved_fen,
+            }
+        )
+
+
 class PrepareView(APIView):
     """Step one at the counter: who is this, what is the offer, how much capacity is left."""
 

@@ -8,6 +8,7 @@ urlpatterns = [
     path("events/<uuid:public_id>/checkin/", api.EventCheckInView.as_view(), name="api-event-checkin"),
     path("redemptions/keys/", api.PublicKeysView.as_view(), name="api-redemption-keys"),
     path("redemptions/card/", api.CardView.as_view(), name="api-redemption-card"),
+    path("redemptions/card/status/", api.CardStatusView.as_view(), name="api-redemption-card-status"),
     path("redemptions/counter/", api.CounterStateView.as_view(), name="api-redemption-counter"),
     path("redemptions/offline/", api.OfflineSyncView.as_view(), name="api-redemption-offline"),
     path("redemptions/prepare/", api.PrepareView.as_view(), name="api-redemption-prepare"),

@@ -57,6 +57,11 @@ def redemptions_of_member(*, member: User) -> QuerySet[Redemption]:
     return Redemption.objects.filter(member=member).select_related("merchant").order_by("-confirmed_at", "-id")
 
 
+def member_last_redemption(*, member: User) -> Redemption | None:
+    """The member's newest redemption with its shop (the card's status poll): one index-backed query."""
+    return Redemption.objects.filter(member=member).select_related("merchant").order_by("-confirmed_at", "-id").first()
+
+
 def member_totals(*, member: User) -> dict[str, int]:
     """Visits and savings over all confirmed redemptions."""
     totals = Redemption.objects.filter(member=member, status=Redemption.Status.CONFIRMED).aggregate(

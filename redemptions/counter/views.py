@@ -93,6 +93,7 @@ def card(request: HttpRequest) -> HttpResponse:
             "fee": _yuan(savings["fee_fen"]),
             "meter_step": share // 5 * 5,
             "guarantee": member_savings(user=request.user).guarantee,  # type: ignore[arg-type]
+            "paid_back": 0 < savings["fee_fen"] <= savings["saved_fen"],
             "trial_days_left": trial_days_left(ent),
             # The same end as the membership page and the API: the subscription's, on the programme's calendar.
             "valid_until": parse_datetime(payload["period_end"]) if payload["period_end"] else None,

@@ -60,6 +60,7 @@
       qr.dataset.code = code.qr;
       numeric.textContent = code.numeric.replace(/(\d{4})(?=\d)/g, "$1 ");
       shown = code.qr;
+      if (code.code_id) shownIds.add(code.code_id);
       qr.classList.remove("rc-stale");
     }
     if (!code) {
@@ -95,8 +96,62 @@
     }
   }
 
+  // --- the member sees it happen: the code shown is used -> "redeemed · saved ¥x", the meter moves ---------
+
+  const shownIds = new Set();
+  const flipped = new Set();
+  const yuan = (fen) => (fen / 100).toFixed(2);
+
+  function meter(savings, paidBack) {
+    const figure = document.getElementById("rc-meter-figure");
+    const bar = document.getElementById("rc-meter-bar");
+    if (figure && labels.labelMeter) {
+      figure.textContent = labels.labelMeter.replace("%(saved)s", yuan(savings.saved_fen)).replace("%(fee)s", yuan(savings.fee_fen));
+    }
+    if (bar) {
+      bar.max = savings.fee_fen || 1;
+      bar.value = savings.saved_fen;
+    }
+    const badge = document.getElementById("rc-paid-back");
+    if (badge) badge.classList.toggle("hidden", !paidBack);
+  }
+
+  function flip(last, paidBack) {
+    flipped.add(last.code_id);
+    document.getElementById("rc-done-title").textContent = labels.labelRedeemed.replace("%(s)s", yuan(last.discount_fen));
+    document.getElementById("rc-done-shop").textContent = last.merchant_name;
+    document.getElementById("rc-done-paid-back").classList.toggle("hidden", !paidBack);
+    document.getElementById("rc-done").classList.remove("hidden");
+    root.classList.add("rc-card-done");
+  }
+
+  document.getElementById("rc-done-next").addEventListener("click", () => {
+    document.getElementById("rc-done").classList.add("hidden");
+    root.classList.remove("rc-card-done");
+  });
+
+  async function poll() {
+    if (document.visibilityState === "visible" && !offline && shownIds.size) {
+      try {
+        const response = await fetch(labels.statusUrl, { credentials: "same-origin", headers: { Accept: "application/json" } });
+        if (response.ok) {
+          const status = await response.json();
+          meter(status.savings, status.paid_back);
+          const last = status.last;
+          if (last && last.status === "confirmed" && shownIds.has(last.code_id) && !flipped.has(last.code_id)) {
+            flip(last, status.paid_back);
+          }
+        }
+      } catch (error) {
+        // offline: the refresh notices and says so
+      }
+    }
+    setTimeout(poll, 2000);
+  }
+
   render();
   setInterval(render, 500);
+  poll();
   window.addEventListener("online", refresh);
   window.addEventListener("offline", () => {
     offline = true;

@@ -215,3 +215,25 @@ def test_the_scanner_holds_the_keys_offer_and_state_of_its_shop(staff_client, cl
     assert client.get(url).json()["code"] == "staff_not_authorized"
     keys = client.get(reverse("api-redemption-keys"))
     assert keys["Cache-Control"] == "public, max-age=300" and keys.json()["keys"] == codes.public_keys()
+
+
+def test_the_cards_status_poll_is_cheap_and_names_the_used_code(client, merchant, counter, member):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from redemptions.counter import services
+
+    client.force_login(member)
+    url = reverse("api-redemption-card-status")
+    assert client.get(url).json()["last"] is None
+    code = code_of(member)
+    services.redemption_confirm(merchant=merchant, counter=counter, bill=16066, code=code.qr)
+    with CaptureQueriesContext(connection) as queries:
+        body = client.get(url).json()
+    # Session, user, the newest redemption, the savings meter (and, for a trial card, the fee it runs against).
+    assert len(queries) <= 5, "\n".join(q["sql"][:150] for q in queries.captured_queries)
+    assert body["last"]["code_id"] == f"{member.public_id.hex}.{code.window}"
+    assert (body["last"]["discount_fen"], body["last"]["status"]) == (1928, "confirmed")
+    assert body["savings"]["saved_fen"] == 1928 and body["paid_back"] is False  # ¥19.28 of the ¥168 fee
+    card = client.get(reverse("api-redemption-card")).json()
+    assert card["codes"][0]["code_id"].startswith(member.public_id.hex)
