@@ -99,13 +99,20 @@ def send_notice_emails(notification_ids: list[str]) -> int:
 
 
 @shared_task(soft_time_limit=3300, time_limit=3600)  # 100,000 subscriptions take minutes, not hours
-def suspend_programme(effective_date: str, refund_mode: str, reason: str, actor_id: int | None) -> dict:
-    """The admin action's run of the suspension (same service as the command)."""
+def suspend_programme(
+    effective_date: str, refund_mode: str, reason: str, actor_id: int | None, batch_size: int = 1000
+) -> dict:
+    """The admin action's run of the suspension (same service as the command). A worker lost midway leaves the
+    task unacknowledged: it runs again on another worker and carries on where the batches stopped."""
     from core.models import User
 
     actor = User.objects.filter(pk=actor_id).first() if actor_id else "system:admin"
     report = programme_suspend_and_refund(
-        effective_date=date.fromisoformat(effective_date), refund_mode=refund_mode, reason=reason, actor=actor
+        effective_date=date.fromisoformat(effective_date),
+        refund_mode=refund_mode,
+        reason=reason,
+        actor=actor,
+        batch_size=batch_size,
     )
     return report.as_dict()
 

@@ -42,11 +42,13 @@ def gunicorn_env(port: int, **extra: str) -> dict[str, str]:
     }
 
 
-def gunicorn_start(env: dict[str, str], log: IO[str]) -> subprocess.Popen:
+def gunicorn_start(env: dict[str, str], log: IO[str], *, start_new_session: bool = False) -> subprocess.Popen:
+    """``start_new_session``: the node and its workers in a process group of their own (signalled together)."""
     return subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "redcard.wsgi"],
         cwd=ROOT,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=start_new_session,
     )

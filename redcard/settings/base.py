@@ -121,7 +121,15 @@ TEMPLATES = [
 # --- Database ----------------------------------------------------------------
 DATABASE_URL = env("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+    # Connections are kept for DB_CONN_MAX_AGE seconds and checked before a request reuses one, so after a
+    # database restart or failover each thread reconnects instead of failing its next request.
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL,
+            conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+            conn_health_checks=env_bool("DB_CONN_HEALTH_CHECKS", True),
+        )
+    }
 else:
     DATABASES = {
         "default": {
@@ -168,7 +176,13 @@ CELERY_RESULT_BACKEND = env(
 # Nobody waits on a task's return value (tasks record their outcome in the database): no result is stored and
 # a publish does not subscribe to the result database. A task that is awaited says ignore_result=False.
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+# A task a worker took but never acknowledged (the worker was killed: acks are late) goes back to the queue after
+# the visibility timeout; longer than the longest task (the suspension's hour), or a slow task would run twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3900),
+}
 # Publishing gives up after about a second when the broker is away (the caller logs and carries on; the
 # periodic jobs pick up what was left due) instead of holding a request.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.3, "interval_max": 0.5}
