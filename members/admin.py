@@ -20,6 +20,7 @@ from .models import (
     FlaggedPayment,
     GuaranteeSettlement,
     Payment,
+    PaymentAgreement,
     PaymentNotification,
     Plan,
     Programme,
@@ -305,6 +306,15 @@ class PaymentNotificationAdmin(ReadOnlyAdmin):
     list_display = ["received_at", "provider", "event_type", "out_trade_no", "outcome"]
     list_filter = ["provider", "outcome", "event_type"]
     search_fields = ["out_trade_no", "notify_id"]
+
+
+@admin.register(PaymentAgreement)
+class PaymentAgreementAdmin(ReadOnlyAdmin):
+    """Recurring agreements (Alipay 周期扣款) as the gateway's notices left them."""
+
+    list_display = ["public_id", "user", "provider", "state", "agreement_no", "signed_at", "ended_at"]
+    list_filter = ["provider", "state"]
+    search_fields = ["public_id", "agreement_no", "user__email"]
 
 
 @admin.register(SandboxOrder)

@@ -16,6 +16,7 @@ PERMISSIONS: dict[str, list[str]] = {
         "members.change_programme",
         "members.view_subscriptionperiod",
         "members.view_paymentnotification",
+        "members.view_paymentagreement",
         "members.view_reconciliationissue",
         "members.change_reconciliationissue",
         "members.view_event",

@@ -549,7 +549,9 @@ def _form(body: bytes) -> dict[str, str]:
 
 
 def parse_bill(archive: bytes) -> list[BillLine]:
-    """The lines of Alipay's trade bill zip (its detail CSV, GBK, ``#`` comment lines around a header)."""
+    """The lines of Alipay's trade bill zip (its detail CSV, GBK, ``#`` comment lines around a header;
+    cells padded with tabs). A refund line carries the refunded amount, negative, in 订单金额（元）; both
+    kinds are read as positive amounts, as the ledger holds them."""
     with zipfile.ZipFile(io.BytesIO(archive), metadata_encoding="gbk") as bundle:
         names = [n for n in bundle.namelist() if n.endswith(BILL_DETAIL_SUFFIX) and "汇总" not in n]
         if len(names) != 1:

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 import time_machine
+from django.contrib.auth.models import Group
 from django.db import connections
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -488,6 +489,12 @@ def test_the_agreement_is_signed_renews_the_card_and_its_end_turns_auto_renew_of
     agreement.refresh_from_db()
     assert agreement.state == "ended" and agreement.ended_at is not None
     assert Subscription.objects.get(pk=payment.subscription_id).auto_renew is False
+
+    operator = UserFactory(is_staff=True)
+    operator.groups.add(Group.objects.get(name="operator"))
+    client.force_login(operator)
+    listing = client.get("/admin/members/paymentagreement/?state__exact=ended")
+    assert listing.status_code == 200 and agreement.agreement_no in listing.content.decode()
 
 
 def test_forged_or_unknown_agreement_notices_are_refused(alipay):
