@@ -24,6 +24,8 @@ step "ruff format --check";   $PY -m ruff format --check .
 step "mypy";                  $PY -m mypy .
 step "makemigrations --check"
 DJANGO_SETTINGS_MODULE=redcard.settings.test $PY manage.py makemigrations --check --dry-run
+step "migrations safe on live tables (core/migration_lint.py)"
+DJANGO_SETTINGS_MODULE=redcard.settings.test $PY manage.py lint_migrations
 step "check --deploy (production settings)"
 DJANGO_SETTINGS_MODULE=redcard.settings.production SECRET_KEY="ci-$(head -c 48 /dev/urandom | base64 | tr -d '/+=')" \
   REDCARD_CODE_KEYS="{\"ci\": \"$(head -c 32 /dev/urandom | base64)\"}" REDCARD_CODE_KEY_ID=ci \
