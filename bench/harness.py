@@ -94,3 +94,30 @@ def timed(label: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tupl
     elapsed = time.perf_counter() - start
     print(f"{label}: {elapsed:.2f} s", flush=True)
     return result, elapsed
+
+
+def members_with_cards(prefix: str, count: int, name: str = "会员") -> list[Any]:
+    """``count`` members ``<prefix><n>@redcard.local`` with an active annual card (bulk inserts, default plans)."""
+    from datetime import timedelta
+
+    from django.contrib.auth.hashers import make_password
+    from django.utils import timezone
+
+    from core.models import User
+    from members.models import Plan, Subscription
+    from members.services import seed_default_plans
+
+    seed_default_plans()
+    plan = Plan.objects.get(code="annual")
+    password = make_password(None)
+    users = User.objects.bulk_create(
+        [User(email=f"{prefix}{n}@redcard.local", display_name=f"{name}{n}", password=password) for n in range(count)],
+        batch_size=2000,
+    )
+    now = timezone.now()
+    start, end = now - timedelta(days=1), now + timedelta(days=364)
+    Subscription.objects.bulk_create(
+        [Subscription(user=u, plan=plan, state="active", period_start=start, period_end=end) for u in users],
+        batch_size=2000,
+    )
+    return users

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponseNotModified
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_field
@@ -500,15 +501,25 @@ class ClaimFeedView(APIView):
         ],
         **documented({200: ClaimOutput(many=True), 304: None}, "staff_not_authorized"),
     )
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """ "Nothing new" is answered before DRF wraps the request (a third of the CPU of a poll)."""
+        if request.method == "GET":
+            signed = feed.feed_token_read(str(request.GET.get("t", "")))
+            offered = feed.FeedTag.parse(request.headers.get("if-none-match", ""))
+            version = feed.feed_version(merchant=signed[0]) if signed is not None else None
+            if offered is not None and offered.still_current(version=version):
+                response = HttpResponseNotModified()
+                for name, value in _feed_headers(offered).items():
+                    response[name] = value
+                return response
+        return super().dispatch(request, *args, **kwargs)
+
     def get(self, request: Request) -> Response:
         signed = feed.feed_token_read(str(request.query_params.get("t", "")))
         if signed is None:
             raise DomainError("staff_not_authorized")
         merchant_public_id, staff_id = signed
         version = feed.feed_version(merchant=merchant_public_id)
-        offered = feed.FeedTag.parse(request.headers.get("if-none-match", ""))
-        if offered is not None and offered.still_current(version=version):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers=_feed_headers(offered))
         merchant = selectors.merchant_by_public_id(public_id=merchant_public_id)
         staff = selectors.active_person(pk=staff_id)
         if merchant is None or staff is None:
