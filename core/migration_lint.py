@@ -6,9 +6,11 @@ migration creates are fine):
 
 - build an index without ``CONCURRENTLY`` (writes to the table wait until the index is built): use
   :class:`AddIndexConcurrently` in a migration with ``atomic = False``;
-- add a ``NOT NULL`` column to one of the :data:`BIG_TABLES` (those that grow with every visit, payment or
-  request; PostgreSQL 11+ adds a constant default without a rewrite, but not an expression's, and a later
-  ``SET NOT NULL`` scans): add it nullable, backfill in batches, then constrain;
+- add a ``NOT NULL`` column whose default is not a constant to one of the :data:`BIG_TABLES` (those that grow
+  with every visit, payment or request): every row is rewritten under an exclusive lock. PostgreSQL 11+ keeps
+  a constant default in the catalogue (no rewrite), and Django writes a field's default as a constant, so
+  ``BooleanField(default=False)`` passes; a database default expression (``db_default=Now()``) does not: add
+  it nullable, backfill in batches, then constrain;
 - change a column's type (a table rewrite) or ``SET NOT NULL`` (a full scan under an exclusive lock);
 - add a foreign key or check constraint without ``NOT VALID``, or a unique constraint (it validates or builds
   an index under an exclusive lock);
@@ -77,9 +79,9 @@ _RULES: list[tuple[str, re.Pattern[str], Callable[[str], bool]]] = [
         lambda sql: True,
     ),
     (
-        "NOT NULL column added to an existing table: add it nullable, backfill in batches, then constrain",
+        "NOT NULL column without a constant default added to a big table: add it nullable, backfill in batches",
         re.compile(r"^ALTER TABLE " + _TABLE + r" ADD COLUMN .* NOT NULL", re.IGNORECASE),
-        lambda sql: bool(BIG_TABLES.match(sql.split()[2].strip('"').lower())),
+        lambda sql: bool(BIG_TABLES.match(sql.split()[2].strip('"').lower())) and not _CONSTANT_DEFAULT.search(sql),
     ),
     (
         "column type changed (the table is rewritten under an exclusive lock)",
@@ -102,6 +104,9 @@ _RULES: list[tuple[str, re.Pattern[str], Callable[[str], bool]]] = [
         lambda sql: True,
     ),
 ]
+_CONSTANT_DEFAULT = re.compile(
+    r"\bDEFAULT (-?\d+(\.\d+)?|'(?:[^']|'')*'(::[a-z ]+)?|true|false) (NOT )?NULL\b", re.IGNORECASE
+)
 _WRITE = re.compile(r"^(UPDATE|DELETE FROM) " + _TABLE, re.IGNORECASE)
 
 
