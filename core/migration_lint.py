@@ -72,6 +72,9 @@ class Finding:
 
 _TABLE = r'"?(?P<table>[a-z0-9_]+)"?'
 _CREATED = re.compile(r"^CREATE TABLE " + _TABLE, re.IGNORECASE)
+_CONSTANT_DEFAULT = re.compile(
+    r"\bDEFAULT (-?\d+(\.\d+)?|'(?:[^']|'')*'(::[a-z ]+)?|true|false) (NOT )?NULL\b", re.IGNORECASE
+)
 _RULES: list[tuple[str, re.Pattern[str], Callable[[str], bool]]] = [
     (
         "index built without CONCURRENTLY (writes wait while it builds): AddIndexConcurrently, atomic = False",
@@ -104,9 +107,6 @@ _RULES: list[tuple[str, re.Pattern[str], Callable[[str], bool]]] = [
         lambda sql: True,
     ),
 ]
-_CONSTANT_DEFAULT = re.compile(
-    r"\bDEFAULT (-?\d+(\.\d+)?|'(?:[^']|'')*'(::[a-z ]+)?|true|false) (NOT )?NULL\b", re.IGNORECASE
-)
 _WRITE = re.compile(r"^(UPDATE|DELETE FROM) " + _TABLE, re.IGNORECASE)
 
 
