@@ -161,3 +161,22 @@ def test_the_api_gives_the_guarantees_state(api_client):
     api_client.force_login(subscription.user)
     savings = api_client.get(reverse("api-members-me")).json()["savings"]
     assert savings["guarantee"]["state"] == "below" and savings["guarantee"]["due_now_fen"] == 16800
+
+
+@pytest.mark.django_db
+def test_a_voided_visit_does_not_count_towards_the_years_savings():
+    from redemptions.counter.selectors import merchant_by_public_id
+    from redemptions.counter.services import Counter, redemption_confirm, redemption_void
+    from tests.factories.redemptions import code_of, shop, staff_of
+
+    subscription = guaranteed_card()
+    merchant = merchant_by_public_id(public_id=shop().public_id)
+    counter = Counter(staff=staff_of(merchant))
+    kept = redemption_confirm(merchant=merchant, counter=counter, bill=10000, code=code_of(subscription.user).qr)
+    subscription.refresh_from_db()
+    assert subscription.savings_fen == kept.discount_fen > 0
+    redemption_void(redemption=kept, actor="staff", reason="wrong bill")
+    subscription.refresh_from_db()
+    assert subscription.savings_fen == 0
+    assert guarantees_settle(now=after_the_year(subscription)) == {"refunded": 1}
+    assert Refund.objects.get(kind="guarantee").amount_fen == 16800  # the voided saving does not count
