@@ -8,6 +8,8 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import AuditHistoryMixin, HistoryAdminMixin, apply_with_reason
@@ -21,6 +23,7 @@ from .models import (
     District,
     Merchant,
     MerchantDay,
+    MerchantPhoto,
     MerchantStaff,
     Offer,
     OfferChange,
@@ -169,6 +172,51 @@ class OfferChangeAdmin(AuditHistoryMixin, admin.ModelAdmin):
     @admin.action(description=_("Reject the lowered offer"), permissions=["change"])
     def reject(self, request: HttpRequest, queryset: QuerySet[OfferChange]) -> None:
         self._decide(request, queryset, False)
+
+
+@admin.register(MerchantPhoto)
+class MerchantPhotoAdmin(AuditHistoryMixin, admin.ModelAdmin):
+    """Photos owners uploaded: a curator shows them on the shop page or refuses them with a reason."""
+
+    list_display = ["thumbnail", "merchant", "caption", "state", "uploaded_at", "uploaded_by"]
+    list_filter = ["state"]
+    list_select_related = ["merchant", "uploaded_by"]
+    search_fields = ["merchant__name_zh", "merchant__name_en", "caption"]
+    readonly_fields = [*(f.name for f in MerchantPhoto._meta.fields), "thumbnail", "audit_trail"]
+    actions = ["show", "refuse"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description=_("photo"))
+    def thumbnail(self, obj: MerchantPhoto) -> str:
+        url = reverse("merchants:shop_photo", args=[obj.public_id])
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener"><img src="{}" alt="" width="120"></a>', url, url
+        )
+
+    @admin.action(description=_("Show on the shop page"), permissions=["change"])
+    def show(self, request: HttpRequest, queryset: QuerySet[MerchantPhoto]) -> None:
+        for photo in queryset:
+            try:
+                services.shop_photo_decide(photo=photo, approve=True, actor=request.user)  # type: ignore[arg-type]
+            except DomainError as exc:
+                self.message_user(request, f"{photo}: {exc.detail}", messages.ERROR)
+
+    @admin.action(description=_("Refuse (with a reason for the owner)"), permissions=["change"])
+    def refuse(self, request: HttpRequest, queryset: QuerySet[MerchantPhoto]) -> HttpResponse | None:
+        return apply_with_reason(
+            self,
+            request,
+            queryset,
+            title=_("Refuse these photos"),
+            apply=lambda photo, reason: services.shop_photo_decide(
+                photo=photo,
+                approve=False,
+                actor=request.user,  # type: ignore[arg-type]
+                reason=reason,
+            ),
+        )
 
 
 @admin.register(MerchantDay)

@@ -18,5 +18,9 @@ register(
         "staff_already_member": (409, _("This person is already on the shop's staff.")),
         "staff_not_owner": (403, _("Only the shop's owner can do this.")),
         "merchant_reason_required": (400, _("Please give a reason for this change.")),
+        # Shop photos.
+        "shop_photo_not_image": (400, _("The photo must be a JPEG, PNG or WebP image.")),
+        "shop_photo_too_large": (400, _("The photo may be at most %(max_mb)s MB.")),
+        "shop_photo_limit": (409, _("A shop may show at most %(limit)s photos; remove one first.")),
     }
 )

@@ -46,3 +46,8 @@ class PhoneForm(forms.Form):
 class InviteForm(forms.Form):
     email = forms.CharField(label=_("E-mail address"), max_length=254)
     role = forms.ChoiceField(label=_("Role"), choices=MerchantStaff.Role.choices, initial=MerchantStaff.Role.STAFF)
+
+
+class PhotoForm(forms.Form):
+    photo = forms.FileField(label=_("Photo (JPEG, PNG or WebP, up to 5 MB)"))
+    caption = forms.CharField(label=_("Caption (optional)"), max_length=80, required=False)

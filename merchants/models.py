@@ -417,3 +417,61 @@ class PartnerGrant(models.Model):
     @property
     def scope_set(self) -> set[str]:
         return set(self.scopes.split())
+
+
+def shop_photo_path(instance: MerchantPhoto, filename: str) -> str:
+    """Stored under the shop's public id with a fresh name (the uploader's file name is not kept)."""
+    suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else "jpg"
+    return f"shops/{instance.merchant.public_id}/{uuid.uuid4().hex}.{suffix}"
+
+
+class MerchantPhoto(models.Model):
+    """A photo of the shop uploaded by its owner; shown on the shop page once a curator approves it."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("waiting for review")
+        APPROVED = "approved", _("shown on the shop page")
+        REJECTED = "rejected", _("refused")
+
+    #: Photos a shop may have shown or waiting at once.
+    LIMIT = 8
+
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="photos", verbose_name=_("merchant"))
+    image = models.FileField(_("photo"), upload_to=shop_photo_path)
+    caption = models.CharField(_("caption"), max_length=80, blank=True)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("uploaded by")
+    )
+    uploaded_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_reason = models.TextField(_("reason"), blank=True)
+
+    class Meta:
+        verbose_name = _("shop photo")
+        verbose_name_plural = _("shop photos")
+        ordering = ["uploaded_at", "pk"]
+        indexes = [models.Index(fields=["merchant", "state"], name="merchantphoto_shop_state_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(state="pending", decided_at__isnull=True)
+                | (~models.Q(state="pending") & models.Q(decided_at__isnull=False)),
+                name="merchantphoto_decided_consistent",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(state="rejected") | ~models.Q(decision_reason=""),
+                name="merchantphoto_refusal_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.merchant} · {self.caption or self.public_id}"

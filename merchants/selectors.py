@@ -22,6 +22,7 @@ from .models import (
     District,
     Merchant,
     MerchantDay,
+    MerchantPhoto,
     MerchantStaff,
     Offer,
     OfferChange,
@@ -422,3 +423,18 @@ def removed_since(*, uscc: str, food_licence: str, since: datetime) -> QuerySet[
 def pending_offer_changes_count() -> int:
     """Offer cuts waiting for a curator (the console's queue home)."""
     return OfferChange.objects.filter(state=OfferChange.State.PENDING).count()
+
+
+def shop_photos(*, merchant: Merchant, shown_only: bool = True) -> QuerySet[MerchantPhoto]:
+    """A shop's photos in upload order: the approved ones (the shop page), or all of them (the owner's console)."""
+    photos = MerchantPhoto.objects.filter(merchant=merchant)
+    return photos.filter(state=MerchantPhoto.State.APPROVED) if shown_only else photos
+
+
+def photo_by_public_id(*, public_id: Any) -> MerchantPhoto | None:
+    return MerchantPhoto.objects.select_related("merchant").filter(public_id=public_id).first()
+
+
+def pending_photos_count() -> int:
+    """Shop photos waiting for a curator (the console's queue home)."""
+    return MerchantPhoto.objects.filter(state=MerchantPhoto.State.PENDING).count()

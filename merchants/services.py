@@ -13,6 +13,7 @@ from itertools import islice
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -20,12 +21,23 @@ from django.utils.translation import gettext_lazy as _
 from core import webhooks
 from core.db import violates
 from core.errors import DomainError, field_error
+from core.files import image_kind
 from core.models import User
 from core.services import Actor, audit_record, notify, transition_check
 from core.sql import Write
 
 from . import errors as _errors  # noqa: F401  (registers the codes)
-from .models import City, Merchant, MerchantDay, MerchantStaff, Offer, OfferChange, OpeningSlot, phone_validator
+from .models import (
+    City,
+    Merchant,
+    MerchantDay,
+    MerchantPhoto,
+    MerchantStaff,
+    Offer,
+    OfferChange,
+    OpeningSlot,
+    phone_validator,
+)
 from .selectors import local_date, seats_taken, staff_membership
 from .validators import OpeningHoursError, Problem, check_offer, parse_opening_hours, problems_error, week_slots
 
@@ -517,20 +529,28 @@ def offer_change_decide(*, change: OfferChange, approve: bool, actor: Actor, not
         audit_record(
             actor=actor, action="merchants.offer_change_decide", obj=locked, reason=note, after={"state": target}
         )
-        for staff in MerchantStaff.objects.filter(
-            merchant=locked.merchant, role=MerchantStaff.Role.OWNER
-        ).select_related("user"):
-            notify(
-                user=staff.user,
-                kind="merchants.offer_change",
-                title=_("Your new offer for %(shop)s is live")
-                if approve
-                else _("Your offer change for %(shop)s was not accepted"),
-                body=note,
-                url=f"/merchants/console/{locked.merchant.public_id}/",
-                context={"shop": locked.merchant.name_zh},
-            )
+        _tell_owners(
+            locked.merchant,
+            kind="merchants.offer_change",
+            title=_("Your new offer for %(shop)s is live")
+            if approve
+            else _("Your offer change for %(shop)s was not accepted"),
+            body=note,
+        )
     return locked
+
+
+def _tell_owners(merchant: Merchant, *, kind: str, title: Any, body: str) -> None:
+    """Leave the shop's owners a notice (with the shop's name as ``%(shop)s``) linking to its console page."""
+    for staff in MerchantStaff.objects.filter(merchant=merchant, role=MerchantStaff.Role.OWNER).select_related("user"):
+        notify(
+            user=staff.user,
+            kind=kind,
+            title=title,
+            body=body,
+            url=f"/merchants/console/{merchant.public_id}/",
+            context={"shop": merchant.name_zh},
+        )
 
 
 # --- Staff -----------------------------------------------------------------------------------------
@@ -600,3 +620,87 @@ def merchant_opening_hours_set(*, merchant: Merchant, actor: Actor, opening_hour
         _write_slots(merchant)
         audit_record(actor=actor, action="merchants.opening_hours_set", obj=merchant, after={"opening_hours": hours})
     return merchant
+
+
+# --- Shop photos -------------------------------------------------------------------------------------------
+
+#: The largest photo an owner may upload.
+MAX_SHOP_PHOTO_BYTES = 5 * 1024 * 1024
+
+
+def shop_photo_upload(*, merchant: Merchant, actor: User, upload: UploadedFile, caption: str = "") -> MerchantPhoto:
+    """An owner adds a photo of the shop; it waits for a curator before the shop page shows it.
+
+    Raises ``staff_not_owner``, ``shop_photo_too_large``, ``shop_photo_not_image`` (judged by the bytes) and
+    ``shop_photo_limit`` (``MerchantPhoto.LIMIT`` shown or waiting, counted under the shop's row lock)."""
+    _require_owner(merchant=merchant, actor=actor)
+    try:
+        kind = image_kind(upload, max_bytes=MAX_SHOP_PHOTO_BYTES)
+    except ValueError:
+        raise DomainError("shop_photo_too_large", max_mb=MAX_SHOP_PHOTO_BYTES // (1024 * 1024)) from None
+    if kind is None:
+        raise DomainError("shop_photo_not_image")
+    upload.name = f"photo.{kind}"
+    with transaction.atomic():
+        Merchant.objects.select_for_update().filter(pk=merchant.pk).first()
+        live = MerchantPhoto.objects.filter(
+            merchant=merchant, state__in=[MerchantPhoto.State.PENDING, MerchantPhoto.State.APPROVED]
+        )
+        if live.count() >= MerchantPhoto.LIMIT:
+            raise DomainError("shop_photo_limit", limit=MerchantPhoto.LIMIT)
+        photo = MerchantPhoto.objects.create(
+            merchant=merchant, image=upload, caption=caption.strip()[:80], uploaded_by=actor
+        )
+        audit_record(
+            actor=actor, action="merchants.shop_photo_upload", obj=merchant, after={"photo": str(photo.public_id)}
+        )
+    return photo
+
+
+def shop_photo_decide(*, photo: MerchantPhoto, approve: bool, actor: Actor, reason: str = "") -> MerchantPhoto:
+    """A curator shows or refuses a waiting photo (a refusal needs a reason); the owners are told either way.
+    Raises ``merchant_reason_required`` and ``transition_invalid`` (already decided)."""
+    if not approve and not reason.strip():
+        raise DomainError("merchant_reason_required")
+    with transaction.atomic():
+        locked = MerchantPhoto.objects.select_for_update().select_related("merchant").get(pk=photo.pk)
+        target = MerchantPhoto.State.APPROVED if approve else MerchantPhoto.State.REJECTED
+        transition_check(
+            model="shop photo",
+            current=locked.state,
+            target=target,
+            allowed={MerchantPhoto.State.PENDING: {MerchantPhoto.State.APPROVED, MerchantPhoto.State.REJECTED}},
+        )
+        locked.state, locked.decided_at, locked.decision_reason = target, timezone.now(), reason.strip()
+        locked.decided_by = actor if isinstance(actor, User) else None
+        locked.save(update_fields=["state", "decided_at", "decided_by", "decision_reason"])
+        audit_record(
+            actor=actor,
+            action="merchants.shop_photo_decide",
+            obj=locked.merchant,
+            reason=reason,
+            after={"state": target},
+        )
+        _tell_owners(
+            locked.merchant,
+            kind="merchants.shop_photo",
+            title=_("Your photo of %(shop)s is on the shop page")
+            if approve
+            else _("Your photo of %(shop)s was not accepted"),
+            body=reason,
+        )
+    return locked
+
+
+def shop_photo_remove(*, photo: MerchantPhoto, actor: User) -> None:
+    """An owner takes a photo down (shown, waiting or refused); the file goes with it."""
+    _require_owner(merchant=photo.merchant, actor=actor)
+    with transaction.atomic():
+        MerchantPhoto.objects.filter(pk=photo.pk).delete()
+        audit_record(
+            actor=actor,
+            action="merchants.shop_photo_remove",
+            obj=photo.merchant,
+            before={"photo": str(photo.public_id)},
+        )
+        transaction.on_commit(lambda: photo.image.delete(save=False))

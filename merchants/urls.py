@@ -16,6 +16,13 @@ urlpatterns = [
     path("console/<uuid:public_id>/pause/", views.console_pause, name="console_pause"),
     path("console/<uuid:public_id>/offline/", views.console_offline, name="console_offline"),
     path("console/<uuid:public_id>/staff/", views.console_staff, name="console_staff"),
+    path("console/<uuid:public_id>/photos/", views.console_photo_add, name="console_photo_add"),
+    path(
+        "console/<uuid:public_id>/photos/<uuid:photo_id>/remove/",
+        views.console_photo_remove,
+        name="console_photo_remove",
+    ),
+    path("photos/<uuid:photo_id>/", views.shop_photo, name="shop_photo"),
     path(
         "console/<uuid:public_id>/staff/<int:staff_id>/remove/",
         views.console_staff_remove,

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -16,13 +17,14 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
+from core.files import private_file_response
 from core.links import sections as slot_sections
 from core.localtime import use_zone_of_city
 
 from . import services
 from .filters import CatalogueFilter
-from .forms import CapacityForm, InviteForm, OfferForm, OfflineForm, PhoneForm, fen_to_yuan, yuan_to_fen
-from .models import Category, City, District, Merchant, MerchantStaff, OfferChange
+from .forms import CapacityForm, InviteForm, OfferForm, OfflineForm, PhoneForm, PhotoForm, fen_to_yuan, yuan_to_fen
+from .models import Category, City, District, Merchant, MerchantPhoto, MerchantStaff, OfferChange
 from .selectors import (
     capacity_status,
     catalogue,
@@ -31,6 +33,8 @@ from .selectors import (
     merchant_is_open,
     merchants_of_staff,
     opening_hours_rows,
+    photo_by_public_id,
+    shop_photos,
     today_used,
 )
 
@@ -107,7 +111,13 @@ def merchant_page(request: HttpRequest, public_id: Any) -> HttpResponse:
     return render(
         request,
         "merchants/merchant.html",
-        {**_row(merchant, now), "hours": hours, "maps": map_links(merchant), "sections": sections},
+        {
+            **_row(merchant, now),
+            "hours": hours,
+            "maps": map_links(merchant),
+            "sections": sections,
+            "photos": shop_photos(merchant=merchant),
+        },
     )
 
 
@@ -164,8 +174,61 @@ def console_shop(request: HttpRequest, public_id: Any) -> HttpResponse:
             "capacity_form": CapacityForm(initial={"daily_capacity": merchant.daily_capacity}),
             "phone_form": PhoneForm(initial={"phone": merchant.phone}),
             "offline_form": OfflineForm(initial={"offline_accept": merchant.offline_accept}),
+            "photo_form": PhotoForm(),
+            "photos": shop_photos(merchant=merchant, shown_only=False),
         },
     )
+
+
+@login_required
+@require_POST
+def console_photo_add(request: HttpRequest, public_id: Any) -> HttpResponse:
+    """An owner uploads a photo of the shop; a curator reviews it before the shop page shows it."""
+    merchant, _role = _staff_or_404(request, public_id)
+    form = PhotoForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, form.errors.as_text())
+        return redirect("merchants:console_shop", public_id=merchant.public_id)
+    try:
+        services.shop_photo_upload(
+            merchant=merchant,
+            actor=request.user,  # type: ignore[arg-type]
+            upload=form.cleaned_data["photo"],
+            caption=form.cleaned_data["caption"],
+        )
+        messages.success(request, _("Photo received: it appears on the shop page once a curator has looked at it."))
+    except DomainError as exc:
+        _error(request, exc)
+    return redirect("merchants:console_shop", public_id=merchant.public_id)
+
+
+@login_required
+@require_POST
+def console_photo_remove(request: HttpRequest, public_id: Any, photo_id: Any) -> HttpResponse:
+    merchant, _role = _staff_or_404(request, public_id)
+    photo = photo_by_public_id(public_id=photo_id)
+    if photo is None or photo.merchant_id != merchant.pk:
+        raise Http404
+    try:
+        services.shop_photo_remove(photo=photo, actor=request.user)  # type: ignore[arg-type]
+        messages.success(request, _("Photo removed."))
+    except DomainError as exc:
+        _error(request, exc)
+    return redirect("merchants:console_shop", public_id=merchant.public_id)
+
+
+def shop_photo(request: HttpRequest, photo_id: Any) -> HttpResponseBase:
+    """A shop photo's bytes (or a short-lived signed URL on object storage): an approved photo for anyone, a
+    waiting or refused one only for the shop's staff and the console's curators."""
+    photo = photo_by_public_id(public_id=photo_id)
+    if photo is None:
+        raise Http404
+    if photo.state != MerchantPhoto.State.APPROVED:
+        user: Any = request.user
+        staff = user.is_authenticated and merchant_for_staff(user=user, public_id=photo.merchant.public_id)
+        if not (staff or (user.is_authenticated and user.has_perm("merchants.change_merchantphoto"))):
+            raise Http404
+    return private_file_response(photo.image)
 
 
 @login_required

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from curation.models import Application, Complaint, Finding
 from curation.standing.rules import programme_zone
-from merchants.selectors import pending_offer_changes_count
+from merchants.selectors import pending_offer_changes_count, pending_photos_count
 
 #: A complaint is "near" its deadline when it falls due within this time.
 NEAR_SLA = timedelta(hours=4)
@@ -34,7 +34,7 @@ def _admin_url(name: str, query: str = "") -> str:
 
 def queue_home(*, now: datetime | None = None) -> list[QueueItem]:
     """Applications waiting for review, open complaints (late or due soon), open findings (fix-by passed) and
-    offer cuts waiting: four counts, each with the console list it links to. Four queries."""
+    offer cuts and shop photos waiting: each a count with the console list it links to, a query or two each."""
     now = now or timezone.now()
     today = now.astimezone(programme_zone()).date()
     waiting = Application.objects.filter(state__in=[Application.State.SUBMITTED, Application.State.IN_REVIEW])
@@ -68,5 +68,10 @@ def queue_home(*, now: datetime | None = None) -> list[QueueItem]:
             label=str(_("Offer cuts waiting for review")),
             count=pending_offer_changes_count(),
             url=_admin_url("merchants_offerchange_changelist", "state__exact=pending"),
+        ),
+        QueueItem(
+            label=str(_("Shop photos waiting for review")),
+            count=pending_photos_count(),
+            url=_admin_url("merchants_merchantphoto_changelist", "state__exact=pending"),
         ),
     ]

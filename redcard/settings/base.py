@@ -482,6 +482,13 @@ CSP_POLICY = {
     "form-action": ["'self'"],
     "frame-ancestors": ["'none'"],
 }
+if MEDIA_S3_BUCKET:
+    # Photos are answered with a redirect to a signed URL of the object store: images may come from there.
+    from urllib.parse import urlsplit as _urlsplit
+
+    _media_origin = env("MEDIA_S3_PUBLIC_ORIGIN") or env("MEDIA_S3_ENDPOINT_URL") or "https://*.amazonaws.com"
+    _parts = _urlsplit(_media_origin)
+    CSP_POLICY["img-src"].append(f"{_parts.scheme}://{_parts.netloc}" if _parts.netloc else _media_origin)
 # Swagger UI and Django admin set style attributes at run time.
 CSP_STYLE_ATTRIBUTE_PATHS = ["/api/v1/docs/", "/admin/"]
 

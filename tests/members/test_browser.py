@@ -29,7 +29,8 @@ def test_join_pay_cancel_undo_refund_in_the_browser(live_server, browser):  # no
     assert "/membership/sandbox/checkout/" in driver.current_url
     assert "¥168" in driver.page_source
     submit(driver, "button[value=pay]")
-    assert driver.current_url.endswith("/membership/")
+    assert driver.current_url.endswith("/r/card/")  # paid: straight to the card at the counter
+    driver.get(live_server.url + "/membership/")
     assert driver.find_element(By.CSS_SELECTOR, ".member-state").get_attribute("data-state") == "active"
     assert "本年已省 ¥0 / 年费 ¥168" in driver.page_source
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import DomainError
+from core.files import image_kind
 from core.models import PartnerApplication, User
 from core.services import audit_record, notify
 from core.webhooks import emit
@@ -32,34 +33,17 @@ from .common import (
 
 # --- Complaint photos --------------------------------------------------------------------------------
 
-_SIGNATURES: tuple[tuple[str, int, bytes], ...] = (("jpg", 0, b"\xff\xd8\xff"), ("png", 0, b"\x89PNG\r\n\x1a\n"))
-
 
 def photo_kind(photo: UploadedFile) -> str:
-    """Return the image type ("jpg", "png", "webp") of an upload, judged by its bytes, not its name.
-
-    Pillow is not installed, so the structure is checked by hand: JPEG starts with SOI + a marker and
-    ends with EOI; PNG starts with its signature and an IHDR chunk; WebP is a RIFF container of type WEBP
-    whose declared size matches the file. Raises ``complaint_photo_too_large`` above 5 MB and
-    ``complaint_photo_not_image`` for anything else.
-    """
-    size = photo.size or 0
-    if size > MAX_PHOTO_BYTES:
-        raise DomainError("complaint_photo_too_large", max_mb=MAX_PHOTO_BYTES // (1024 * 1024))
-    photo.seek(0)
-    head = photo.read(32)
-    photo.seek(max(0, size - 2))
-    tail = photo.read(2)
-    photo.seek(0)
-    if size >= 8 and head[:3] == b"\xff\xd8\xff" and tail == b"\xff\xd9":
-        return "jpg"
-    if size >= 33 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-        return "png"
-    if size >= 20 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        declared = int.from_bytes(head[4:8], "little") + 8
-        if declared == size and head[12:15] == b"VP8":
-            return "webp"
-    raise DomainError("complaint_photo_not_image")
+    """The image type ("jpg", "png", "webp") of a complaint's photo, judged by its bytes (``core.files.image_kind``).
+    Raises ``complaint_photo_too_large`` above 5 MB and ``complaint_photo_not_image`` for anything else."""
+    try:
+        kind = image_kind(photo, max_bytes=MAX_PHOTO_BYTES)
+    except ValueError:
+        raise DomainError("complaint_photo_too_large", max_mb=MAX_PHOTO_BYTES // (1024 * 1024)) from None
+    if kind is None:
+        raise DomainError("complaint_photo_not_image")
+    return kind
 
 
 # --- Complaints ----------------------------------------------------------------------------------------
