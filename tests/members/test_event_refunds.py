@@ -205,3 +205,25 @@ def test_a_failed_event_refund_is_flagged_and_an_operator_sends_it_again_once(
         refund_retry(refund=again, actor="op")
     assert info.value.code == "refund_not_failed"
     assert EventRefund.objects.count() == 2 and order_of(payment).refunded_fen == 13600
+
+
+@pytest.mark.django_db(transaction=True)
+def test_giving_the_guests_place_back_racing_a_cancellation_never_refunds_more_than_was_paid():
+    event = guest_event()
+    person = member()
+    registration, payment = with_guest_paid(event, person)
+
+    outcomes = together(
+        [
+            lambda: services.registration_reduce(registration=registration, actor=person).places,
+            lambda: services.registration_cancel(registration=registration, actor=person).state,
+        ]
+    )
+    payment.refresh_from_db()
+    refunds = sorted(EventRefund.objects.values_list("request_key", "amount_fen"))
+    # Either order: the guest's share then the rest, or the whole at once (the reduction then finds the
+    # registration cancelled). Never more than was paid, each part once.
+    assert payment.refunded_fen == order_of(payment).refunded_fen == 13600, (outcomes, refunds)
+    assert sum(amount for _, amount in refunds) == 13600
+    assert set(EventRefund.objects.values_list("state", flat=True)) == {"succeeded"}
+    assert Event.objects.get(pk=event.pk).places_taken == 0
