@@ -21,6 +21,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api.pagination import CursorPagination
 from core.api.permissions import IsPerson, partner_application, request_person, scoped
 from core.api.schema import documented
 from core.api.views import APIView, ListAPIView
@@ -315,11 +316,19 @@ class VoidView(APIView):
         return Response(RedemptionOutput(redemption).data)
 
 
+class NewestFirst(CursorPagination):
+    """Redemptions by the time they count from, newest first (an offline one synced late sits at its scan time)."""
+
+    ordering = "-confirmed_at"
+
+
 class MerchantDayView(ListAPIView):
-    """A shop's redemptions of one local day (default today), for its staff or a granted partner."""
+    """A shop's redemptions of one local day (default today), newest first, a page at a time (``next``), for its
+    staff or a granted partner."""
 
     permission_classes = [IsPerson | PARTNER]
     serializer_class = RedemptionOutput
+    pagination_class = NewestFirst
     ordering = "-confirmed_at"
 
     @extend_schema(

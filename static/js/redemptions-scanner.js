@@ -378,44 +378,74 @@ function item(text) {
   return li;
 }
 
-async function loadToday() {
-  const answer = await api(data.dayUrl, undefined, "GET");
-  if (!answer.ok) return;
+// Newest first, a page at a time: "earlier" loads the next page, so every voidable redemption is reachable.
+async function loadToday(more = false) {
   const list = $("rc-today");
-  list.replaceChildren();
+  const url = more ? list.dataset.next : data.dayUrl;
+  if (!url) return;
+  const answer = await api(url, undefined, "GET");
+  if (!answer.ok) return;
+  if (!more) list.replaceChildren();
   const rows = answer.data.results || [];
-  if (!rows.length) list.append(item(data.labelNothing));
-  const windowMs = Number(data.voidMinutes) * 60000;
-  for (const r of rows) {
-    const at = new Date(r.confirmed_at);
-    const time = window.RedCardTime.clock(at);
-    const li = item(`${time} · ${r.member} · ¥${yuan(r.bill_fen)} → ¥${yuan(r.charge_fen)}`);
-    if (r.status === "voided") {
-      li.append(` · ${data.labelVoided}`);
-      li.classList.add("rc-voided");
-    } else if (Date.now() - at.getTime() < windowMs) {
-      const form = document.createElement("form");
-      form.className = "rc-void";
-      const reason = document.createElement("input");
-      reason.name = "reason";
-      reason.required = true;
-      reason.placeholder = data.labelReason;
-      const button = document.createElement("button");
-      button.type = "submit";
-      button.className = "button danger";
-      button.textContent = data.labelVoid;
-      form.append(reason, button);
-      form.addEventListener("submit", async (event) => {
-        event.preventDefault();
-        const answer = await api(`${data.voidUrl}${r.id}/void/`, { reason: reason.value });
-        if (!answer.ok) refused(answer.problem);
-        loadToday();
-      });
-      li.append(form);
-    }
-    list.append(li);
-  }
+  if (!rows.length && !more) list.append(item(data.labelNothing));
+  for (const r of rows) list.append(todayRow(r));
+  list.dataset.next = answer.data.next || "";
+  show("rc-today-more", Boolean(answer.data.next));
 }
+
+function todayRow(r) {
+  const at = new Date(r.confirmed_at);
+  const text = `${window.RedCardTime.clock(at)} · ${r.member} · ¥${yuan(r.bill_fen)} → ¥${yuan(r.charge_fen)}`;
+  const li = item("");
+  li.classList.add("rc-today-row");
+  const label = document.createElement("span");
+  label.textContent = text;
+  li.append(label);
+  if (r.status === "voided") {
+    label.append(` · ${data.labelVoided}`);
+    li.classList.add("rc-voided");
+  } else if (Date.now() - at.getTime() < Number(data.voidMinutes) * 60000) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "button rc-void-open";
+    button.textContent = data.labelVoid;
+    button.addEventListener("click", () => openVoid(r, text, li));
+    li.append(button);
+  }
+  return li;
+}
+
+// The void sheet: what is being voided, a reason, and a second, deliberate tap.
+let voiding = null;
+
+function openVoid(r, text, li) {
+  voiding = { r, li };
+  $("rc-void-what").textContent = text;
+  $("rc-void-reason").value = "";
+  $("rc-void-error").textContent = "";
+  $("rc-void-sheet").showModal();
+  $("rc-void-reason").focus();
+}
+
+$("rc-void-keep").addEventListener("click", () => $("rc-void-sheet").close());
+$("rc-void-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!voiding) return;
+  const reason = $("rc-void-reason").value.trim();
+  if (!reason) return;
+  $("rc-void-confirm").disabled = true;
+  const answer = await api(`${data.voidUrl}${voiding.r.id}/void/`, { reason });
+  $("rc-void-confirm").disabled = false;
+  if (!answer.ok) {
+    $("rc-void-error").textContent = (answer.problem && answer.problem.detail) || data.labelOffline;
+    return;
+  }
+  $("rc-void-sheet").close();
+  voiding.li.replaceWith(todayRow(answer.data)); // in place: the row may be on an earlier page
+  voiding = null;
+  refreshState();
+});
+$("rc-today-more").addEventListener("click", () => loadToday(true));
 
 // --- incoming claims (tap or scan at the counter) --------------------------------------------------
 

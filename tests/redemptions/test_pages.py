@@ -164,3 +164,22 @@ def test_the_service_worker_is_served_for_the_scanner_and_the_card(client):
     body = response.content.decode()
     assert static("js/redemptions-scanner.js") in body and static("vendor/barcode-detector/zxing_reader.wasm") in body
     assert "/r/" in reverse("redemptions:service_worker") and response["Cache-Control"] == "no-cache"
+
+
+def test_the_scanners_manifest_has_png_icons_of_the_sizes_it_claims():
+    import json
+    import struct
+    from pathlib import Path
+
+    from django.conf import settings
+
+    root = Path(settings.BASE_DIR) / "static"
+    manifest = json.loads((root / "manifest" / "scanner.webmanifest").read_text())
+    pngs = [icon for icon in manifest["icons"] if icon["type"] == "image/png"]
+    assert {icon["sizes"] for icon in pngs} >= {"192x192", "512x512"}
+    assert any(icon["purpose"] == "maskable" for icon in pngs)
+    for icon in pngs:
+        data = (root / icon["src"].removeprefix("/static/")).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        width, height = struct.unpack(">II", data[16:24])
+        assert f"{width}x{height}" == icon["sizes"]
