@@ -162,6 +162,11 @@ def join_return(request: HttpRequest, payment_id: str) -> HttpResponse:
     payment.refresh_from_db()
     if payment.state == Payment.State.PAID and payment.flagged_at is None:
         messages.success(request, _("Payment received. Welcome to RedCard! Here is your card."))
+        if payment.kind == Payment.Kind.INITIAL and agreement_offered(user=request.user):  # type: ignore[arg-type]
+            # At purchase: the gateway's agreement (Alipay 周期扣款) is what renews the card by itself.
+            messages.info(
+                request, _("To renew your card by itself each year, sign auto-renewal on your membership page.")
+            )
         return redirect(card_url(request))
     return render(request, "members/join_return.html", {"payment": payment})
 

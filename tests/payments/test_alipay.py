@@ -497,6 +497,19 @@ def test_the_agreement_is_signed_renews_the_card_and_its_end_turns_auto_renew_of
     assert listing.status_code == 200 and agreement.agreement_no in listing.content.decode()
 
 
+def test_paying_with_alipay_leads_to_signing_auto_renewal(alipay, client):
+    from django.contrib.messages import get_messages
+
+    payment, _note = paid(alipay)
+    client.force_login(payment.subscription.user)
+    response = client.get(f"/membership/join/return/{payment.public_id}/")
+    assert response.status_code == 302
+    texts = [str(message) for message in get_messages(response.wsgi_request)]
+    assert any("自动续费" in text for text in texts), texts
+    page = client.get("/membership/").content.decode()
+    assert 'action="/membership/agreement/"' in page
+
+
 def test_forged_or_unknown_agreement_notices_are_refused(alipay):
     from members.models import PaymentAgreement
     from members.services.agreements import agreement_sign_start
