@@ -1,6 +1,6 @@
 """The redemption part of the console: redemptions (void with a reason), refused scans, claims,
-NFC tags, surge flags (a curator clears a flag to resume promotion) and the outbox (read only: what
-the worker has still to do, with each row's failed attempts)."""
+NFC tags, offline redemptions (read only), surge flags (a curator clears a flag to resume promotion) and
+the outbox (read only: what the worker has still to do, with each row's failed attempts)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import AuditHistoryMixin, ReadOnlyAdmin, apply_with_reason
 
-from ..models import Claim, NfcTag, Redemption, RedemptionOutbox, RefusedScan, SurgeFlag
+from ..models import Claim, NfcTag, OfflineRedemption, Redemption, RedemptionOutbox, RefusedScan, SurgeFlag
 from . import services
 
 
@@ -67,6 +67,17 @@ class RefusedScanAdmin(ReadOnlyAdmin):
     date_hierarchy = "at"
     search_fields = ["code_text", "merchant__name_zh", "staff__email", "member__email"]
     list_select_related = ["merchant", "staff", "member"]
+
+
+@admin.register(OfflineRedemption)
+class OfflineRedemptionAdmin(ReadOnlyAdmin):
+    """What scanners accepted offline, as the server judged it: conflicts are the fraud signal curation reads."""
+
+    list_display = ["received_at", "scanned_at", "outcome", "reasons", "merchant", "member", "staff", "bill_fen"]
+    list_filter = ["outcome", "merchant__city"]
+    date_hierarchy = "received_at"
+    search_fields = ["client_id", "code_id", "merchant__name_zh", "member__email", "staff__email"]
+    list_select_related = ["merchant", "member", "staff"]
 
 
 @admin.register(Claim)

@@ -255,7 +255,10 @@ class PrepareView(APIView):
 
 
 class ConfirmView(APIView):
-    """Step two: redeem the code (or the token from prepare) on a bill; the code is used up."""
+    """Redeem a code on a bill; the code is used up. **The fast path is one request**: send the scanned ``code``
+    with ``bill_fen`` (the staff scanner does so after checking the code's signature itself with the public keys
+    of ``/api/v1/redemptions/keys/``). ``prepare`` first, then its ``token`` here, only for a hold while the bill
+    is typed, or for a typed numeric code."""
 
     permission_classes = [IsPerson | PARTNER]
 
