@@ -40,7 +40,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function scanner(s) {
   await sleep(Math.random() * INTERVAL_MS); // the pages were opened at different moments
-  let etag = "";
+  let etag = s.etag || "";
   while (Date.now() < end) {
     let answer;
     if (mode === "feed") answer = await get(s.feed, etag ? { "If-None-Match": etag } : {});
