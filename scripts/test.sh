@@ -32,5 +32,8 @@ DJANGO_SETTINGS_MODULE=redcard.settings.production SECRET_KEY="ci-$(head -c 48 /
   REDCARD_DATA_KEYS="{\"ci\": \"$(head -c 32 /dev/urandom | base64)\"}" \
   REDIS_URL=redis://127.0.0.1:6379/0 MEDIA_S3_BUCKET=redcard-media ALLOWED_HOSTS=redcard.example $PY manage.py check --deploy --fail-level WARNING
 
+step "restore drill: pg_dump -Fc, pg_restore, row counts, sealed values open (scripts/restore_drill.sh)"
+DRILL_TIMEOUT=${DRILL_TIMEOUT:-300} timeout 900 bash scripts/restore_drill.sh
+
 step "pytest (PostgreSQL)"
 $PY -m pytest --create-db "$@"
