@@ -506,13 +506,6 @@ class ClaimFeedView(APIView):
     permission_classes = [AllowAny]
     throttle_classes: list = []
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("t", OpenApiTypes.STR, required=True, description="The feed token of the scanner page."),
-            OpenApiParameter("If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False),
-        ],
-        **documented({200: ClaimOutput(many=True), 304: None}, "staff_not_authorized"),
-    )
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """ "Nothing new" is answered before DRF wraps the request (a third of the CPU of a poll)."""
         if request.method == "GET":
@@ -526,6 +519,13 @@ class ClaimFeedView(APIView):
                 return response
         return super().dispatch(request, *args, **kwargs)
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("t", OpenApiTypes.STR, required=True, description="The feed token of the scanner page."),
+            OpenApiParameter("If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False),
+        ],
+        **documented({200: ClaimOutput(many=True), 304: None}, "staff_not_authorized"),
+    )
     def get(self, request: Request) -> Response:
         signed = feed.feed_token_read(str(request.query_params.get("t", "")))
         if signed is None:
