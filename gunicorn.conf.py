@@ -7,8 +7,10 @@ import multiprocessing
 import os
 
 bind = os.environ.get("GUNICORN_BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
-workers = int(os.environ.get("WEB_CONCURRENCY", str(min(4, multiprocessing.cpu_count() * 2 + 1))))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+# One process per core, four threads each (gthread: keep-alive, a thread waits on PostgreSQL while another runs):
+# measured against sync workers, more gthread processes and granian in docs/decisions/0018.
+workers = int(os.environ.get("WEB_CONCURRENCY", str(multiprocessing.cpu_count())))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread" if threads > 1 else "sync")
 # A request that takes longer than this is a bug or a stuck dependency: the worker is replaced.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))

@@ -260,7 +260,15 @@ def _children(pid: int) -> list[int]:
 
 
 def server_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
-    """The app server, as deployed: gunicorn with the project's gunicorn.conf.py (environment overrides only)."""
+    """The app server, as deployed: gunicorn with the project's gunicorn.conf.py (environment overrides only);
+    ``--server granian`` (installed apart: ``pip install --target DIR granian`` and ``GRANIAN_PATH=DIR``) for
+    the comparison in docs/decisions/0018."""
+    if args.server == "granian":
+        path = os.environ.get("GRANIAN_PATH", "")
+        command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(PORT)]
+        command += ["--workers", str(args.workers), "--blocking-threads", str(args.threads), "--no-ws"]
+        command += ["--log-level", "warning", "redcard.wsgi:application"]
+        return command, {"PYTHONPATH": f"{path}:{ROOT}" if path else str(ROOT)}
     env = {
         "GUNICORN_BIND": f"127.0.0.1:{PORT}",
         "WEB_CONCURRENCY": str(args.workers),
@@ -286,9 +294,9 @@ def wait_healthy(url: str, timeout: float = 60) -> None:
 
 
 def load(args: argparse.Namespace, info: dict, work: Work, *, rate: float, seconds: int, pid: int) -> dict:
-    """``load.mjs`` against the running server (at most 400 confirms a second offered, fresh codes); the
-    server's CPU time over the measured window."""
-    items = work.take(args.warmup + int((rate or 400) * seconds))
+    """``load.mjs`` against the running server (fresh codes for at most 250 confirms a second closed loop,
+    ``rate`` open loop); the server's CPU time over the measured window."""
+    items = work.take(args.warmup + int((rate * 1.2 or 250) * seconds))
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(items, handle)
     command = ["node", str(HERE / "load.mjs"), handle.name, f"http://127.0.0.1:{PORT}", info["token"]]
@@ -385,9 +393,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--open-seconds", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)  # gunicorn.conf.py's defaults
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--worker-class", default="", help="gunicorn worker class (default: gunicorn.conf.py's)")
+    parser.add_argument("--server", choices=["gunicorn", "granian"], default="gunicorn")
     parser.add_argument("--shops", type=int, default=200)
     parser.add_argument("--members", type=int, default=12000)
     parser.add_argument("--warmup", type=int, default=200)
@@ -409,7 +418,7 @@ def main() -> None:
     info = seeded()
     from redemptions.models import Redemption
 
-    shift = 1 + Redemption.objects.count() // 1000  # every run meets each member at another shop
+    shift = 1 + Redemption.objects.count() // 200  # every run (200 confirms at least) meets each member at another shop
     work = Work(info["merchants"], shift)
     summary: dict = {"config": vars(args), "cpus": os.cpu_count(), "load_average_start": os.getloadavg()}
     uptime_start = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
