@@ -214,9 +214,13 @@ go.addEventListener("click", async () => {
 
 async function acceptOffline(fen) {
   const policy = state.offline;
-  if (!policy.enabled || !window.indexedDB) return refused({ detail: data.labelOffline });
+  // Only a card whose signed end was ahead at the scan (checked at the scan) and a shop that allows it.
+  if (!policy.enabled || !window.indexedDB || !prepared.until) return refused({ detail: data.labelOffline });
   const queue = await queued(data.merchant);
-  if (queue.length >= policy.queue_max) return refused({ detail: data.labelQueueFull });
+  const oldest = queue.length ? Date.parse(queue[0].scanned_at) : serverNow();
+  if (queue.length >= policy.queue_max || serverNow() - oldest > policy.max_age_seconds * 1000) {
+    return refused({ detail: data.labelQueueFull }); // the server would not take more, or not these any more
+  }
   if (queue.some((r) => r.codeId === prepared.codeId)) return refused({ detail: data.labelUsed });
   const discount = discountFor(fen);
   const name = $("rc-member-name").textContent;
@@ -329,7 +333,7 @@ async function handleCode(text) {
   const at = serverNow();
   const refusal = localRefusal(parsed, at);
   if (refusal) return refused({ detail: refusal });
-  prepared = { code: text, codeId: parsed.codeId, scannedAt: at };
+  prepared = { code: text, codeId: parsed.codeId, scannedAt: at, until: parsed.until };
   showMember(parsed.name, state.capacity - state.used);
 }
 
