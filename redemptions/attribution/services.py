@@ -505,6 +505,9 @@ INSERT_CREDITS_SQL = (
 )
 
 
+CREDITS_CONFLICT_SQL = " ON CONFLICT (redemption_id, model, note_id) DO NOTHING"
+
+
 def credit_redemption(*, redemption: Redemption) -> None:
     """Credit a just-confirmed redemption to the notes that led to it, under all three models.
 
@@ -522,7 +525,9 @@ def credit_redemption(*, redemption: Redemption) -> None:
     for model, note_id, share, revenue in credits:
         params += [redemption.pk, note_id, model, share, revenue, redemption.merchant_id, day, now]
     with connection.cursor() as cursor:
-        cursor.execute(INSERT_CREDITS_SQL + values, params)  # placeholders only: every value is a parameter
+        # Idempotent: a redemption already credited (the outbox row processed again after a crash, or the late-touch
+        # catch-up that got there first) keeps the credits it has.
+        cursor.execute(INSERT_CREDITS_SQL + values + CREDITS_CONFLICT_SQL, params)  # placeholders only
 
 
 def reverse_credit(*, redemption: Redemption) -> None:

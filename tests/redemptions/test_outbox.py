@@ -115,3 +115,21 @@ def test_a_void_processed_before_its_confirmation_row_leaves_no_credit(
     assert outbox.outbox_catch_up() == 1
     assert effects(redemption) == (0, 1, [])
     assert not RedemptionOutbox.objects.filter(done_at__isnull=True).exists()
+
+
+def test_a_row_for_a_redemption_already_credited_completes_and_keeps_the_credits(
+    merchant, counter, member, django_capture_on_commit_callbacks
+):
+    """The late-touch catch-up (or the demo's history) may credit a redemption before its outbox row is
+    processed: the row still completes (notice, webhook) and the credits are not doubled nor an error."""
+    from redemptions.attribution.services import credit_redemption
+
+    touch(NoteFactory(tags=[merchant]), member)
+    with django_capture_on_commit_callbacks(execute=False):
+        redemption = services.redemption_confirm(merchant=merchant, counter=counter, bill=8650, code=code_of(member).qr)
+    credit_redemption(redemption=redemption)  # credited first, by someone else
+    row = RedemptionOutbox.objects.get(redemption=redemption)
+    assert outbox.outbox_process(entry_ids=[row.pk]) == 1
+    row.refresh_from_db()
+    assert row.done_at is not None and row.attempts == 0
+    assert effects(redemption)[:2] == (3, 1)
