@@ -441,6 +441,7 @@ OAUTH2_PROVIDER = {
         "merchants:read": "Read the merchant catalogue",
         "merchants:write": "Submit merchant applications",
         "redemptions:write": "Prepare, confirm and void redemptions at granted merchants",
+        "consumption:write": "Report and refund members' orders paid through the partner at granted merchants",
         "notes:write": "Publish notes from the content app",
         "touches:write": "Report note views, clicks and saves",
         "insights:read": "Read dashboards of granted merchants",

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import api
+from . import api, api_partners
 
 urlpatterns = [
     path("events/<uuid:public_id>/checkin/", api.EventCheckInView.as_view(), name="api-event-checkin"),
@@ -11,6 +11,12 @@ urlpatterns = [
     path("redemptions/card/status/", api.CardStatusView.as_view(), name="api-redemption-card-status"),
     path("redemptions/counter/", api.CounterStateView.as_view(), name="api-redemption-counter"),
     path("redemptions/offline/", api.OfflineSyncView.as_view(), name="api-redemption-offline"),
+    path("redemptions/partner-orders/", api_partners.PartnerOrderView.as_view(), name="api-partner-orders"),
+    path(
+        "redemptions/partner-orders/<str:order_id>/refund/",
+        api_partners.PartnerOrderRefundView.as_view(),
+        name="api-partner-order-refund",
+    ),
     path("redemptions/prepare/", api.PrepareView.as_view(), name="api-redemption-prepare"),
     path("redemptions/confirm/", api.ConfirmView.as_view(), name="api-redemption-confirm"),
     path("redemptions/day/", api.MerchantDayView.as_view(), name="api-redemption-day"),

@@ -54,8 +54,30 @@ OFFLINE_OWN: dict[str, tuple[int, Promise]] = {
     ),
 }
 
+#: Refusals of orders reported by partner platforms (services.partner_orders).
+PARTNER_OWN: dict[str, tuple[int, Promise]] = {
+    "partner_member_unknown": (
+        422,
+        _("This member token is unknown or no longer linked: ask the member to link their account again."),
+    ),
+    "partner_order_id_invalid": (422, _("Give the order id: up to 64 printable characters.")),
+    "partner_order_conflict": (
+        409,
+        _("This order id was already reported with another amount. The report is kept for review."),
+    ),
+    "partner_order_unknown": (404, _("No order with this id was reported by your application.")),
+    "partner_paid_at_future": (422, _("The payment time is in the future: check the clock of your system.")),
+    "partner_paid_at_too_old": (422, _("Orders paid more than 7 days ago cannot be reported.")),
+    "partner_discount_invalid": (422, _("The discount must be a whole number of fen between 0 and the bill.")),
+    "partner_discount_short": (
+        422,
+        _("The discount given is below the shop's RedCard offer on this bill (¥%(discount)s)."),
+    ),
+}
+
 register(OWN)
 register(OFFLINE_OWN)
+register(PARTNER_OWN)
 
 #: Why an offline redemption was flagged, in conflict or refused, as the owner reads it.
 OFFLINE_REASONS: dict[str, Promise] = {
@@ -74,7 +96,7 @@ OFFLINE_REASONS: dict[str, Promise] = {
 }
 
 #: Every refusal the redemption API can answer with (documented in the OpenAPI examples).
-REFUSAL_CODES: tuple[str, ...] = (*LOWER_CODES, *OWN)
+REFUSAL_CODES: tuple[str, ...] = (*LOWER_CODES, *OWN, *PARTNER_OWN)
 
 
 def for_staff(error: DomainError) -> DomainError:

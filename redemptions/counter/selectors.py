@@ -54,7 +54,9 @@ def merchants_visited(*, member: User) -> QuerySet[Merchant]:
 
 def redemptions_of_member(*, member: User) -> QuerySet[Redemption]:
     """My redemptions, newest first, with the shop (one query per page)."""
-    return Redemption.objects.filter(member=member).select_related("merchant").order_by("-confirmed_at", "-id")
+    return (
+        Redemption.objects.filter(member=member).select_related("merchant", "partner").order_by("-confirmed_at", "-id")
+    )
 
 
 def member_last_redemption(*, member: User) -> Redemption | None:

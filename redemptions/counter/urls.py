@@ -5,12 +5,15 @@ Included by :mod:`redemptions.urls` under /r/ (namespace ``redemptions``).
 
 from django.urls import path
 
-from . import views
+from . import partner_pages, views
 
 urlpatterns = [
     path("card/", views.card, name="card"),
     path("sw.js", views.service_worker, name="service_worker"),
     path("mine/", views.mine, name="mine"),
+    path("partners/", partner_pages.partner_links, name="partners"),
+    path("partners/link/<str:client_id>/", partner_pages.partner_link, name="partner_link"),
+    path("partners/<uuid:link_id>/unlink/", partner_pages.partner_unlink, name="partner_unlink"),
     path("scan/", views.scanner_pick, name="scanner_pick"),
     path("scan/<uuid:merchant_id>/", views.scanner, name="scanner"),
     path("scan/<uuid:merchant_id>/stand/", views.stand, name="stand"),

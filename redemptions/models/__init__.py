@@ -27,6 +27,7 @@ from .counter import (
     RefusedScan,
     SurgeFlag,
 )
+from .partners import PartnerLink
 
 __all__ = [
     "CODE_USED_ONCE",
@@ -43,6 +44,7 @@ __all__ = [
     "Note",
     "NoteMerchant",
     "OfflineRedemption",
+    "PartnerLink",
     "Redemption",
     "RedemptionOutbox",
     "RefusedScan",

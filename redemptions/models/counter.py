@@ -32,6 +32,7 @@ class Channel(models.TextChoices):
     MEMBER_CLAIM = "member_claim", _("member tapped or scanned at the counter")
     PARTNER_POS = "partner_pos", _("partner POS")
     STAFF_OFFLINE = "staff_offline", _("staff scanned the member's QR code offline")
+    PARTNER_PLATFORM = "partner_platform", _("paid through a partner platform")
 
 
 class Redemption(models.Model):

@@ -213,8 +213,12 @@ def redemption_write(
     code_id: str = "",
     code: CheckedCode | None = None,
     entitled_at: datetime | None = None,
+    discount_reported: int | None = None,
 ) -> Redemption:
-    """The transaction every confirmation goes through (codes, claims, partner POS).
+    """The transaction every confirmation goes through (codes, claims, partner POS, partner platforms).
+
+    ``discount_reported`` (a partner platform's order): the discount the partner gave; refused
+    (``partner_discount_short``) when more than a fen below the offer's, and recorded when below it.
 
     The member is ``member`` (with the ``code_id`` used up), or the member of the checked ``code``, found
     inside the transaction together with their entitlement. The card must be entitled at ``entitled_at``
@@ -247,6 +251,10 @@ def redemption_write(
             if offer.min_bill_fen is not None and bill_fen < offer.min_bill_fen:
                 raise DomainError("bill_below_minimum", min_bill=f"{offer.min_bill_fen / 100:.2f}")
             discount = discount_for(bill_fen=bill_fen, rate_bp=offer.rate_bp, cap_fen=offer.cap_fen)
+            if discount_reported is not None:
+                if discount_reported < discount - 1:
+                    raise DomainError("partner_discount_short", discount=f"{discount / 100:.2f}")
+                discount = min(discount, discount_reported)
             day = merchant_local_date(merchant=merchant, at=at)
             redemption = Redemption(
                 member=member,

@@ -1,0 +1,66 @@
+"""The member's partner platforms (issue 16): the OAuth-style consent to link a partner, the list of linked
+partners ("已关联的合作平台") with an unlink button.
+
+``/r/partners/link/<client_id>/?redirect_uri=…&state=…``: signed in, the member reads the partner's name
+and what it may do; consenting issues the member token and redirects to ``redirect_uri`` (which must be one
+of the application's registered redirect URIs) with ``member_token`` and ``state`` in the query. Declining
+redirects with ``error=access_denied``. A redirect URI not registered is never followed (a page says so).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlsplit, urlunsplit
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from core.models import PartnerApplication, User
+
+from .services import partner_orders
+
+
+def _with_query(uri: str, params: dict[str, str]) -> str:
+    parts = urlsplit(uri)
+    query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def partner_link(request: HttpRequest, client_id: str) -> HttpResponse:
+    application = PartnerApplication.objects.filter(client_id=client_id).first()
+    if application is None or not partner_orders.partner_linkable(application=application):
+        raise Http404
+    redirect_uri = request.GET.get("redirect_uri", "")
+    state = request.GET.get("state", "")[:500]
+    if not redirect_uri or not application.redirect_uri_allowed(redirect_uri):
+        return render(request, "redemptions/partner_link_refused.html", {"application": application}, status=400)
+    if request.method == "POST":
+        if request.POST.get("decision") != "allow":
+            return HttpResponseRedirect(_with_query(redirect_uri, {"error": "access_denied", "state": state}))
+        member: User = request.user  # type: ignore[assignment]
+        token = partner_orders.partner_link(member=member, application=application)
+        return HttpResponseRedirect(_with_query(redirect_uri, {"member_token": token, "state": state}))
+    return render(request, "redemptions/partner_link.html", {"application": application})
+
+
+@login_required
+def partner_links(request: HttpRequest) -> HttpResponse:
+    member: User = request.user  # type: ignore[assignment]
+    return render(request, "redemptions/partners.html", {"links": partner_orders.partner_links_of(member=member)})
+
+
+@login_required
+@require_POST
+def partner_unlink(request: HttpRequest, link_id: UUID) -> HttpResponse:
+    member: User = request.user  # type: ignore[assignment]
+    if partner_orders.partner_unlink(member=member, link_id=link_id):
+        messages.success(request, _("Unlinked. The partner can no longer report visits for you."))
+    return redirect("redemptions:partners")
