@@ -66,3 +66,31 @@ def test_the_same_record_sent_twice_at_once_is_judged_once():
     first, second = together([send, send])
     assert first == second and isinstance(first, int)
     assert Redemption.objects.count() == 1 and OfflineRedemption.objects.count() == 1
+
+
+def test_an_offline_sync_racing_online_confirmations_at_a_full_shop_is_counted_never_refused():
+    merchant = merchant_by_public_id(public_id=shop(daily_capacity=5).public_id)
+    till = Counter(staff=staff_of(merchant))
+    online = [started_card() for _ in range(5)]
+    offline_member = started_card()
+    scanned = timezone.now() - timedelta(seconds=20)
+    record = OfflineRecord(
+        client_id=uuid.uuid4(), code=code_of(offline_member, at=scanned).qr, bill_fen=5000, scanned_at=scanned
+    )
+
+    def confirm(member):
+        code = code_of(member).qr
+        return lambda: services.redemption_confirm(merchant=merchant, counter=till, bill=5000, code=code) and "ok"
+
+    def sync():
+        kept = services.offline_sync(records=[record], merchant=merchant, counter=till)[0]
+        return (kept.outcome, tuple(kept.reasons))
+
+    *answers, offline = together([*(confirm(m) for m in online), sync])
+    oks = answers.count("ok")
+    if offline == ("accepted", ()):  # it took a place first: one online confirmation found the shop full
+        assert sorted(answers) == ["merchant_at_capacity"] + ["ok"] * 4
+    else:  # the five took every place first: the offline one still counts, flagged
+        assert offline == ("flagged", ("merchant_at_capacity",)) and oks == 5
+    day = MerchantDay.objects.get(merchant=merchant)
+    assert day.redemptions_count == oks + 1 == Redemption.objects.count()
