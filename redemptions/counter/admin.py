@@ -1,4 +1,4 @@
-"""The redemption part of the console: redemptions (void with a reason), refused scans, claims,
+"""The redemption part of the console: redemptions (void with a reason), refused scans, partner links, claims,
 NFC tags, offline redemptions (read only), surge flags (a curator clears a flag to resume promotion) and
 the outbox (read only: what the worker has still to do, with each row's failed attempts)."""
 
@@ -13,7 +13,16 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import AuditHistoryMixin, ReadOnlyAdmin, apply_with_reason
 
-from ..models import Claim, NfcTag, OfflineRedemption, Redemption, RedemptionOutbox, RefusedScan, SurgeFlag
+from ..models import (
+    Claim,
+    NfcTag,
+    OfflineRedemption,
+    PartnerLink,
+    Redemption,
+    RedemptionOutbox,
+    RefusedScan,
+    SurgeFlag,
+)
 from . import services
 
 
@@ -62,11 +71,24 @@ class RedemptionAdmin(AuditHistoryMixin, admin.ModelAdmin):
 
 @admin.register(RefusedScan)
 class RefusedScanAdmin(ReadOnlyAdmin):
-    list_display = ["at", "reason", "step", "code_kind", "merchant", "staff", "member"]
-    list_filter = ["reason", "step", "code_kind", "merchant__city"]
+    list_display = ["at", "reason", "step", "code_kind", "channel", "merchant", "staff", "partner", "member"]
+    list_filter = ["reason", "step", "code_kind", "channel", "merchant__city"]
     date_hierarchy = "at"
     search_fields = ["code_text", "merchant__name_zh", "staff__email", "member__email"]
-    list_select_related = ["merchant", "staff", "member"]
+    list_select_related = ["merchant", "staff", "partner", "member"]
+
+
+@admin.register(PartnerLink)
+class PartnerLinkAdmin(ReadOnlyAdmin):
+    """Which members linked which partner platforms (the token itself is never shown: only its hash is kept).
+    A partner's conflicting order reports are refused scans with reason ``partner_order_conflict``."""
+
+    list_display = ["linked_at", "member", "application", "unlinked_at"]
+    list_filter = ["application"]
+    date_hierarchy = "linked_at"
+    search_fields = ["member__email", "application__name"]
+    list_select_related = ["member", "application"]
+    exclude = ["token_hash"]
 
 
 @admin.register(OfflineRedemption)

@@ -13,7 +13,7 @@ urlpatterns = [
     path("redemptions/offline/", api.OfflineSyncView.as_view(), name="api-redemption-offline"),
     path("redemptions/partner-orders/", api_partners.PartnerOrderView.as_view(), name="api-partner-orders"),
     path(
-        "redemptions/partner-orders/<str:order_id>/refund/",
+        "redemptions/partner-orders/<path:order_id>/refund/",
         api_partners.PartnerOrderRefundView.as_view(),
         name="api-partner-order-refund",
     ),

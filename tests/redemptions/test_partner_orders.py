@@ -311,3 +311,25 @@ def test_the_same_order_from_ten_threads_at_once_is_one_redemption():
     assert sum(created for _r, created in results) == 1
     assert {r.pk for r, _c in results} == {Redemption.objects.get().pk}
     assert member_savings(user=member).saved_fen == 1038
+
+
+def test_an_order_id_with_a_slash_is_refunded_and_the_console_lists_links_and_conflicts(admin_client):
+    merchant = shop()
+    api, app = platform(merchant)
+    member = card_holder()
+    assert report(api, order(linked(member, app), merchant, order_id="2026/12/A-9")).status_code == 201
+    answer = api.post(reverse("api-partner-order-refund", args=["2026/12/A-9"]), {}, format="json")
+    assert answer.status_code == 200 and answer.json()["status"] == "voided"
+    page = admin_client.get(reverse("admin:redemptions_partnerlink_changelist"))
+    assert page.status_code == 200 and page.context_data["cl"].result_count == 1
+    assert admin_client.get(reverse("admin:redemptions_refusedscan_changelist")).status_code == 200
+
+
+def test_linking_again_replaces_the_old_token():
+    _api, app = platform()
+    member = card_holder()
+    old = linked(member, app)
+    new = linked(member, app)
+    assert partner_orders.linked_member(application=app, token=old) is None
+    assert partner_orders.linked_member(application=app, token=new) == member
+    assert PartnerLink.objects.filter(unlinked_at__isnull=True).count() == 1

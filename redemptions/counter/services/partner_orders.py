@@ -69,13 +69,20 @@ def partner_link(*, member: User, application: PartnerApplication) -> str:
     """The member consents: a new token for this partner (a live link is replaced, its old token stops
     working). Returns the token, shown once (to the partner through the redirect)."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    now = timezone.now()
-    with transaction.atomic():
-        PartnerLink.objects.select_for_update().filter(
-            member=member, application=application, unlinked_at__isnull=True
-        ).update(unlinked_at=now)
-        PartnerLink.objects.create(member=member, application=application, token_hash=_token_hash(token), linked_at=now)
-    return token
+    for _attempt in range(3):  # two consents at once: one live link survives; the other's write retries
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                PartnerLink.objects.filter(member=member, application=application, unlinked_at__isnull=True).update(
+                    unlinked_at=now
+                )
+                PartnerLink.objects.create(
+                    member=member, application=application, token_hash=_token_hash(token), linked_at=now
+                )
+        except IntegrityError:
+            continue
+        return token
+    raise DomainError("conflict")
 
 
 def partner_unlink(*, member: User, link_id: UUID | str) -> bool:
