@@ -117,6 +117,30 @@ def test_a_staff_scanner_confirm_request_costs_at_most_eight_statements(merchant
     assert AuditEntry.objects.get(action="redemptions.redemption_confirm").object_id == str(redemption.pk)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_typed_code_confirmed_with_its_prepare_token_costs_at_most_eight_statements(
+    merchant, staff, member, tasks_to_worker
+):
+    """The scanner's typed fallback: prepare looks the typed code up (and guards against guessing), the
+    confirm with its token asks nothing more than a scanned code's."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_login(staff)
+    ContentType.objects.get_for_model(Redemption)
+    shop = str(merchant.public_id)
+    prepared = client.post("/api/v1/redemptions/prepare/", {"merchant": shop, "code": code_of(member).numeric})
+    assert prepared.status_code == 200, prepared.content
+    body = {"merchant": shop, "token": prepared.json()["token"], "bill_fen": 8650}
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/api/v1/redemptions/confirm/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert len(queries.captured_queries) <= CONFIRM_REQUEST_BUDGET
+    assert Redemption.objects.get().channel == Channel.STAFF_TYPED
+
+
 def test_typed_code_confirms_like_the_qr_code(merchant, counter, member):
     redemption = confirm(merchant, counter, member, code=code_of(member).numeric)
     assert redemption.channel == Channel.STAFF_TYPED

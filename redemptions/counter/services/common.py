@@ -218,10 +218,11 @@ class CheckedCode:
         return codes.code_id(member_public_id=member.public_id, window=self.verified.window)
 
 
-def code_check(*, text: str, merchant: Merchant, at: datetime) -> CheckedCode:
+def code_check(*, text: str, merchant: Merchant, at: datetime, typed_guard: bool = True) -> CheckedCode:
     """Verify a scanned or typed code without looking its member up. Raises ``code_invalid``,
-    ``code_expired``, ``code_attempts_exceeded``."""
-    if codes.looks_numeric(text):
+    ``code_expired``, ``code_attempts_exceeded`` (a typed code, unless ``typed_guard`` is off: a code from a
+    prepare token, which passed the guard when it was prepared)."""
+    if typed_guard and codes.looks_numeric(text):
         _typed_attempts_check(merchant=merchant, at=at)
     return CheckedCode(text=text, verified=codes.verify(text, at=at))
 

@@ -330,7 +330,7 @@ def redemption_confirm(
         checked_at = at
         if token:
             code_text, checked_at = _token_code(token=token, merchant=merchant, counter=counter)
-        checked = code_check(text=code_text, merchant=merchant, at=checked_at)
+        checked = code_check(text=code_text, merchant=merchant, at=checked_at, typed_guard=not token)
         channel = Channel.PARTNER_POS if counter.partner is not None else checked.channel
         return redemption_write(
             merchant=merchant, counter=counter, channel=channel, bill_fen=bill_fen, at=at, code=checked
