@@ -111,6 +111,10 @@ class MemberRedemptionOutput(serializers.Serializer):
     confirmed_at = serializers.DateTimeField()
     voided_at = serializers.DateTimeField(allow_null=True)
     void_reason = serializers.CharField()
+    partner = serializers.SerializerMethodField(help_text="The partner app it came through (POS or platform), or null.")
+
+    def get_partner(self, obj: Redemption) -> str | None:
+        return obj.partner.name if obj.partner_id and obj.partner else None
 
 
 class RedemptionOutput(MemberRedemptionOutput):

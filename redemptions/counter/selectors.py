@@ -76,7 +76,7 @@ def redemptions_of_merchant_day(*, merchant: Merchant, day: date) -> QuerySet[Re
     """A shop's redemptions of one local day, newest first (the staff list)."""
     return (
         Redemption.objects.filter(merchant=merchant, local_date=day)
-        .select_related("member", "staff")
+        .select_related("member", "staff", "partner")
         .order_by("-confirmed_at", "-id")
     )
 

@@ -161,6 +161,8 @@ def test_a_reported_order_counts_exactly_as_an_in_store_visit(client, django_cap
     # The member sees which visits came through which partner.
     client.force_login(member)
     assert "美味外卖" in client.get(reverse("redemptions:mine")).content.decode()
+    mine = client.get(reverse("api-redemption-mine")).json()
+    assert [(r["channel"], r["partner"]) for r in mine["results"]] == [("partner_platform", "美味外卖")]
 
 
 def test_the_same_order_twice_is_one_redemption_and_another_amount_is_refused_and_flagged():
