@@ -335,3 +335,13 @@ def test_linking_again_replaces_the_old_token():
     assert partner_orders.linked_member(application=app, token=old) is None
     assert partner_orders.linked_member(application=app, token=new) == member
     assert PartnerLink.objects.filter(unlinked_at__isnull=True).count() == 1
+
+
+def test_a_token_given_to_one_partner_does_not_work_for_another():
+    merchant = shop()
+    _api, first = platform(merchant)
+    other, _second = platform(merchant)
+    token = linked(card_holder(), first)
+    answer = report(other, order(token, merchant))
+    assert answer.status_code == 422 and answer.json()["code"] == "partner_member_unknown"
+    assert not Redemption.objects.exists()
