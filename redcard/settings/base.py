@@ -182,6 +182,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3900),
+    # How often a worker looks for such tasks (kombu 5.7: every interval x throttle seconds; its defaults, 10 x
+    # 10, let a lost task wait up to 100 s past its timeout). One cheap scan every 10 s.
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10),
+    "unacked_restore_throttle": 1,
 }
 # Publishing gives up after about a second when the broker is away (the caller logs and carries on; the
 # periodic jobs pick up what was left due) instead of holding a request.

@@ -67,6 +67,7 @@ class Cluster:
             # A killed worker's unacknowledged task comes back after this (production: 3900 s, above the
             # longest task's time limit).
             "CELERY_VISIBILITY_TIMEOUT": "4",
+            "CELERY_UNACKED_RESTORE_INTERVAL": "1",  # a killed worker's task is looked for every second
             "PYTHONUNBUFFERED": "1",
         }
 
