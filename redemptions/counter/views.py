@@ -25,7 +25,7 @@ from core.localtime import use_zone_of_city
 from core.models import User
 from members.events import selectors as event_selectors
 from members.events import services as event_services
-from members.selectors import entitlement, member_savings, trial_days_left
+from members.selectors import Entitlement, Savings, entitlement, member_savings, trial_days_left
 from merchants.selectors import merchant_for_staff, merchants_of_staff
 
 from ..models import Claim, NfcTag
@@ -45,6 +45,11 @@ def qr_svg(text: str, *, scale: int = 6) -> str:
 
 def card_payload(member: User) -> dict[str, Any]:
     """What the card page shows and refreshes: entitlement, the current and next codes, savings."""
+    return _card_state(member)[0]
+
+
+def _card_state(member: User) -> tuple[dict[str, Any], Entitlement, Savings]:
+    """The card's payload with the entitlement and savings it was built from (the page shows more of them)."""
     now = timezone.now()
     ent = entitlement(user=member, at=now)
     savings = member_savings(user=member)
@@ -63,13 +68,17 @@ def card_payload(member: User) -> dict[str, Any]:
                     "expires_at": int(code.expires_at.timestamp() * 1000),
                 }
             )
-    return {
-        "entitled": ent.entitled,
-        "period_end": ent.period_end.isoformat() if ent.period_end else None,
-        "server_time": int(now.timestamp() * 1000),
-        "codes": items,
-        "savings": {"saved_fen": savings.saved_fen, "fee_fen": savings.fee_fen},
-    }
+    return (
+        {
+            "entitled": ent.entitled,
+            "period_end": ent.period_end.isoformat() if ent.period_end else None,
+            "server_time": int(now.timestamp() * 1000),
+            "codes": items,
+            "savings": {"saved_fen": savings.saved_fen, "fee_fen": savings.fee_fen},
+        },
+        ent,
+        savings,
+    )
 
 
 def _yuan(fen: int) -> str:
@@ -79,10 +88,9 @@ def _yuan(fen: int) -> str:
 @login_required
 @never_cache
 def card(request: HttpRequest) -> HttpResponse:
-    payload = card_payload(request.user)  # type: ignore[arg-type]
+    payload, ent, member_saved = _card_state(request.user)  # type: ignore[arg-type]
     savings = payload["savings"]
     share = min(100, int(100 * savings["saved_fen"] / savings["fee_fen"])) if savings["fee_fen"] else 0
-    ent = entitlement(user=request.user)  # type: ignore[arg-type]
     return render(
         request,
         "redemptions/card.html",
@@ -92,7 +100,7 @@ def card(request: HttpRequest) -> HttpResponse:
             "saved": _yuan(savings["saved_fen"]),
             "fee": _yuan(savings["fee_fen"]),
             "meter_step": share // 5 * 5,
-            "guarantee": member_savings(user=request.user).guarantee,  # type: ignore[arg-type]
+            "guarantee": member_saved.guarantee,
             "paid_back": 0 < savings["fee_fen"] <= savings["saved_fen"],
             "trial_days_left": trial_days_left(ent),
             # The same end as the membership page and the API: the subscription's, on the programme's calendar.
