@@ -68,6 +68,14 @@ def _clock(request):
         yield traveller
 
 
+@pytest.fixture
+def local_midday():
+    """Freeze the clock at noon in Shanghai today, for a test whose times "a few minutes ago" and "now" must
+    fall on the same local day (right after midnight they would not)."""
+    with time_machine.travel(awkward_instant("12:00:00+08:00"), tick=False) as traveller:
+        yield traveller
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache_and_language():
     cache.clear()

@@ -4,7 +4,7 @@ window a page at a time, and a void needs a second tap on a sheet that asks why.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.db.models import F
@@ -12,8 +12,9 @@ from django.utils import timezone
 from selenium.webdriver.common.by import By
 
 from members.models import Subscription
+from merchants.selectors import city_zone, local_date
 from merchants.services import merchant_pause_today
-from redemptions.counter import services
+from redemptions.counter import codes, services
 from redemptions.counter.selectors import merchant_by_public_id
 from redemptions.models import Redemption
 from tests.e2e.conftest import sign_in
@@ -21,6 +22,17 @@ from tests.e2e.test_redemption_browser import visible, wait
 from tests.factories.redemptions import code_of, member_with_card, shop, staff_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def todays_recent_times(merchant, *, count: int) -> tuple[datetime, timedelta]:
+    """Where and how far apart ``count`` redemptions of the last half hour go so that all fall on the shop's
+    today (the browser's clock cannot be frozen): a minute apart, closer after local midnight (never closer
+    than a code's window, the last few a little ahead of now in the first minutes of a day)."""
+    now = timezone.now()
+    midnight = datetime.combine(local_date(merchant=merchant, at=now), time.min, tzinfo=city_zone(merchant.city))
+    start = max(now - timedelta(minutes=30), midnight + timedelta(seconds=1))
+    step = max(min(timedelta(minutes=1), (now - start) / count), timedelta(seconds=codes.rotate_seconds()))
+    return start, step
 
 
 @pytest.fixture
@@ -51,9 +63,9 @@ def test_todays_list_is_newest_first_paged_and_a_void_asks_why_on_a_sheet(browse
     member = member_with_card(display_name="王小红")
     Subscription.objects.filter(user=member).update(period_start=F("period_start") - timedelta(days=1))
     counter = services.Counter(staff=staff)
-    start = timezone.now() - timedelta(minutes=30)
-    for i in range(23):  # a minute apart, bills ¥10.00 .. ¥32.00, the newest last
-        at = start + timedelta(minutes=i)
+    start, step = todays_recent_times(merchant, count=23)
+    for i in range(23):  # bills ¥10.00 .. ¥32.00, the newest last
+        at = start + step * i
         services.redemption_confirm(
             merchant=merchant, counter=counter, bill=1000 + 100 * i, code=code_of(member, at=at).qr, at=at
         )

@@ -189,7 +189,8 @@ def test_the_sync_endpoint_is_for_the_shops_counter(staff_client, client, mercha
     assert staff_client.post(reverse("api-redemption-offline"), too_many, format="json").status_code == 400
 
 
-def test_conflicts_are_shown_to_the_owner_and_fed_to_curation(client, merchant, counter, member):
+def test_conflicts_are_shown_to_the_owner_and_fed_to_curation(local_midday, client, merchant, counter, member):
+    """The scan ten minutes ago and the online redemption now fall on one local day (the member's limit)."""
     from curation.models import RemovalRule
     from curation.standing import services as standing
     from curation.standing.rules import EVALUATORS
