@@ -313,7 +313,7 @@ def visitors(*, merchant: Merchant, period: Period, today: date | None = None, k
     ``period`` are new (one visit in the period, none at this shop before it) or returning (they came back: a
     second visit in the period, or an earlier one): one query."""
     weeks = period.whole_weeks()
-    year = (today or timezone.now().date()).year
+    year = (today or merchant_local_date(merchant=merchant, at=timezone.now())).year
     tallies: dict[str, dict[str, int]] = {d: defaultdict(int) for d in DIMENSIONS}
     district_names: dict[str, tuple[str, str]] = {}
     in_period = returning = 0

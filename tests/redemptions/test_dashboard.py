@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -15,7 +16,7 @@ from django.utils import timezone
 from merchants.models import District, MerchantStaff, PartnerGrant
 from merchants.selectors import local_date
 from redemptions.attribution import services as attribution
-from redemptions.attribution.selectors import k_anonymous
+from redemptions.attribution.selectors import Period, k_anonymous, visitors
 from redemptions.counter.services import redemption_void
 from tests.factories import MerchantStaffFactory, UserFactory
 from tests.factories.attribution import NoteFactory, redeem, touch
@@ -324,3 +325,17 @@ def test_the_chart_has_a_yuan_axis_and_a_phone_drawing_of_the_latest_two_weeks()
     assert phone["xticks"][-1].label == "11-30"  # the latest day is labelled, never cut off
     assert all(bar.x + bar.width <= phone["right"] for bar in phone["bars"])
     assert all(tick.x < PHONE_W for tick in phone["money_ticks"])
+
+
+def test_ages_are_counted_in_the_shops_year_on_new_years_eve_after_16_utc():
+    """At 16:30 UTC on 31 December it is already 1 January in Shanghai: a member born 34 years before this
+    year is 35 by the shop's calendar, not 34 by UTC's."""
+    merchant = shop()
+    year = timezone.now().year
+    for _ in range(10):
+        redeem(merchant, member_with_card(birth_year=year - 34))
+    day = local_date(merchant=merchant, at=timezone.now())
+    with time_machine.travel(datetime(year, 12, 31, 16, 30, tzinfo=UTC), tick=False):
+        audience = visitors(merchant=merchant, period=Period(day, day)).audience
+    [ages] = [b for b in audience.breakdowns if b.dimension == "age"]
+    assert [(g.key, g.members) for g in ages.groups] == [("35-44", 10)]
