@@ -28,6 +28,8 @@ access_log_format = (
     '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s forwarded_for="%({x-forwarded-for}i)s" '
     'agent="%(a)s"'
 )
+# Credentials in a request line (a token a client put in the query string) are written as [redacted].
+logger_class = "core.access_log.RedactingLogger"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # Load the application before forking: workers share its memory and a broken configuration fails at once.

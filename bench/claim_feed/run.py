@@ -98,7 +98,8 @@ def scanner_pages(path: Path) -> int:
         token = feed_token(merchant_public_id=row.merchant.public_id, staff_id=row.user.pk)
         pages.append(
             {
-                "feed": f"/api/v1/redemptions/claims/feed/?t={token}",
+                "feed": "/api/v1/redemptions/claims/feed/",
+                "token": token,
                 "legacy": f"/api/v1/redemptions/claims/pending/?merchant={row.merchant.public_id}",
                 "cookie": f"{settings.SESSION_COOKIE_NAME}={key}",
             }
@@ -137,6 +138,7 @@ def in_process(pages_file: Path, polls: int = 400) -> dict:
 
     page = json.loads(pages_file.read_text())[0]
     client = Client(HTTP_HOST="127.0.0.1")
+    client.defaults["HTTP_X_CLAIM_FEED_TOKEN"] = page["token"]
     first = client.get(page["feed"])
     etag = first["ETag"]
     cookie_name, cookie_value = page["cookie"].split("=", 1)

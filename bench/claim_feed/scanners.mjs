@@ -43,7 +43,8 @@ async function scanner(s) {
   let etag = s.etag || "";
   while (Date.now() < end) {
     let answer;
-    if (mode === "feed") answer = await get(s.feed, etag ? { "If-None-Match": etag } : {});
+    if (mode === "feed")
+      answer = await get(s.feed, { "X-Claim-Feed-Token": s.token, ...(etag ? { "If-None-Match": etag } : {}) });
     else if (mode === "legacy") answer = await get(s.legacy, { Cookie: s.cookie });
     else answer = await get("/livez", {});
     if (answer.etag) etag = answer.etag;

@@ -502,9 +502,9 @@ class PendingClaimsView(APIView):
 
 
 class ClaimFeedView(APIView):
-    """The scanner's claim feed: the claims waiting at the shop, for the staff member the signed feed URL was
-    made for (the scanner page makes it). Send the last answer's ETag as ``If-None-Match``: 304 when nothing
-    changed, answered without the database (:mod:`redemptions.counter.feed`)."""
+    """The scanner's claim feed: the claims waiting at the shop, for the staff member the signed feed token
+    (header ``X-Claim-Feed-Token``) was made for (the scanner page makes it). Send the last answer's ETag as
+    ``If-None-Match``: 304 when nothing changed, answered without the database (:mod:`redemptions.counter.feed`)."""
 
     authentication_classes: list = []  # the signed token is the credential: no session read
     permission_classes = [AllowAny]
@@ -513,7 +513,7 @@ class ClaimFeedView(APIView):
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         """ "Nothing new" is answered before DRF wraps the request (a third of the CPU of a poll)."""
         if request.method == "GET":
-            signed = feed.feed_token_read(str(request.GET.get("t", "")))
+            signed = feed.feed_token_of(request.headers)
             offered = feed.FeedTag.parse(request.headers.get("if-none-match", ""))
             version = feed.feed_version(merchant=signed[0]) if signed is not None else None
             if offered is not None and offered.still_current(version=version):
@@ -525,13 +525,19 @@ class ClaimFeedView(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("t", OpenApiTypes.STR, required=True, description="The feed token of the scanner page."),
+            OpenApiParameter(
+                feed.TOKEN_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="The feed token of the scanner page (a header: never in the URL, which access logs keep).",
+            ),
             OpenApiParameter("If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False),
         ],
         **documented({200: ClaimOutput(many=True), 304: None}, "staff_not_authorized"),
     )
     def get(self, request: Request) -> Response:
-        signed = feed.feed_token_read(str(request.query_params.get("t", "")))
+        signed = feed.feed_token_of(request.headers)
         if signed is None:
             raise DomainError("staff_not_authorized")
         merchant_public_id, staff_id = signed
@@ -547,7 +553,7 @@ class ClaimFeedView(APIView):
 
 
 def _feed_headers(tag: feed.FeedTag | None) -> dict[str, str]:
-    headers = {"Cache-Control": "private, no-cache"}
+    headers = {"Cache-Control": "private, no-cache", "Vary": feed.TOKEN_HEADER}
     if tag is not None:
         headers["ETag"] = tag.header()
     return headers

@@ -9,9 +9,11 @@ and those are given without PostgreSQL:
   claim expires and the moment it was read. A poll with ``If-None-Match`` gets 304 while the version is the
   same, no listed claim has expired and the answer is younger than ``REDCARD_CLAIM_FEED_MAX_AGE`` (30 s), the
   bound on staleness should a change's version bump be lost (Redis away at that moment).
-- **A signed feed token** in the URL (made by the scanner page for its signed-in staff member, valid
-  ``REDCARD_CLAIM_FEED_TOKEN_HOURS``) instead of the session: reading a session and its user costs queries.
-  A full answer checks again that the person is staff of the shop.
+- **A signed feed token** in the ``X-Claim-Feed-Token`` header (made by the scanner page for its signed-in staff
+  member, valid ``REDCARD_CLAIM_FEED_TOKEN_HOURS``) instead of the session: reading a session and its user costs
+  queries. A full answer checks again that the person is staff of the shop. Never in the URL: request lines
+  are written to access logs (gunicorn's, the proxy's, the load balancer's), where a day-long credential
+  must not be.
 
 Redis away: no version can be read, every poll reads PostgreSQL (fails open), and no 304 is given.
 """
@@ -30,6 +32,8 @@ from django.core.cache import cache
 from django.db import transaction
 
 _SALT = "redemptions.claim-feed"
+#: The request header that carries the feed token (never the URL: request lines go to access logs).
+TOKEN_HEADER = "X-Claim-Feed-Token"  # noqa: S105 (a header's name, not a secret)
 
 
 def _key(merchant: Any) -> str:
@@ -61,6 +65,11 @@ def feed_changed(*, merchant: Any) -> None:
 
 def feed_token(*, merchant_public_id: Any, staff_id: int) -> str:
     return signing.dumps([str(merchant_public_id), staff_id], salt=_SALT, compress=False)
+
+
+def feed_token_of(headers: Any) -> tuple[str, int] | None:
+    """``(merchant public id, staff user id)`` of the valid feed token in a request's ``headers``; None otherwise."""
+    return feed_token_read(str(headers.get(TOKEN_HEADER, "")))
 
 
 def feed_token_read(token: str) -> tuple[str, int] | None:

@@ -455,7 +455,8 @@ $("rc-today-more").addEventListener("click", () => loadToday(true));
 
 let shownClaims = "";
 // The feed answers 304 "nothing new" from Redis when sent the last answer's ETag (no database, no session).
-// A refused feed URL (its token expired after a day) falls back to the session-authenticated list.
+// The feed token goes in a header, never the URL (request lines end up in access logs). A refused token (it
+// expired after a day) falls back to the session-authenticated list.
 let feedUrl = data.claimsFeedUrl;
 let feedTag = "";
 
@@ -465,6 +466,7 @@ async function claimsAnswer() {
   try {
     const headers = { Accept: "application/json" };
     if (feedTag) headers["If-None-Match"] = feedTag;
+    headers["X-Claim-Feed-Token"] = data.claimsFeedToken;
     response = await fetch(feedUrl, { credentials: "omit", cache: "no-store", headers });
   } catch (error) {
     return { ok: false };

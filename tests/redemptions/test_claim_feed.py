@@ -1,6 +1,7 @@
 """Issue 18, item 6: the scanner's claim feed answers "nothing new" without PostgreSQL. A version per shop in
 Redis (replaced after every committed change to the shop's claims), a conditional request (ETag /
-If-None-Match -> 304) and a signed feed URL instead of the session; Redis away: every poll reads the database."""
+If-None-Match -> 304) and a signed feed token (a header, never in the URL) instead of the session; Redis away:
+every poll reads the database."""
 
 from __future__ import annotations
 
@@ -27,22 +28,27 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def scanner(client, merchant, staff):
-    """The feed URL as the scanner page gives it to its signed-in staff member."""
+    """The feed token as the scanner page gives it to its signed-in staff member; the feed URL carries none."""
     client.force_login(staff)
     page = client.get(reverse("redemptions:scanner", kwargs={"merchant_id": merchant.public_id}))
     assert page.status_code == 200
-    url = unescape(re.search(r'data-claims-feed-url="([^"]+)"', page.content.decode()).group(1))
-    assert url.startswith(reverse("api-claim-feed") + "?t=")
-    return url
+    html = page.content.decode()
+    url = unescape(re.search(r'data-claims-feed-url="([^"]+)"', html).group(1))
+    assert url == reverse("api-claim-feed")
+    token = unescape(re.search(r'data-claims-feed-token="([^"]+)"', html).group(1))
+    assert feed.feed_token_read(token) == (str(merchant.public_id), staff.pk)
+    return token
 
 
 @pytest.fixture
 def poll():
     anonymous = APIClient()  # no session: the token is the credential
 
-    def get(url: str, etag: str = ""):
+    def get(token: str, etag: str = "", *, url: str = ""):
         headers = {"HTTP_IF_NONE_MATCH": etag} if etag else {}
-        return anonymous.get(url, **headers)
+        if token:
+            headers["HTTP_X_CLAIM_FEED_TOKEN"] = token
+        return anonymous.get(url or reverse("api-claim-feed"), **headers)
 
     return get
 
@@ -135,15 +141,15 @@ def test_a_claim_running_out_of_time_or_an_old_answer_is_read_again(
     assert poll(scanner, empty["ETag"]).status_code == 304
 
 
-def test_the_feed_url_is_the_credential(scanner, poll, merchant, staff, client):
-    for url in (
-        reverse("api-claim-feed"),
-        reverse("api-claim-feed") + "?t=nonsense",
+def test_the_feed_token_is_the_credential(scanner, poll, merchant, staff, client):
+    for token in (
+        "",
+        "nonsense",
         scanner[:-3] + "xyz",
-        reverse("api-claim-feed") + "?t=" + feed.feed_token(merchant_public_id=shop().public_id, staff_id=staff.pk),
+        feed.feed_token(merchant_public_id=shop().public_id, staff_id=staff.pk),
     ):
-        refused = poll(url)
-        assert refused.status_code == 403, url
+        refused = poll(token)
+        assert refused.status_code == 403, token
         assert refused["Content-Type"].startswith("application/problem+json")
         assert refused.json()["code"] == "staff_not_authorized"
     with time_machine.travel(timezone.now() + timedelta(hours=25)):
@@ -153,6 +159,19 @@ def test_the_feed_url_is_the_credential(scanner, poll, merchant, staff, client):
     MerchantStaff.objects.filter(user=staff, merchant=merchant).delete()
     assert poll(scanner, "").status_code == 403
     assert poll(scanner, etag).status_code in (304, 403)  # at most until the next change or MAX_AGE
+
+
+def test_a_token_in_the_url_is_not_taken(scanner, poll, caplog):
+    """Request lines go to access logs: the feed takes its token from the header only, so no client is led to put
+    a day-long credential in a URL (a scanner page from before this rule falls back to its session's list)."""
+    for url in (f"{reverse('api-claim-feed')}?t={scanner}", f"{reverse('api-claim-feed')}?token={scanner}"):
+        refused = poll("", url=url)
+        assert refused.status_code == 403 and refused.json()["code"] == "staff_not_authorized"
+    answered = poll(scanner)
+    assert answered.status_code == 200 and feed.TOKEN_HEADER in answered["Vary"]
+    # Django's request log (core.logs' JSON lines in production) names the path, never the query string.
+    assert any("claims/feed" in record.getMessage() for record in caplog.records)
+    assert not any(scanner in record.getMessage() for record in caplog.records)
 
 
 def test_the_page_of_another_shops_staff_gives_no_feed_of_this_shop(client, merchant):
