@@ -39,9 +39,20 @@ class RedemptionAdmin(AuditHistoryMixin, admin.ModelAdmin):
         "charge_fen",
         "local_date",
     ]
-    list_filter = ["status", "channel", "merchant__city", "local_date", "merchant"]
+    list_filter = ["status", "channel", "partner", "merchant__city", "local_date", "merchant"]
     date_hierarchy = "confirmed_at"
-    search_fields = ["public_id", "member__email", "merchant__name_zh", "merchant__name_en", "code_id"]
+    # A partner platform's order is found by the partner's own order id (kept as reported; its code_id is
+    # only a hash of it) and, like every visit, by the member's e-mail, phone or name.
+    search_fields = [
+        "public_id",
+        "partner_order_id",
+        "member__email",
+        "member__phone",
+        "member__display_name",
+        "merchant__name_zh",
+        "merchant__name_en",
+        "code_id",
+    ]
     list_select_related = ["merchant", "member"]
     actions = ["void"]
     readonly_fields = [f.name for f in Redemption._meta.fields] + ["audit_trail"]
@@ -86,7 +97,7 @@ class PartnerLinkAdmin(ReadOnlyAdmin):
     list_display = ["linked_at", "member", "application", "unlinked_at"]
     list_filter = ["application"]
     date_hierarchy = "linked_at"
-    search_fields = ["member__email", "application__name"]
+    search_fields = ["member__email", "member__phone", "application__name"]
     list_select_related = ["member", "application"]
     exclude = ["token_hash"]
 

@@ -1,7 +1,8 @@
 """Orders paid through partner platforms (/api/v1/redemptions/partner-orders/), issue 16.
 
-A partner app with the OAuth scope ``consumption:write`` (and the same scope granted on the shop by its
-merchant) reports an order a linked member paid through it, and later its refund. See
+A partner app with the OAuth scope ``consumption:write`` exchanges the one-time code of a member's consent for
+the member's token (/api/v1/redemptions/partner-links/token/), then (with the same scope granted on the shop
+by its merchant) reports an order a linked member paid through it, and later its refund. See
 :mod:`redemptions.counter.services.partner_orders`.
 """
 
@@ -40,6 +41,56 @@ REPORT_REFUSALS = (
     "merchant_at_capacity",
     "member_limit_reached",
 )
+
+
+class PartnerLinkCodeInput(serializers.Serializer):
+    code = serializers.CharField(max_length=100, help_text="The one-time code the member's consent sent you.")
+    redirect_uri = serializers.CharField(max_length=500, help_text="The redirect URI the consent page was given.")
+
+
+class PartnerLinkTokenOutput(serializers.Serializer):
+    member_token = serializers.CharField(help_text="Identifies the member to you alone; keep it secret.")
+    link = serializers.UUIDField(source="public_id", help_text="The link's id.")
+    linked_at = serializers.DateTimeField()
+
+
+class PartnerLinkTokenView(APIView):
+    """Exchange the one-time code of a member's consent (10 minutes, once) for the member's token."""
+
+    permission_classes = [CONSUMPTION]
+
+    @extend_schema(
+        request=PartnerLinkCodeInput,
+        **documented(
+            {200: PartnerLinkTokenOutput},
+            "partner_link_code_invalid",
+            extra=(
+                OpenApiExample(
+                    "linked",
+                    value={
+                        "member_token": "rcm_3q2…",
+                        "link": "5d0c1c52-8d1e-4f61-9a3e-2f1b7c9d4e10",
+                        "linked_at": "2026-12-03T09:30:00Z",
+                    },
+                    response_only=True,
+                    status_codes=["200"],
+                ),
+            ),
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        data = PartnerLinkCodeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        application = partner_application(request)
+        if application is None:
+            raise Http404
+        token, link = partner_orders.partner_link_exchange(
+            application=application, code=data.validated_data["code"], redirect_uri=data.validated_data["redirect_uri"]
+        )
+        body = {"member_token": token, "public_id": link.public_id, "linked_at": link.linked_at}
+        answer = Response(PartnerLinkTokenOutput(body).data)
+        answer["Cache-Control"] = "no-store"
+        return answer
 
 
 class PartnerOrderInput(serializers.Serializer):

@@ -11,6 +11,9 @@ urlpatterns = [
     path("redemptions/card/status/", api.CardStatusView.as_view(), name="api-redemption-card-status"),
     path("redemptions/counter/", api.CounterStateView.as_view(), name="api-redemption-counter"),
     path("redemptions/offline/", api.OfflineSyncView.as_view(), name="api-redemption-offline"),
+    path(
+        "redemptions/partner-links/token/", api_partners.PartnerLinkTokenView.as_view(), name="api-partner-link-token"
+    ),
     path("redemptions/partner-orders/", api_partners.PartnerOrderView.as_view(), name="api-partner-orders"),
     path(
         "redemptions/partner-orders/<path:order_id>/refund/",

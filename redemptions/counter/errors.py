@@ -65,6 +65,13 @@ PARTNER_OWN: dict[str, tuple[int, Promise]] = {
         409,
         _("This order id was already reported with another amount. The report is kept for review."),
     ),
+    "partner_link_code_invalid": (
+        400,
+        _(
+            "This link code is unknown, expired, already used or was issued for another redirect URI: ask the "
+            "member to link again."
+        ),
+    ),
     "partner_order_unknown": (404, _("No order with this id was reported by your application.")),
     "partner_paid_at_future": (422, _("The payment time is in the future: check the clock of your system.")),
     "partner_paid_at_too_old": (422, _("Orders paid more than 7 days ago cannot be reported.")),

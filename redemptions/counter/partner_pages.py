@@ -2,9 +2,11 @@
 partners ("已关联的合作平台") with an unlink button.
 
 ``/r/partners/link/<client_id>/?redirect_uri=…&state=…``: signed in, the member reads the partner's name
-and what it may do; consenting issues the member token and redirects to ``redirect_uri`` (which must be one
-of the application's registered redirect URIs) with ``member_token`` and ``state`` in the query. Declining
-redirects with ``error=access_denied``. A redirect URI not registered is never followed (a page says so).
+and what it may do; consenting redirects to ``redirect_uri`` (which must be one of the application's
+registered redirect URIs) with a one-time ``code`` and ``state`` in the query, which the partner's server
+exchanges for the member token (``POST /api/v1/redemptions/partner-links/token/``): the token itself never
+travels through the browser, so it is in no address bar, access log or Referer header. Declining redirects
+with ``error=access_denied``. A redirect URI not registered is never followed (a page says so).
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ def partner_link(request: HttpRequest, client_id: str) -> HttpResponse:
         if request.POST.get("decision") != "allow":
             return HttpResponseRedirect(_with_query(redirect_uri, {"error": "access_denied", "state": state}))
         member: User = request.user  # type: ignore[assignment]
-        token = partner_orders.partner_link(member=member, application=application)
-        return HttpResponseRedirect(_with_query(redirect_uri, {"member_token": token, "state": state}))
+        code = partner_orders.partner_link_code_issue(member=member, application=application, redirect_uri=redirect_uri)
+        return HttpResponseRedirect(_with_query(redirect_uri, {"code": code, "state": state}))
     return render(request, "redemptions/partner_link.html", {"application": application})
 
 

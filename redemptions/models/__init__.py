@@ -27,7 +27,7 @@ from .counter import (
     RefusedScan,
     SurgeFlag,
 )
-from .partners import PartnerLink
+from .partners import PartnerLink, PartnerLinkCode
 
 __all__ = [
     "CODE_USED_ONCE",
@@ -45,6 +45,7 @@ __all__ = [
     "NoteMerchant",
     "OfflineRedemption",
     "PartnerLink",
+    "PartnerLinkCode",
     "Redemption",
     "RedemptionOutbox",
     "RefusedScan",

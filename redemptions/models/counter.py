@@ -72,6 +72,13 @@ class Redemption(models.Model):
     code_id = models.CharField(
         _("code id"), max_length=64, help_text=_("The member code (or claim) this redemption used up.")
     )
+    partner_order_id = models.CharField(
+        _("partner's order id"),
+        max_length=64,
+        blank=True,
+        default="",
+        help_text=_("The order id a partner platform reported it under (its code id is derived from it)."),
+    )
     bill_fen = models.BigIntegerField(_("bill (fen)"))
     discount_fen = models.BigIntegerField(_("discount (fen)"))
     charge_fen = models.BigIntegerField(_("charged (fen)"))

@@ -18,7 +18,7 @@ from members.selectors import member_savings
 from merchants.models import Merchant, PartnerGrant
 from merchants.selectors import today_used
 from redemptions.counter.services import partner_orders
-from redemptions.models import AttributionCredit, PartnerLink, Redemption, RefusedScan
+from redemptions.models import AttributionCredit, PartnerLink, PartnerLinkCode, Redemption, RefusedScan
 from tests.factories import PartnerApplicationFactory
 from tests.factories.attribution import NoteFactory, touch
 from tests.factories.core import access_token_for
@@ -68,9 +68,20 @@ def report(client, body, lang="en"):
 # --- Linking -------------------------------------------------------------------------------------------
 
 
-def test_the_member_consents_and_the_partner_gets_a_token_and_its_state(client):
+def consent(client, app, state="xyz"):
+    """The signed-in member allows ``app`` on the consent page: the page's answer."""
+    url = reverse("redemptions:partner_link", args=[app.client_id]) + f"?redirect_uri={REDIRECT}&state={state}"
+    return client.post(url, {"decision": "allow"})
+
+
+def exchange(api, code, redirect_uri=REDIRECT):
+    body = {"code": code, "redirect_uri": redirect_uri}
+    return api.post(reverse("api-partner-link-token"), body, format="json")
+
+
+def test_the_member_consents_and_the_partner_trades_the_code_for_a_token(client):
     member = card_holder()
-    _api, app = platform()
+    api, app = platform()
     client.force_login(member)
     url = reverse("redemptions:partner_link", args=[app.client_id]) + f"?redirect_uri={REDIRECT}&state=xyz"
     page = client.get(url)
@@ -79,11 +90,59 @@ def test_the_member_consents_and_the_partner_gets_a_token_and_its_state(client):
     answer = client.post(url, {"decision": "allow"})
     assert answer.status_code == 302 and answer["Location"].startswith(REDIRECT + "?")
     query = parse_qs(urlsplit(answer["Location"]).query)
-    assert query["state"] == ["xyz"]
-    token = query["member_token"][0]
+    assert query["state"] == ["xyz"] and set(query) == {"code", "state"}  # no token in the browser's address bar
+    assert "rcm_" not in answer["Location"]
+    assert not PartnerLink.objects.exists()  # nothing is linked until the partner's server has the token
+    traded = exchange(api, query["code"][0])
+    assert traded.status_code == 200, traded.content
+    assert traded["Cache-Control"] == "no-store"
+    token = traded.json()["member_token"]
     link = PartnerLink.objects.get()
+    assert traded.json()["link"] == str(link.public_id)
     assert link.member == member and token not in link.token_hash  # only its hash is kept
     assert partner_orders.linked_member(application=app, token=token) == member
+    code_row = PartnerLinkCode.objects.get()
+    assert query["code"][0] not in code_row.code_hash and code_row.link == link
+
+
+def test_a_code_works_once_and_its_replay_ends_the_link_it_made(client):
+    member = card_holder()
+    api, _app = platform()
+    client.force_login(member)
+    code = parse_qs(urlsplit(consent(client, _app)["Location"]).query)["code"][0]
+    assert exchange(api, code).status_code == 200
+    replay = exchange(api, code)
+    assert replay.status_code == 400 and replay.json()["code"] == "partner_link_code_invalid"
+    assert replay["Content-Type"].startswith("application/problem+json")
+    assert not PartnerLink.objects.get().is_live  # whoever replayed it had it too: the link is ended
+
+
+def test_a_code_is_refused_when_expired_for_another_redirect_or_another_partner(client):
+    member = card_holder()
+    api, app = platform()
+    other, _other_app = platform()
+    client.force_login(member)
+    codes = [parse_qs(urlsplit(consent(client, app, state=str(i))["Location"]).query)["code"][0] for i in range(3)]
+    wrong_redirect = exchange(api, codes[0], redirect_uri="https://partner.example/elsewhere")
+    assert wrong_redirect.status_code == 400 and wrong_redirect.json()["code"] == "partner_link_code_invalid"
+    assert exchange(other, codes[1]).json()["code"] == "partner_link_code_invalid"  # not the partner it was for
+    with time_machine.travel(timezone.now() + partner_orders.CODE_LIFETIME + timedelta(seconds=1)):
+        assert exchange(api, codes[2]).json()["code"] == "partner_link_code_invalid"
+    for junk in ("", "rcm_looks-like-a-token", "rcc_" + "x" * 200, 42):
+        assert exchange(api, junk).status_code == 400
+    assert not PartnerLink.objects.exists()
+
+
+def test_the_code_exchange_needs_the_consumption_scope(client):
+    member = card_holder()
+    _api, app = platform()
+    client.force_login(member)
+    code = parse_qs(urlsplit(consent(client, app)["Location"]).query)["code"][0]
+    stranger = APIClient()
+    stranger.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(app, 'redemptions:write').token}")
+    assert exchange(stranger, code).status_code == 403
+    assert exchange(APIClient(), code).status_code in (401, 403)
+    assert not PartnerLink.objects.exists()
 
 
 def test_a_redirect_uri_not_registered_is_refused_and_nothing_is_linked(client):
@@ -325,6 +384,28 @@ def test_an_order_id_with_a_slash_is_refunded_and_the_console_lists_links_and_co
     page = admin_client.get(reverse("admin:redemptions_partnerlink_changelist"))
     assert page.status_code == 200 and page.context_data["cl"].result_count == 1
     assert admin_client.get(reverse("admin:redemptions_refusedscan_changelist")).status_code == 200
+
+
+def test_the_console_finds_a_partner_order_by_the_partners_order_id_and_by_member(admin_client):
+    merchant = shop(member_daily_limit=5)
+    api, app = platform(merchant)
+    member, other = card_holder(), card_holder()
+    member.phone = "13800138000"
+    member.save(update_fields=["phone"])
+    assert report(api, order(linked(member, app), merchant, order_id="MT-20261203-0042")).status_code == 201
+    assert report(api, order(linked(other, app), merchant, order_id="MT-20261203-0077")).status_code == 201
+    assert Redemption.objects.get(member=member).partner_order_id == "MT-20261203-0042"  # kept as reported
+
+    def found(term):
+        page = admin_client.get(reverse("admin:redemptions_redemption_changelist"), {"q": term})
+        assert page.status_code == 200
+        return {r.member_id for r in page.context_data["cl"].result_list}
+
+    assert found("MT-20261203-0042") == {member.pk}  # the raw id, not only its hash in code_id
+    assert found("MT-20261203") == {member.pk, other.pk}
+    assert found(member.email) == {member.pk}
+    assert found("13800138000") == {member.pk}
+    assert found("no-such-order") == set()
 
 
 def test_linking_again_replaces_the_old_token():

@@ -1,11 +1,14 @@
 """Consumption reported by partner platforms (issue 16, SPEC section 5 "external consumption").
 
-A member links a partner account (OAuth-style consent, :func:`partner_link`): RedCard gives the partner an
-opaque member token and keeps only its SHA-256. The partner (OAuth scope ``consumption:write``, granted on
-the shop by the merchant) then reports each order the member paid through it (:func:`partner_order_report`):
-it becomes a redemption of channel ``partner_platform`` through the one confirm core
-(:func:`.redeem.redemption_write`): the member's daily limit and the shop's capacity apply, the savings meter,
-the day roll-up, the audit trail and the outbox (attribution credit, webhook, notice) exactly as in-store.
+A member links a partner account (OAuth-style consent): the consent page sends the browser back to the partner
+with a one-time code (:func:`partner_link_code_issue`), which the partner's server exchanges, with its own
+credentials, for an opaque member token (:func:`partner_link_exchange`, authorization-code style: the token
+never appears in a redirect, an access log or a Referer header). RedCard keeps only SHA-256s. The partner
+(OAuth scope ``consumption:write``, granted on the shop by the merchant) then reports each order the member
+paid through it (:func:`partner_order_report`): it becomes a redemption of channel ``partner_platform``
+through the one confirm core (:func:`.redeem.redemption_write`): the member's daily limit and the shop's
+capacity apply, the savings meter, the day roll-up, the audit trail and the outbox (attribution credit,
+webhook, notice) exactly as in-store.
 
 Idempotent by (partner, order id): the redemption's ``code_id`` is derived from them, so the same order is
 one redemption even when reported from many threads at once (the unique ``code_id`` makes every other writer
@@ -34,7 +37,7 @@ from core.models import PartnerApplication, User
 from merchants.models import Merchant
 from merchants.selectors import partner_granted
 
-from ...models import Channel, PartnerLink, Redemption
+from ...models import Channel, PartnerLink, PartnerLinkCode, Redemption
 from .common import Counter, parse_bill_fen, refusal_record
 from .redeem import redemption_void, redemption_write
 
@@ -45,6 +48,9 @@ PAID_AT_SKEW = timedelta(minutes=5)
 PAID_AT_MAX_AGE = timedelta(days=7)
 ORDER_ID_MAX = 64
 TOKEN_PREFIX = "rcm_"  # noqa: S105 - the prefix of every member token, not a secret
+CODE_PREFIX = "rcc_"  # the prefix of every one-time link code
+#: How long the partner has to exchange a link code (RFC 6749 recommends at most ten minutes).
+CODE_LIFETIME = timedelta(minutes=10)
 
 
 def _token_hash(token: str) -> str:
@@ -66,8 +72,12 @@ def partner_linkable(*, application: PartnerApplication) -> bool:
 
 
 def partner_link(*, member: User, application: PartnerApplication) -> str:
-    """The member consents: a new token for this partner (a live link is replaced, its old token stops
-    working). Returns the token, shown once (to the partner through the redirect)."""
+    """Link the member to this partner: a new token (a live link is replaced, its old token stops working).
+    Returns the token, given once (to the partner's server, by :func:`partner_link_exchange`)."""
+    return _link_create(member=member, application=application)[0]
+
+
+def _link_create(*, member: User, application: PartnerApplication) -> tuple[str, PartnerLink]:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     for _attempt in range(3):  # two consents at once: one live link survives; the other's write retries
         now = timezone.now()
@@ -76,13 +86,64 @@ def partner_link(*, member: User, application: PartnerApplication) -> str:
                 PartnerLink.objects.filter(member=member, application=application, unlinked_at__isnull=True).update(
                     unlinked_at=now
                 )
-                PartnerLink.objects.create(
+                link = PartnerLink.objects.create(
                     member=member, application=application, token_hash=_token_hash(token), linked_at=now
                 )
         except IntegrityError:
             continue
-        return token
+        return token, link
     raise DomainError("conflict")
+
+
+def partner_link_code_issue(*, member: User, application: PartnerApplication, redirect_uri: str) -> str:
+    """The member consented: a one-time code for the partner's redirect (valid :data:`CODE_LIFETIME`, for
+    this partner and ``redirect_uri`` only). Nothing is linked until the partner exchanges it."""
+    code = CODE_PREFIX + secrets.token_urlsafe(32)
+    now = timezone.now()
+    PartnerLinkCode.objects.create(
+        code_hash=_token_hash(code),
+        member=member,
+        application=application,
+        redirect_uri=redirect_uri,
+        created_at=now,
+        expires_at=now + CODE_LIFETIME,
+    )
+    return code
+
+
+def partner_link_exchange(
+    *, application: PartnerApplication, code: object, redirect_uri: object, now: datetime | None = None
+) -> tuple[str, PartnerLink]:
+    """The partner's server trades the one-time ``code`` (with the ``redirect_uri`` it was issued for) for the
+    member's token: ``(token, link)``. Raises ``partner_link_code_invalid`` for a code unknown, of another
+    partner, expired, for another redirect URI, or used before; a code used before also ends the link it
+    made (RFC 6749 section 4.1.2: whoever replays it had it too), so a leaked code links nobody for long."""
+    now = now or timezone.now()
+    if not isinstance(code, str) or not code.startswith(CODE_PREFIX) or len(code) > 100:
+        raise DomainError("partner_link_code_invalid")
+    replayed = False
+    with transaction.atomic():
+        grant = (
+            PartnerLinkCode.objects.select_for_update()
+            .select_related("member")
+            .filter(code_hash=_token_hash(code), application=application)
+            .first()
+        )
+        if grant is None:
+            raise DomainError("partner_link_code_invalid")
+        if grant.used_at is not None:
+            replayed = True
+            if grant.link_id is not None:
+                PartnerLink.objects.filter(pk=grant.link_id, unlinked_at__isnull=True).update(unlinked_at=now)
+        elif grant.expires_at <= now or grant.redirect_uri != redirect_uri or not grant.member.is_active:
+            raise DomainError("partner_link_code_invalid")
+        else:
+            token, link = _link_create(member=grant.member, application=application)
+            grant.used_at, grant.link = now, link
+            grant.save(update_fields=["used_at", "link"])
+    if replayed:  # raised after the commit: the link the code made stays ended
+        raise DomainError("partner_link_code_invalid")
+    return token, link
 
 
 def partner_unlink(*, member: User, link_id: UUID | str) -> bool:
@@ -183,6 +244,7 @@ def partner_order_report(
                 member=member,
                 code_id=code_id,
                 discount_reported=discount,
+                partner_order_id=order,
             )
         except DomainError as exc:
             if exc.code != "code_already_used":

@@ -214,11 +214,13 @@ def redemption_write(
     code: CheckedCode | None = None,
     entitled_at: datetime | None = None,
     discount_reported: int | None = None,
+    partner_order_id: str = "",
 ) -> Redemption:
     """The transaction every confirmation goes through (codes, claims, partner POS, partner platforms).
 
     ``discount_reported`` (a partner platform's order): the discount the partner gave; refused
     (``partner_discount_short``) when more than a fen below the offer's, and recorded when below it.
+    ``partner_order_id``: the partner's own order id, kept as reported (the console searches it).
 
     The member is ``member`` (with the ``code_id`` used up), or the member of the checked ``code``, found
     inside the transaction together with their entitlement. The card must be entitled at ``entitled_at``
@@ -264,6 +266,7 @@ def redemption_write(
                 partner=counter.partner,
                 channel=channel,
                 code_id=code_id,
+                partner_order_id=partner_order_id,
                 bill_fen=bill_fen,
                 discount_fen=discount,
                 charge_fen=bill_fen - discount,
