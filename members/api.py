@@ -23,13 +23,12 @@ from core.models import User
 from . import selectors
 from .models import Payment, Plan, Refund, Subscription
 from .payments.base import channel_of
-from .services.agreements import agreement_notification_receive
+from .services.agreements import agreement_notification_receive, auto_renew_switch
 from .services.checkout import checkout_start, notification_ack, payment_notification_receive
 from .services.refunds import subscription_refund
 from .services.subscriptions import (
     subscription_cancel,
     subscription_cancel_undo,
-    subscription_set_auto_renew,
     trial_start,
 )
 
@@ -257,7 +256,8 @@ class AutoRenewInput(serializers.Serializer):
 
 
 class AutoRenewView(APIView):
-    """Switch auto-renew on or off."""
+    """Switch auto-renew on or off; off also ends the member's recurring agreement at the gateway (Alipay 周期扣款,
+    WeChat Pay 委托代扣)."""
 
     permission_classes = [IsPerson]
 
@@ -269,9 +269,7 @@ class AutoRenewView(APIView):
     def post(self, request: Request) -> Response:
         data = AutoRenewInput(data=request.data)
         data.is_valid(raise_exception=True)
-        subscription = subscription_set_auto_renew(
-            user=request_person(request), auto_renew=data.validated_data["auto_renew"]
-        )
+        subscription = auto_renew_switch(user=request_person(request), auto_renew=data.validated_data["auto_renew"])
         return Response(SubscriptionSerializer(subscription).data)
 
 

@@ -11,6 +11,9 @@ BEAT: dict[str, dict] = {
     # The savings guarantee of paid years that ended (each year once; idempotent, safe to rerun).
     "members-settle-guarantees": {"task": "members.tasks.settle_guarantees", "schedule": timedelta(hours=1)},
     "members-charge-renewals": {"task": "members.tasks.charge_renewals", "schedule": timedelta(hours=1)},
+    # WeChat Pay 预约扣费: bookings are taken only within Beijing [08:00, 19:30) the day before; hourly is enough.
+    "members-book-renewals": {"task": "members.tasks.book_renewals", "schedule": timedelta(hours=1)},
+    "members-reconcile-agreements": {"task": "members.tasks.reconcile_agreements", "schedule": timedelta(minutes=10)},
     "members-send-reminders": {"task": "members.tasks.send_reminders", "schedule": timedelta(hours=1)},
     "members-sandbox-redeliver": {"task": "members.tasks.sandbox_redeliver", "schedule": timedelta(minutes=1)},
     # Member events: offers from the waitlist not confirmed in time pass on; no-shows after the event.

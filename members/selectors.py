@@ -18,6 +18,7 @@ from .models import (
     ENTITLED_STATES,
     PAID_STATES,
     Payment,
+    PaymentAgreement,
     Plan,
     Refund,
     SandboxOrder,
@@ -320,6 +321,15 @@ def subscription_payments(*, subscription: Subscription) -> QuerySet[Payment]:
 
 def member_payments(*, user: User) -> QuerySet[Payment]:
     return Payment.objects.filter(subscription__user_id=user.pk).select_related("subscription__plan")
+
+
+def member_agreement(*, user: User) -> PaymentAgreement | None:
+    """The member's recurring agreement in force at a gateway (the latest signed one), if any."""
+    return (
+        PaymentAgreement.objects.filter(user_id=user.pk, state=PaymentAgreement.State.ACTIVE)
+        .order_by("-signed_at", "-pk")
+        .first()
+    )
 
 
 def member_refunds(*, user: User) -> QuerySet[Refund]:

@@ -9,6 +9,7 @@ from django.core.mail import get_connection, send_mass_mail
 from django.utils import timezone
 
 from .payments import sandbox
+from .services.agreements import agreements_reconcile, renewals_book
 from .services.checkout import payments_reconcile, renewals_charge
 from .services.guarantee import guarantees_settle
 from .services.reconciliation import bill_reconcile
@@ -47,6 +48,18 @@ def advance_subscriptions() -> dict[str, int]:
 @shared_task
 def charge_renewals() -> int:
     return renewals_charge()
+
+
+@shared_task
+def book_renewals() -> dict[str, int]:
+    """The day before a renewal is charged, book its debit where the gateway requires it (WeChat Pay 预约扣费)."""
+    return renewals_book()
+
+
+@shared_task
+def reconcile_agreements() -> dict[str, int]:
+    """Agreements stuck in pending settled from the gateway's query; ends the gateway did not confirm retried."""
+    return agreements_reconcile()
 
 
 @shared_task

@@ -24,15 +24,10 @@ from . import selectors
 from .models import CURRENT_STATES, Payment, SandboxOrder, SubscriptionPeriod, SubscriptionState
 from .payments import agreements_supported, sandbox, sandbox_enabled
 from .payments.base import channel_of
-from .services.agreements import agreement_offered, agreement_sign_start
+from .services.agreements import agreement_offered, agreement_sign_start, auto_renew_switch
 from .services.checkout import RENEWAL_WINDOW, checkout_start, payment_sync, renewal_checkout_start
 from .services.common import programme_get
-from .services.subscriptions import (
-    subscription_cancel,
-    subscription_cancel_undo,
-    subscription_set_auto_renew,
-    trial_start,
-)
+from .services.subscriptions import subscription_cancel, subscription_cancel_undo, trial_start
 
 
 @login_required
@@ -52,6 +47,7 @@ def membership(request: HttpRequest) -> HttpResponse:
         "savings_step": min(10, percent // 10),
         "payments": selectors.member_payments(user=user)[:50],  # type: ignore[arg-type]
         "refunds": selectors.member_refunds(user=user)[:50],  # type: ignore[arg-type]
+        "agreement": selectors.member_agreement(user=user),  # type: ignore[arg-type]
         "States": SubscriptionState,
         "pending_payment": (
             subscription.payments.filter(state=Payment.State.PENDING, flagged_at__isnull=True)
@@ -179,6 +175,7 @@ def agreement_sign(request: HttpRequest) -> HttpResponse:
         url = agreement_sign_start(
             user=request.user,  # type: ignore[arg-type]
             channel=channel_of(request.headers.get("User-Agent", "")),
+            openid=wechat_openid(request),
         )
     except DomainError as exc:
         messages.error(request, exc.detail)
@@ -257,7 +254,7 @@ def auto_renew(request: HttpRequest) -> HttpResponse:
     wanted = request.POST.get("auto_renew") == "on"
     return _member_action(
         request,
-        partial(subscription_set_auto_renew, user=request.user, auto_renew=wanted),  # type: ignore[arg-type]
+        partial(auto_renew_switch, user=request.user, auto_renew=wanted),  # type: ignore[arg-type]
         _("Auto-renew is on.") if wanted else _("Auto-renew is off."),
     )
 
@@ -303,7 +300,7 @@ def wechatpay_checkout(request: HttpRequest, order_id: str) -> HttpResponse:
     if page is None:
         raise Http404
     back = page["back"] if url_has_allowed_host_and_scheme(page["back"], None) else "/"
-    context: dict[str, object] = {"back": back}
+    context: dict[str, object] = {"back": back, "signing": page.get("purpose") == "sign"}
     if "code_url" in page:
         import segno
 

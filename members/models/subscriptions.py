@@ -421,6 +421,10 @@ class PaymentAgreement(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     signed_at = models.DateTimeField(_("signed"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    #: The day (China Standard Time) the gateway accepted the next debit for (WeChat Pay 预约扣费), once booked.
+    charge_booked_for = models.DateField(_("debit booked for"), null=True, blank=True)
+    #: When the member switched auto-renew off and we asked the gateway to end it (retried until it is ended).
+    end_requested_at = models.DateTimeField(_("end requested"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("payment agreement")

@@ -82,6 +82,9 @@ _REFUND_EXCEEDS = frozenset({"ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "ACQ.REASON_TRADE
 _REFUND_NOT_PAID = frozenset(
     {"ACQ.TRADE_NOT_EXIST", "ACQ.TRADE_STATUS_ERROR", "ACQ.TRADE_HAS_CLOSE", "ACQ.TRADE_NOT_ALLOW_REFUND"}
 )
+#: The 周期扣款 product and scene of our agreements (signing, query and unsign name them).
+AGREEMENT_PRODUCT = "CYCLE_PAY_AUTH_P"
+AGREEMENT_SCENE = "INDUSTRY|DIGITAL_MEDIA"
 BILL_DETAIL_SUFFIX = "业务明细.csv"
 BILL_TRADE = "交易"
 BILL_REFUND = "退款"
@@ -262,14 +265,15 @@ class AlipayProvider(PaymentProvider):
         description: str,
         return_url: str,
         channel: str = CHANNEL_DESKTOP,
+        openid: str = "",
     ) -> Checkout:
         """``alipay.user.agreement.page.sign`` (周期扣款, personal product ``CYCLE_PAY_AUTH_P``): the
         signed request of Alipay's signing page; the signature arrives as a ``dut_user_sign`` notice at
         the agreement notify URL."""
         biz = {
-            "personal_product_code": "CYCLE_PAY_AUTH_P",
+            "personal_product_code": AGREEMENT_PRODUCT,
             "product_code": "GENERAL_WITHHOLDING",
-            "sign_scene": "INDUSTRY|DIGITAL_MEDIA",
+            "sign_scene": AGREEMENT_SCENE,
             "external_agreement_no": external_agreement_no,
             "access_params": {"channel": "ALIPAYAPP" if channel == CHANNEL_MOBILE else "QRCODE"},
             "period_rule_params": {
@@ -288,6 +292,50 @@ class AlipayProvider(PaymentProvider):
             notify_url=self.config.agreement_notify_url,
         )
         return Checkout(url=f"{self.config.gateway}?{signed}")
+
+    def _agreement_biz(self, external_agreement_no: str, agreement_no: str) -> dict[str, str]:
+        biz = {
+            "personal_product_code": AGREEMENT_PRODUCT,
+            "sign_scene": AGREEMENT_SCENE,
+            "external_agreement_no": external_agreement_no,
+        }
+        if agreement_no:
+            biz["agreement_no"] = agreement_no
+        return biz
+
+    def agreement_query(self, *, external_agreement_no: str, agreement_no: str = "") -> AgreementNotice | None:
+        """``alipay.user.agreement.query``: ``NORMAL`` is in force, ``STOP`` ended; ``TEMP`` (the member has
+        not finished signing) or no such agreement is ``None``."""
+        answer = self._call("alipay.user.agreement.query", self._agreement_biz(external_agreement_no, agreement_no))
+        if answer["code"] != "10000":
+            if "NOT_EXIST" in str(answer.get("sub_code", "")):
+                return None
+            logger.warning("alipay agreement query %s refused: %s", external_agreement_no, answer.get("sub_code"))
+            raise DomainError("payment_gateway_unavailable")
+        status = str(answer.get("status", ""))
+        if status not in ("NORMAL", "STOP"):
+            return None
+        try:
+            return AgreementNotice(
+                external_agreement_no=str(answer.get("external_agreement_no") or external_agreement_no),
+                agreement_no=str(answer["agreement_no"]),
+                state="active" if status == "NORMAL" else "ended",
+                at=parse_time(answer.get("sign_time") if status == "NORMAL" else answer.get("invalid_time")),
+                app_id=self.app_id,
+                payload=dict(answer),
+            )
+        except (KeyError, ValueError) as exc:
+            raise DomainError("payment_gateway_unavailable") from exc
+
+    def agreement_unsign(self, *, external_agreement_no: str, agreement_no: str) -> None:
+        """``alipay.user.agreement.unsign`` (the member switched auto-renew off); an agreement Alipay no
+        longer has is already ended. Alipay then sends the ``dut_user_unsign`` notice."""
+        answer = self._call("alipay.user.agreement.unsign", self._agreement_biz(external_agreement_no, agreement_no))
+        sub_code = str(answer.get("sub_code", ""))
+        if answer["code"] == "10000" or "NOT_EXIST" in sub_code:
+            return
+        logger.warning("alipay unsign of %s refused: %s", external_agreement_no, sub_code)
+        raise DomainError("payment_gateway_refused", reason=sub_code)
 
     def charge_agreement(
         self, *, out_trade_no: str, amount_fen: int, currency: str, description: str, payer_id: int

@@ -95,8 +95,10 @@ class Notification:
 
 @dataclass(frozen=True)
 class AgreementNotice:
-    """A verified notice about a recurring agreement (Alipay 周期扣款): the member signed it
-    (``state`` ``active``) or ended it at the gateway (``ended``)."""
+    """A verified notice (or a query's answer) about a recurring agreement (Alipay 周期扣款, WeChat Pay
+    委托代扣): the member signed it (``state`` ``active``), it ended at the gateway (``ended``: the member,
+    the gateway's staff or we ended it), or it ended because the one deduction it allowed was paid
+    (``fulfilled``: WeChat Pay's 预约扣费 contracts). ``merchant_id``: the account the gateway names, if any."""
 
     external_agreement_no: str
     agreement_no: str
@@ -104,6 +106,7 @@ class AgreementNotice:
     at: datetime | None
     app_id: str
     payload: Mapping[str, object]
+    merchant_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,9 @@ class PaymentProvider(abc.ABC):
     #: Whether members sign the recurring agreement on the gateway's page (:meth:`agreement_sign`; Alipay's
     #: 周期扣款): the membership page offers it, and renewals are charged only under a signed one.
     signs_agreements: bool = False
+    #: Whether each agreement debit must be booked with the gateway the day before (:meth:`agreement_schedule`;
+    #: WeChat Pay's 预约扣费), which the renewal job does before it charges.
+    schedules_agreement_charges: bool = False
     #: The application and merchant account our configuration expects in every notification.
     app_id: str = ""
     merchant_id: str = ""
@@ -168,9 +174,26 @@ class PaymentProvider(abc.ABC):
         description: str,
         return_url: str,
         channel: str = CHANNEL_DESKTOP,
+        openid: str = "",
     ) -> Checkout:
         """The gateway's page where the member signs a recurring agreement under our number (renewals of
-        ``amount_fen`` every ``period_days`` from ``first_charge_on``). Default: the gateway has none."""
+        ``amount_fen`` every ``period_days`` from ``first_charge_on``, a China Standard Time date; ``openid``:
+        inside WeChat, the member's openid). Default: the gateway has none."""
+        raise DomainError("payment_agreement_missing")
+
+    def agreement_query(self, *, external_agreement_no: str, agreement_no: str = "") -> AgreementNotice | None:
+        """The agreement's state at the gateway (the reconciliation of agreements stuck in ``pending``);
+        ``None`` when the gateway has no signed agreement under that number (yet)."""
+        raise DomainError("payment_agreement_missing")
+
+    def agreement_unsign(self, *, external_agreement_no: str, agreement_no: str) -> None:
+        """End the agreement at the gateway (the member switched auto-renew off). One already ended is
+        not an error; the gateway's notice of the end may follow."""
+        raise DomainError("payment_agreement_missing")
+
+    def agreement_schedule(self, *, agreement_no: str, amount_fen: int, currency: str, now: datetime) -> date:
+        """Book the next debit under the agreement (gateways with :attr:`schedules_agreement_charges`);
+        returns the day it may be charged (China Standard Time)."""
         raise DomainError("payment_agreement_missing")
 
     def parse_agreement_notification(self, *, headers: Mapping[str, str], body: bytes) -> AgreementNotice:

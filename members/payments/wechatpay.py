@@ -9,6 +9,13 @@
   decrypts the resource (AEAD_AES_256_GCM with the APIv3 key); we refuse timestamps older than five
   minutes. Pay notices (``TRANSACTION.*``) and refund notices (``REFUND.*``) become
   :class:`~.base.Notification`; the services check amounts, app id, merchant id and currency.
+* 委托代扣 (APIv3, ordinary merchant, a 预约扣费 template ``WECHATPAY_PAPAY_PLAN_ID``; decision 0019): the
+  member signs a contract for the next renewal (pre-sign: H5 in a phone's browser, JSAPI inside WeChat,
+  the JSAPI page as a QR code on a desktop); ``ENTRUST.SIGN``/``ENTRUST.TERMINATE`` notices (signed JSON,
+  resource decrypted with the APIv3 key) activate and end it; the day before the deduction day the renewal
+  is booked (预约扣费, Beijing time [08:00, 19:30) only), on the day it is applied (受理扣款) and its
+  ``TRANSACTION.*`` notice settles the renewal as any payment; we terminate it (申请解约) when the member
+  switches auto-renew off. A contract of this template covers one deduction: WeChat Pay ends it once paid.
 * Order query and close, refunds (asynchronous at WeChat Pay: PROCESSING, then SUCCESS, CLOSED or
   ABNORMAL by notice or query), refund query, and the daily trade bill (``tradebill`` ->
   ``download_url`` -> the gzip'd CSV whose fields carry a leading backtick, SHA1-checked).
@@ -23,6 +30,7 @@ tell the outcome (a timeout, a 5xx, an answer whose signature does not verify) r
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import hashlib
 import io
@@ -35,10 +43,12 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
+from datetime import time as clock_time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
 
 import requests
 from django.conf import settings
@@ -52,6 +62,7 @@ from .base import (
     CHANNEL_DESKTOP,
     CHANNEL_MOBILE,
     CHANNEL_WECHAT,
+    AgreementNotice,
     BillLine,
     Checkout,
     Notification,
@@ -78,6 +89,12 @@ REQUIRED = (
 #: directory of platform certificates (downloaded and kept fresh by the SDK).
 VERIFIER = "WECHATPAY_PUBLIC_KEY_PATH + WECHATPAY_PUBLIC_KEY_ID (or WECHATPAY_CERT_DIR)"
 CHECKOUT_SALT = "members.wechatpay.checkout"
+#: WeChat Pay's calendar (deduction days, the booking window) is Beijing time.
+BEIJING = ZoneInfo("Asia/Shanghai")
+#: 预约扣费 is accepted only within [08:00, 19:30) Beijing time, on the day before the deduction day.
+SCHEDULE_OPENS, SCHEDULE_CLOSES = clock_time(8, 0), clock_time(19, 30)
+#: How the contract ended (``contract_termination_mode``) when the member or WeChat Pay's staff ended it.
+_CONTRACT_STATE = {"SIGNED": "active", "TERMINATED": "ended"}
 
 _TRADE_STATE = {
     "SUCCESS": "paid",
@@ -154,9 +171,14 @@ _clients: dict[tuple[str, ...], Any] = {}
 _clients_lock = threading.Lock()
 
 
+def schedule_window_open(now: datetime) -> bool:
+    """Whether 预约扣费 is accepted at ``now`` (Beijing time [08:00, 19:30))."""
+    local = now.astimezone(BEIJING).time()
+    return SCHEDULE_OPENS <= local < SCHEDULE_CLOSES
+
+
 class WeChatPayProvider(PaymentProvider):
     code = CODE
-    supports_agreements = False  # 委托代扣 contracts are not kept yet: see charge_agreement
 
     def __init__(self) -> None:
         if missing_settings():
@@ -166,6 +188,14 @@ class WeChatPayProvider(PaymentProvider):
         self.notify_url = setting("WECHATPAY_NOTIFY_URL") or settings.SITE_URL + reverse(
             "api-members-payment-notify", args=[CODE]
         )
+        self.agreement_notify_url = setting("WECHATPAY_PAPAY_NOTIFY_URL") or settings.SITE_URL + reverse(
+            "api-members-agreement-notify", args=[CODE]
+        )
+        # 委托代扣 needs a template (plan) granted to the merchant: without one, renewals are the reminders
+        # and a one-tap renewal checkout.
+        plan_id = setting("WECHATPAY_PAPAY_PLAN_ID")
+        self.plan_id = int(plan_id) if plan_id.isdigit() else 0
+        self.supports_agreements = self.signs_agreements = self.schedules_agreement_charges = bool(self.plan_id)
         self.api_base = (setting("WECHATPAY_API_BASE") or DEFAULT_API_BASE).rstrip("/")
 
     # --- the SDK client ------------------------------------------------------------------
@@ -306,16 +336,183 @@ class WeChatPayProvider(PaymentProvider):
             "paySign": pay_sign,
         }
 
+    # --- 委托代扣 (the recurring contract) ----------------------------------------------------
+
+    def _papay(self, operation: str, method: str, path: str, data: dict[str, Any] | None = None) -> tuple[int, Any]:
+        """A 委托代扣 call through the SDK's own signed request (its answer's signature verified by the SDK)."""
+        from wechatpayv3.type import RequestType
+
+        core = self.client._core  # noqa: SLF001 (the SDK's generic signed request; it has no papay methods)
+        return self._call(operation, functools.partial(core.request, path, method=RequestType[method], data=data))
+
+    def agreement_sign(
+        self,
+        *,
+        external_agreement_no: str,
+        amount_fen: int,
+        period_days: int,
+        first_charge_on: date,
+        description: str,
+        return_url: str,
+        channel: str = CHANNEL_DESKTOP,
+        openid: str = "",
+    ) -> Checkout:
+        """Pre-sign a 预约扣费 contract for the renewal on ``first_charge_on`` (Beijing date) of
+        ``amount_fen``: H5 in a phone's browser, JSAPI inside WeChat (with the payer's openid when known); on a
+        desktop the JSAPI page is shown as a QR code to scan with WeChat. The signature arrives as an
+        ``ENTRUST.SIGN`` notice at the agreement notify URL."""
+        if not self.plan_id:
+            raise DomainError("payment_agreement_missing")
+        body: dict[str, Any] = {
+            "appid": self.app_id,
+            "plan_id": self.plan_id,
+            "out_contract_code": gateway_no(external_agreement_no),
+            "contract_display_account": description[:32],
+            "contract_notify_url": self.agreement_notify_url,
+            "deduct_schedule": {
+                "estimated_deduct_date": first_charge_on.isoformat(),
+                "estimated_deduct_amount": {"total": amount_fen, "currency": "CNY"},
+                "description": description[:127],
+            },
+        }
+        scene = "h5" if channel == CHANNEL_MOBILE else "jsapi"
+        if scene == "jsapi" and openid:
+            body["openid"] = openid
+        path = f"/v3/papay/scheduled-deduct-sign/contracts/pre-entrust-sign/{scene}"
+        status, answer = self._papay("papay_sign", "POST", path, body)
+        if status >= 300 or not isinstance(answer, dict) or not answer.get("redirect_url"):
+            code = self._refusal("papay_sign", status, answer)
+            raise DomainError("payment_gateway_refused", reason=code or status)
+        if channel != CHANNEL_DESKTOP:
+            return Checkout(url=str(answer["redirect_url"]))
+        shown = {"code_url": str(answer["redirect_url"]), "purpose": "sign"}
+        token = signing.dumps(
+            {**shown, "order": external_agreement_no, "back": return_url}, salt=CHECKOUT_SALT, compress=True
+        )
+        return Checkout(url=f"{reverse('members:wechatpay_checkout', args=[external_agreement_no])}?t={token}")
+
+    def _contract_path(self, external_agreement_no: str) -> str:
+        return f"/v3/papay/sign/contracts/plan-id/{self.plan_id}/out-contract-code/{gateway_no(external_agreement_no)}"
+
+    def agreement_query(self, *, external_agreement_no: str, agreement_no: str = "") -> AgreementNotice | None:
+        """The contract at WeChat Pay (通过商户协议号查询): ``None`` while it is not signed (not found)."""
+        status, answer = self._papay("papay_contract", "GET", self._contract_path(external_agreement_no))
+        if status == 404:
+            return None
+        if status >= 300 or not isinstance(answer, dict):
+            code = self._refusal("papay_contract", status, answer)
+            raise DomainError("payment_gateway_refused", reason=code or status)
+        try:
+            return self._contract_notice(answer, event_type="QUERY")
+        except (KeyError, ValueError, TypeError) as exc:
+            raise DomainError("payment_gateway_unavailable") from exc
+
+    def agreement_unsign(self, *, external_agreement_no: str, agreement_no: str) -> None:
+        """申请解约 by our contract number. A contract already ended (or never signed) is not an error."""
+        status, answer = self._papay(
+            "papay_terminate",
+            "POST",
+            f"{self._contract_path(external_agreement_no)}/terminate",
+            {"contract_termination_remark": "member switched auto-renew off"},
+        )
+        if status == 404 or status < 300:
+            return
+        code = self._refusal("papay_terminate", status, answer)
+        if code in ("CONTRACT_NOT_EXIST", "CONTRACT_TERMINATED", "RESOURCE_NOT_EXISTS"):
+            return
+        raise DomainError("payment_gateway_refused", reason=code or status)
+
+    def agreement_schedule(self, *, agreement_no: str, amount_fen: int, currency: str, now: datetime) -> date:
+        """预约扣费: book the deduction of ``amount_fen`` under the contract; WeChat Pay tells the member and
+        returns the deduction day. Only the day before the contract's deduction day, within Beijing
+        [08:00, 19:30): outside that window ``payment_gateway_refused`` (the job books it later)."""
+        if not schedule_window_open(now):
+            raise DomainError("payment_gateway_refused", reason="SCHEDULE_WINDOW_CLOSED")
+        status, answer = self._papay(
+            "papay_schedule",
+            "POST",
+            f"/v3/papay/pay/schedules/contract-id/{agreement_no}/schedule",
+            {"appid": self.app_id, "schedule_amount": {"total": amount_fen, "currency": currency}},
+        )
+        if status >= 300 or not isinstance(answer, dict):
+            code = self._refusal("papay_schedule", status, answer)
+            if code in ("CONTRACT_NOT_EXIST", "CONTRACT_TERMINATED"):
+                raise DomainError("payment_agreement_missing")
+            raise DomainError("payment_gateway_refused", reason=code or status)
+        if answer.get("schedule_state") not in ("SCHEDULED", "PAID"):
+            raise DomainError("payment_gateway_refused", reason=str(answer.get("schedule_state")))
+        return date.fromisoformat(str(answer["deduct_start_date"]))
+
     def charge_agreement(
         self, *, out_trade_no: str, amount_fen: int, currency: str, description: str, payer_id: int
     ) -> None:
-        """Agreement debits (委托代扣) need a signed contract per member, which this build does not keep yet:
-        refused, so that the reminders lead to a one-tap renewal checkout instead."""
-        raise DomainError("payment_agreement_missing")
+        """受理扣款 under the payer's active contract (booked the day before): WeChat Pay accepts it and
+        deducts asynchronously; the outcome is a ``TRANSACTION.*`` notice (or the order query). Idempotent
+        by the order number. A payer without an active contract: ``payment_agreement_missing``."""
+        from ..models import PaymentAgreement
+
+        agreement = PaymentAgreement.objects.filter(
+            user_id=payer_id, provider=CODE, state=PaymentAgreement.State.ACTIVE
+        ).first()
+        if agreement is None or not agreement.agreement_no or currency != "CNY":
+            raise DomainError("payment_agreement_missing")
+        status, answer = self._papay(
+            "papay_apply",
+            "POST",
+            "/v3/papay/pay/transactions/apply",
+            {
+                "appid": self.app_id,
+                "out_trade_no": gateway_no(out_trade_no),
+                "description": description[:127],
+                "transaction_notify_url": self.notify_url,
+                "contract_id": agreement.agreement_no,
+                "amount": {"total": amount_fen, "currency": currency},
+                "attach": str(payer_id),
+            },
+        )
+        if status >= 300 or not isinstance(answer, dict):
+            code = self._refusal("papay_apply", status, answer)
+            if code in ("CONTRACT_NOT_EXIST", "CONTRACT_TERMINATED", "CONTRACT_ERROR"):
+                raise DomainError("payment_agreement_missing")
+            raise DomainError("payment_gateway_refused", reason=code or status)
+
+    def parse_agreement_notification(self, *, headers: Mapping[str, str], body: bytes) -> AgreementNotice:
+        """``ENTRUST.SIGN`` / ``ENTRUST.TERMINATE``: verified and decrypted as payment notices are. A contract
+        that ended because its one deduction was paid (``schedule_state`` PAID) is ``fulfilled``, not ended
+        by the member: the card's auto-renew stays on and the member signs the next year's contract."""
+        data = self._verified(headers, body)
+        try:
+            event_type = str(data["event_type"])
+            if event_type not in ("ENTRUST.SIGN", "ENTRUST.TERMINATE"):
+                raise ValueError(f"event_type {event_type!r}")
+            return self._contract_notice(data["resource"], event_type=event_type, payload=data)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise DomainError("notification_malformed") from exc
+
+    def _contract_notice(
+        self, contract: Mapping[str, Any], *, event_type: str, payload: Mapping[str, Any] | None = None
+    ) -> AgreementNotice:
+        state = _CONTRACT_STATE[str(contract["contract_state"])]
+        terminated = contract.get("contract_terminate_info") or {}
+        schedule = contract.get("deduct_schedule") or {}
+        if state == "ended" and schedule.get("schedule_state") == "PAID":
+            state = "fulfilled"
+        at = contract.get("contract_signed_time") if state == "active" else terminated.get("contract_terminated_time")
+        return AgreementNotice(
+            external_agreement_no=our_no(str(contract["out_contract_code"])),
+            agreement_no=str(contract["contract_id"]),
+            state=state,
+            at=_datetime(at),
+            app_id=str(contract.get("appid", "")),
+            payload={**(payload or {}), "event_type": event_type, "contract": dict(contract)},
+            merchant_id=str(contract.get("mchid", "")),
+        )
 
     # --- notifications -------------------------------------------------------------------
 
-    def parse_notification(self, *, headers: Mapping[str, str], body: bytes) -> Notification:
+    def _verified(self, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+        """The notice's envelope with its resource decrypted, once ``Wechatpay-Signature`` verifies and the
+        timestamp is fresh (else ``notification_signature_invalid`` / ``notification_stale``)."""
         lower = {str(k).lower(): str(v) for k, v in headers.items()}
         timestamp = lower.get("wechatpay-timestamp", "")
         canonical = {
@@ -337,6 +534,10 @@ class WeChatPayProvider(PaymentProvider):
             raise DomainError("notification_signature_invalid")
         if abs(time.time() - int(timestamp)) > MAX_AGE_SECONDS:
             raise DomainError("notification_stale")
+        return dict(data)
+
+    def parse_notification(self, *, headers: Mapping[str, str], body: bytes) -> Notification:
+        data = self._verified(headers, body)
         try:
             resource = data["resource"]
             event_type = str(data["event_type"])

@@ -517,7 +517,8 @@ def payment_sync(*, payment: Payment, actor: Actor = "system:return_page") -> st
 
 def payments_reconcile(*, now: datetime | None = None) -> dict[str, int]:
     """The reconciliation job: settle pending payments the provider reports paid, and close
-    and fail those pending longer than ``PAYMENT_TIMEOUT``."""
+    and fail those pending longer than ``PAYMENT_TIMEOUT``. A renewal debit the gateway never received
+    (its answer was a 5xx) is sent again under the same order number while it is pending."""
     now = now or _now()
     counts: dict[str, int] = defaultdict(int)
     stuck = Payment.objects.filter(
@@ -531,6 +532,8 @@ def payments_reconcile(*, now: datetime | None = None) -> dict[str, int]:
                 if exc.code != "payment_unknown":
                     raise
                 outcome = "pending"  # the gateway never saw the order: it is closed at the timeout
+                if payment.kind == Payment.Kind.RENEWAL and payment.created_at >= now - PAYMENT_TIMEOUT:
+                    outcome = _agreement_debit(payment, get_provider(payment.provider))
             if outcome == "pending" and payment.created_at < now - PAYMENT_TIMEOUT:
                 outcome = _payment_close(payment.pk, actor="system:reconcile", reason="payment timed out")
         except DomainError as exc:
@@ -540,12 +543,52 @@ def payments_reconcile(*, now: datetime | None = None) -> dict[str, int]:
     return dict(counts)
 
 
+def _agreement_debit(payment: Payment, provider: PaymentProvider) -> str:
+    """Outside any transaction: debit the member under their agreement for the committed renewal order
+    (``pending``: the gateway took it, the outcome arrives as a notification; ``no_agreement``: the
+    gateway no longer honours it, the order failed and auto-renew is off). Other refusals are raised."""
+    plan = payment.plan or payment.subscription.plan
+    user_id = payment.subscription.user_id
+    if not provider.supports_agreements:
+        return "pending"
+    try:
+        provider.charge_agreement(
+            out_trade_no=str(payment.public_id),
+            amount_fen=payment.amount_fen,
+            currency=payment.currency,
+            description=f"RedCard 小红卡 · {plan.name_zh}",
+            payer_id=user_id,
+        )
+    except DomainError as exc:
+        if exc.code != "payment_agreement_missing":
+            raise
+        with transaction.atomic():  # the gateway no longer honours it: renewed by hand
+            _payment_fail(payment.pk, actor="system:renewals", reason="no recurring agreement")
+            locked = _locked_subscription(payment.subscription_id)
+            if locked.auto_renew:
+                locked.auto_renew = False
+                locked.save(update_fields=["auto_renew"])
+                audit_record(
+                    actor="system:renewals",
+                    action="members.auto_renew_set",
+                    obj=locked,
+                    before={"auto_renew": True},
+                    after={"auto_renew": False},
+                    reason="no recurring agreement at the gateway",
+                )
+        return "no_agreement"
+    return "pending"
+
+
 def renewals_charge(*, now: datetime | None = None) -> int:
     """Charge the auto-renewal of active cards ending within ``RENEWAL_LEAD``. A renewal
     payment per period is unique (constraint), so the job may run any number of times. A member who
-    never signed the gateway's agreement (Alipay) is not charged; one whose agreement the gateway no
-    longer honours gets a failed renewal (and its notice) and auto-renew off: the card is renewed by
-    hand from the membership page, where the reminders lead."""
+    never signed the gateway's agreement (Alipay, WeChat Pay) is not charged, nor one whose debit the
+    gateway requires booked the day before (WeChat Pay 预约扣费) and which was not; one whose agreement
+    the gateway no longer honours gets a failed renewal (and its notice) and auto-renew off: the card is
+    renewed by hand from the membership page, where the reminders lead."""
+    from .agreements import agreement_active, charge_day
+
     now = now or _now()
     if not programme_get().sales_open:
         return 0
@@ -554,12 +597,17 @@ def renewals_charge(*, now: datetime | None = None) -> int:
         return 0  # no recurring agreement: the reminders lead to a one-tap renewal checkout
     due = Subscription.objects.filter(
         state=S.ACTIVE, auto_renew=True, period_end__gt=now, period_end__lte=now + RENEWAL_LEAD
-    ).select_related("plan")
+    ).select_related("plan", "user")
     charged = 0
     for subscription in due.iterator(chunk_size=200):
-        plan = subscription.plan
         if provider.signs_agreements and not agreements_supported(user=subscription.user):
             continue  # never signed one: the reminders lead to a one-tap renewal
+        if provider.schedules_agreement_charges:
+            agreement = agreement_active(user=subscription.user, provider_code=provider.code)
+            assert subscription.period_end is not None
+            if agreement is None or agreement.charge_booked_for != charge_day(subscription.period_end):
+                logger.warning("renewal of subscription %s not booked at the gateway", subscription.pk)
+                continue
         try:
             with transaction.atomic():
                 locked = _locked_subscription(subscription.pk)
@@ -569,29 +617,10 @@ def renewals_charge(*, now: datetime | None = None) -> int:
         except IntegrityError:
             continue  # this period's renewal is already charged
         try:
-            provider.charge_agreement(
-                out_trade_no=str(payment.public_id),
-                amount_fen=payment.amount_fen,
-                currency=payment.currency,
-                description=f"RedCard 小红卡 · {plan.name_zh}",
-                payer_id=subscription.user_id,
-            )
+            outcome = _agreement_debit(payment, provider)
         except DomainError as exc:
             logger.warning("renewal %s not charged: %s", payment.public_id, exc.code)
-            if exc.code == "payment_agreement_missing":  # the gateway no longer honours it: renewed by hand
-                with transaction.atomic():
-                    _payment_fail(payment.pk, actor="system:renewals", reason="no recurring agreement")
-                    locked = _locked_subscription(subscription.pk)
-                    locked.auto_renew = False
-                    locked.save(update_fields=["auto_renew"])
-                    audit_record(
-                        actor="system:renewals",
-                        action="members.auto_renew_set",
-                        obj=locked,
-                        before={"auto_renew": True},
-                        after={"auto_renew": False},
-                        reason="no recurring agreement at the gateway",
-                    )
-            continue  # else pending: reconciliation asks the gateway, then closes it
-        charged += 1
+            continue  # pending: reconciliation asks the gateway (and sends it again), then closes it
+        if outcome == "pending":
+            charged += 1
     return charged

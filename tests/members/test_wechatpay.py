@@ -39,18 +39,6 @@ PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.
 WECHAT = PHONE + " MicroMessenger/8.0.47(0x18002f2c) NetType/WIFI Language/zh_CN"
 
 
-@pytest.fixture
-def gateway(tmp_path, settings, plans):
-    fake = FakeWeChatPay(directory=tmp_path / "wechatpay")
-    fake.start()
-    for name, value in fake.settings().items():
-        setattr(settings, name, value)
-    settings.MEMBERS_PAYMENT_PROVIDER = "wechatpay"
-    settings.MEMBERS_SANDBOX_ENABLED = False
-    yield fake
-    fake.stop()
-
-
 def deliver(notice: Notice) -> tuple[int, str]:
     """POST a notification to our notify endpoint as WeChat Pay does; (status, outcome or refusal code)."""
     response = APIClient().post(NOTIFY, data=notice.body, content_type="application/json", headers=notice.headers)

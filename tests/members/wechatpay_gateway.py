@@ -5,6 +5,12 @@ the merchant key the test generated) and signs every answer with a platform key 
 documentation specifies: an envelope whose resource is AEAD_AES_256_GCM-encrypted with the APIv3 key,
 signed over ``timestamp\\nnonce\\nbody\\n``.
 
+委托代扣 (a 预约扣费 template, :data:`PLAN_ID`): pre-sign (JSAPI/H5), the contract query and 申请解约 by our
+contract number, 预约扣费 (only the day before the deduction day, Beijing [08:00, 19:30), the amount signed
+for; :attr:`FakeWeChatPay.clock` is the gateway's time) and 受理扣款 (on the deduction day, the amount
+booked); the member's side (:meth:`FakeWeChatPay.sign_contract`, :meth:`FakeWeChatPay.terminate_contract`)
+and the deduction (:meth:`FakeWeChatPay.deduct`) return the ``ENTRUST.*`` / ``TRANSACTION.*`` notices.
+
 Faults on demand: ``faults["refund"] = "5xx"`` answers 500 before acting, ``"timeout"`` acts and then
 answers too late for the client's timeout.
 """
@@ -38,6 +44,7 @@ from cryptography.x509.oid import NameOID
 CST = ZoneInfo("Asia/Shanghai")
 APPID = "wx8888888888888888"
 MCHID = "1900009191"
+PLAN_ID = 12535
 #: How long a "timeout" fault holds the answer back (the client's timeout is shorter).
 LATE = 1.5
 
@@ -152,6 +159,52 @@ class RefundRow:
 
 
 @dataclass
+class Contract:
+    out_contract_code: str
+    scene: str
+    params: dict[str, Any]
+    state: str = "UNSIGNED"  # until the member signs: the query answers 404
+    contract_id: str = ""
+    signed_time: datetime | None = None
+    terminated_time: datetime | None = None
+    termination_mode: str = ""
+    schedule_state: str = "NO_SCHEDULED"
+    deduct_date: str = ""
+
+    def resource(self) -> dict[str, Any]:
+        schedule = self.params["deduct_schedule"]
+        amount = schedule["estimated_deduct_amount"]
+        data: dict[str, Any] = {
+            "mchid": MCHID,
+            "contract_id": self.contract_id,
+            "appid": self.params["appid"],
+            "plan_id": self.params["plan_id"],
+            "out_contract_code": self.out_contract_code,
+            "contract_display_account": self.params["contract_display_account"],
+            "contract_state": self.state,
+            "contract_signed_time": _rfc3339(self.signed_time or datetime.now(CST)),
+            "contract_expired_time": "2099-12-31T23:59:59+08:00",
+            "openid": self.params.get("openid") or "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o",
+            "deduct_schedule": {
+                "estimated_deduct_date": schedule["estimated_deduct_date"],
+                "estimated_deduct_amount": {"total": amount["total"], "currency": amount.get("currency", "CNY")},
+                "schedule_state": self.schedule_state,
+            },
+        }
+        if self.schedule_state in ("SCHEDULED", "PAID"):
+            data["deduct_schedule"]["scheduled_amount"] = data["deduct_schedule"]["estimated_deduct_amount"]
+        if self.schedule_state == "PAID":
+            data["deduct_schedule"]["deduct_amount"] = data["deduct_schedule"]["estimated_deduct_amount"]
+            data["deduct_schedule"]["deduct_date"] = self.deduct_date
+        if self.state == "TERMINATED":
+            data["contract_terminate_info"] = {
+                "contract_termination_mode": self.termination_mode,
+                "contract_terminated_time": _rfc3339(self.terminated_time or datetime.now(CST)),
+            }
+        return data
+
+
+@dataclass
 class Notice:
     headers: dict[str, str]
     body: bytes
@@ -175,6 +228,12 @@ class FakeWeChatPay:
     #: Platform certificate mode (WECHATPAY_CERT_DIR) instead of the WeChat Pay public key.
     cert_mode: bool = False
     certificate: x509.Certificate | None = None
+    contracts: dict[str, Contract] = field(default_factory=dict)
+    #: The gateway's clock (the tests move it to the instants the 委托代扣 rules are about).
+    clock: Any = None
+
+    def now(self) -> datetime:
+        return (self.clock or (lambda: datetime.now(CST)))().astimezone(CST)
 
     def __post_init__(self) -> None:
         if self.cert_mode:
@@ -244,6 +303,7 @@ class FakeWeChatPay:
             "WECHATPAY_NOTIFY_URL": "https://redcard.example/api/v1/payments/notify/wechatpay/",
             "WECHATPAY_API_BASE": self.base_url,
             "WECHATPAY_TIMEOUT": "0.5",
+            "WECHATPAY_PAPAY_PLAN_ID": str(PLAN_ID),
         }
 
     def _answer(
@@ -315,6 +375,10 @@ class FakeWeChatPay:
 
     @staticmethod
     def _operation(method: str, path: str) -> str:
+        if path.startswith("/v3/papay/"):
+            endings = {"/terminate": "papay_terminate", "/schedule": "papay_schedule", "/apply": "papay_apply"}
+            ending = next((name for suffix, name in endings.items() if path.endswith(suffix)), "papay_contract")
+            return "papay_sign" if "pre-entrust-sign" in path else ending
         if path.startswith("/v3/pay/transactions/out-trade-no/"):
             return "close" if path.endswith("/close") else "query"
         if path.startswith("/v3/pay/transactions/"):
@@ -334,6 +398,27 @@ class FakeWeChatPay:
             ("GET", r"/v3/refund/domestic/refunds/([^/]+)", lambda m: self._refund_query(m.group(1))),
             ("GET", r"/v3/bill/tradebill", lambda m: self._tradebill(query["bill_date"][0])),
             ("GET", r"/v3/certificates", lambda m: self._certificates()),
+            (
+                "POST",
+                r"/v3/papay/scheduled-deduct-sign/contracts/pre-entrust-sign/(jsapi|h5)",
+                lambda m: self._presign(m.group(1), data),
+            ),
+            (
+                "GET",
+                r"/v3/papay/sign/contracts/plan-id/(\d+)/out-contract-code/([^/]+)",
+                lambda m: self._contract_query(int(m.group(1)), m.group(2)),
+            ),
+            (
+                "POST",
+                r"/v3/papay/sign/contracts/plan-id/(\d+)/out-contract-code/([^/]+)/terminate",
+                lambda m: self._contract_terminate(int(m.group(1)), m.group(2), data),
+            ),
+            (
+                "POST",
+                r"/v3/papay/pay/schedules/contract-id/([^/]+)/schedule",
+                lambda m: self._schedule(m.group(1), data),
+            ),
+            ("POST", r"/v3/papay/pay/transactions/apply", lambda m: self._apply(data)),
         )
         for verb, pattern, action in routes:
             if method == verb and (match := re.fullmatch(pattern, path)):
@@ -341,6 +426,152 @@ class FakeWeChatPay:
         if path == "/v3/billdownload/file" and (raw := self.bills.get(query.get("token", [""])[0])) is not None:
             return 200, None, gzip.compress(raw)
         return 404, {"code": "NOT_FOUND", "message": path}, None
+
+    # --- 委托代扣 -------------------------------------------------------------------------
+
+    def _presign(self, scene: str, data: dict) -> tuple[int, Any]:
+        required = ["appid", "plan_id", "out_contract_code", "contract_display_account", "contract_notify_url"]
+        missing = [name for name in required if not data.get(name)]
+        schedule = data.get("deduct_schedule") or {}
+        if missing or not schedule.get("estimated_deduct_date") or not schedule.get("description"):
+            return 400, {"code": "PARAM_ERROR", "message": f"参数错误 {missing}"}
+        if data["appid"] != APPID or data["plan_id"] != PLAN_ID:
+            return 400, {"code": "PARAM_ERROR", "message": "appid或模板ID错误"}
+        if not re.fullmatch(r"[0-9A-Za-z]{1,32}", data["out_contract_code"]):
+            return 400, {"code": "PARAM_ERROR", "message": "商户签约协议号只能是数字、大小写字母的组合"}
+        if not (schedule.get("estimated_deduct_amount") or {}).get("total"):
+            return 400, {"code": "PARAM_ERROR", "message": "预计扣费金额错误"}
+        known = self.contracts.get(data["out_contract_code"])
+        if known is not None and known.state != "UNSIGNED":
+            return 400, {"code": "INVALID_REQUEST", "message": "商户签约协议号已使用"}
+        self.contracts[data["out_contract_code"]] = Contract(data["out_contract_code"], scene.upper(), data)
+        session = secrets.token_hex(12)
+        return 200, {"redirect_url": f"https://payapp.weixin.qq.com/papay/entrustweb?session_id={session}"}
+
+    def _contract_of(self, plan_id: int, code: str) -> Contract | None:
+        contract = self.contracts.get(code)
+        if plan_id != PLAN_ID or contract is None or contract.state == "UNSIGNED":
+            return None
+        return contract
+
+    def _contract_query(self, plan_id: int, code: str) -> tuple[int, Any]:
+        contract = self._contract_of(plan_id, code)
+        if contract is None:
+            return 404, {"code": "RESOURCE_NOT_EXISTS", "message": "签约协议不存在"}
+        return 200, contract.resource()
+
+    def _contract_terminate(self, plan_id: int, code: str, data: dict) -> tuple[int, Any]:
+        contract = self._contract_of(plan_id, code)
+        if contract is None:
+            return 404, {"code": "RESOURCE_NOT_EXISTS", "message": "签约协议不存在"}
+        if not data.get("contract_termination_remark"):
+            return 400, {"code": "PARAM_ERROR", "message": "缺少解约备注"}
+        if contract.state == "TERMINATED":
+            return 400, {"code": "CONTRACT_TERMINATED", "message": "协议已解约"}
+        contract.state, contract.termination_mode = "TERMINATED", "MCH_API_TERMINATE"
+        contract.terminated_time = self.now()
+        return 200, contract.resource()
+
+    def _signed_contract(self, contract_id: str) -> Contract | None:
+        return next((c for c in self.contracts.values() if c.contract_id == contract_id and c.state == "SIGNED"), None)
+
+    def _schedule(self, contract_id: str, data: dict) -> tuple[int, Any]:
+        contract = self._signed_contract(contract_id)
+        if contract is None:
+            return 404, {"code": "CONTRACT_NOT_EXIST", "message": "协议不存在或已解约"}
+        schedule = contract.params["deduct_schedule"]
+        deduct_day = datetime.fromisoformat(schedule["estimated_deduct_date"]).date()
+        now = self.now()
+        if now.date() != deduct_day - timedelta(days=1):
+            return 400, {"code": "INVALID_REQUEST", "message": "非可预约日"}
+        if not (now.time() >= datetime.strptime("08:00", "%H:%M").time() and now.strftime("%H:%M") < "19:30"):
+            return 400, {"code": "INVALID_REQUEST", "message": "不在可预约时间段 [8:00,19:30)"}
+        if (data.get("schedule_amount") or {}).get("total") != schedule["estimated_deduct_amount"]["total"]:
+            return 400, {"code": "PARAM_ERROR", "message": "预约金额必须等于预计扣费金额"}
+        if data.get("appid") != APPID:
+            return 400, {"code": "PARAM_ERROR", "message": "appid错误"}
+        if contract.schedule_state == "NO_SCHEDULED":
+            contract.schedule_state = "SCHEDULED"
+        day = deduct_day.isoformat()
+        return 200, {
+            "schedule_state": contract.schedule_state,
+            "deduct_start_date": day,
+            "deduct_end_date": day,
+            "scheduled_amount": schedule["estimated_deduct_amount"],
+        }
+
+    def _apply(self, data: dict) -> tuple[int, Any]:
+        required = ["appid", "out_trade_no", "description", "transaction_notify_url", "contract_id", "amount"]
+        missing = [name for name in required if not data.get(name)]
+        if missing or len(data["out_trade_no"]) > 32:
+            return 400, {"code": "PARAM_ERROR", "message": f"参数错误 {missing}"}
+        existing = self.orders.get(data["out_trade_no"])
+        if existing is not None:  # the same order number: the same debit
+            return 200, {"out_trade_no": existing.out_trade_no, "amount": {"total": existing.total, "currency": "CNY"}}
+        contract = self._signed_contract(data["contract_id"])
+        if contract is None:
+            return 403, {"code": "CONTRACT_NOT_EXIST", "message": "协议不存在或已解约"}
+        schedule = contract.params["deduct_schedule"]
+        if contract.schedule_state != "SCHEDULED":
+            return 403, {"code": "RULE_LIMIT", "message": "未预约扣费"}
+        if self.now().date().isoformat() != schedule["estimated_deduct_date"]:
+            return 403, {"code": "RULE_LIMIT", "message": "不在可扣费期内"}
+        if data["amount"].get("total") != schedule["estimated_deduct_amount"]["total"]:
+            return 400, {"code": "PARAM_ERROR", "message": "扣费金额必须等于预约扣费金额"}
+        order = Order(
+            out_trade_no=data["out_trade_no"],
+            trade_type="PAP",
+            appid=data["appid"],
+            mchid=MCHID,
+            total=int(data["amount"]["total"]),
+            currency=data["amount"].get("currency", "CNY"),
+            description=data["description"],
+            notify_url=data["transaction_notify_url"],
+            params={**data, "out_contract_code": contract.out_contract_code},
+            state="ACCEPT",
+        )
+        self.orders[order.out_trade_no] = order
+        return 200, {"out_trade_no": order.out_trade_no, "amount": {"total": order.total, "currency": order.currency}}
+
+    def contract_of(self, external_agreement_no: str) -> Contract:
+        return self.contracts[uuid.UUID(external_agreement_no).hex]
+
+    def contract_notice(self, contract: Contract) -> Notice:
+        event = "ENTRUST.SIGN" if contract.state == "SIGNED" else "ENTRUST.TERMINATE"
+        return self.notice(event, "entrust", contract.resource())
+
+    def sign_contract(self, external_agreement_no: str) -> Notice:
+        """The member signs on WeChat Pay's page: its ENTRUST.SIGN notice."""
+        with self.lock:
+            contract = self.contract_of(external_agreement_no)
+            contract.state, contract.contract_id = "SIGNED", "2026" + secrets.token_hex(8)
+            contract.signed_time = self.now()
+            return self.contract_notice(contract)
+
+    def terminate_contract(self, external_agreement_no: str, mode: str = "USER_TERMINATE") -> Notice:
+        """The member (or WeChat Pay) ends the contract: its ENTRUST.TERMINATE notice."""
+        with self.lock:
+            contract = self.contract_of(external_agreement_no)
+            contract.state, contract.termination_mode = "TERMINATED", mode
+            contract.terminated_time = self.now()
+            return self.contract_notice(contract)
+
+    def deduct(self, out_trade_no: str, *, state: str = "SUCCESS") -> tuple[Notice, Notice | None]:
+        """WeChat Pay carries out an accepted debit: the order's TRANSACTION.* notice and, once paid, the
+        contract's ENTRUST.TERMINATE notice (a 预约扣费 contract ends when its debit is paid)."""
+        with self.lock:
+            order = self.order_of(out_trade_no)
+            order.state = state
+            contract = self.contracts[order.params["out_contract_code"]]
+            if state != "SUCCESS":
+                return self.notice("TRANSACTION.PAYERROR", "transaction", order.resource()), None
+            order.transaction_id = "42000" + secrets.token_hex(12)
+            order.success_time = self.now()
+            contract.schedule_state, contract.deduct_date = "PAID", self.now().date().isoformat()
+            contract.state, contract.termination_mode = "TERMINATED", "SYSTEM_TERMINATE"
+            contract.terminated_time = self.now()
+            paid = self.notice("TRANSACTION.SUCCESS", "transaction", order.resource())
+            return paid, self.contract_notice(contract)
 
     def _certificates(self) -> tuple[int, Any]:
         """The platform certificates, each encrypted with the APIv3 key (AEAD_AES_256_GCM)."""
@@ -596,7 +827,9 @@ class FakeWeChatPay:
             "create_time": _rfc3339(datetime.now(CST)),
             "resource_type": "encrypt-resource",
             "event_type": event_type,
-            "summary": "支付成功" if event_type.startswith("TRANSACTION") else "退款状态变更",
+            "summary": {"TRANSACTION": "支付成功", "REFUND": "退款状态变更", "ENTRUST": "签约状态变更"}[
+                event_type.split(".", maxsplit=1)[0]
+            ],
             "resource": {
                 "original_type": original_type,
                 "algorithm": "AEAD_AES_256_GCM",

@@ -342,6 +342,49 @@ class AlipayGateway:
         )
         return 200, "text/html; charset=utf-8", "<title>支付宝 - 签约</title>".encode()
 
+    def _agreement_of(self, biz: dict[str, Any]) -> dict[str, Any] | None:
+        """The agreement a query or unsign names (by Alipay's number, else ours), of our product."""
+        if biz.get("personal_product_code") != "CYCLE_PAY_AUTH_P":
+            return None
+        if biz.get("agreement_no"):
+            return next((a for a in self.agreements.values() if a["agreement_no"] == biz["agreement_no"]), None)
+        return self.agreements.get(str(biz.get("external_agreement_no", "")))
+
+    def _alipay_user_agreement_query(
+        self, method: str, params: dict[str, str], biz: dict[str, Any]
+    ) -> tuple[int, str, bytes]:
+        agreement = self._agreement_of(biz)
+        if agreement is None or agreement["status"] == "UNSIGN":
+            refusal = self._refusal("USER_AGREEMENT_NOT_EXIST", "用户协议不存在")
+            return 200, "application/json", self._answer(method, refusal)
+        number = next(k for k, v in self.agreements.items() if v is agreement)
+        body = {
+            "code": "10000",
+            "msg": "Success",
+            "status": agreement["status"],
+            "external_agreement_no": number,
+            "personal_product_code": "CYCLE_PAY_AUTH_P",
+            "sign_scene": "INDUSTRY|DIGITAL_MEDIA",
+        }
+        if agreement["status"] == "NORMAL":
+            body.update(
+                agreement_no=agreement["agreement_no"],
+                sign_time=agreement["at"].strftime(FORMAT),
+                valid_time=agreement["at"].strftime(FORMAT),
+                invalid_time="2115-02-01 00:00:00",
+            )
+        return 200, "application/json", self._answer(method, body)
+
+    def _alipay_user_agreement_unsign(
+        self, method: str, params: dict[str, str], biz: dict[str, Any]
+    ) -> tuple[int, str, bytes]:
+        agreement = self._agreement_of(biz)
+        if agreement is None or agreement["status"] != "NORMAL":
+            refusal = self._refusal("USER_AGREEMENT_NOT_EXIST", "用户协议不存在")
+            return 200, "application/json", self._answer(method, refusal)
+        agreement.update(status="UNSIGN", at=now_cst())
+        return 200, "application/json", self._answer(method, {"code": "10000", "msg": "Success"})
+
     def _alipay_trade_pay(self, method: str, params: dict[str, str], biz: dict[str, Any]) -> tuple[int, str, bytes]:
         number = (biz.get("agreement_params") or {}).get("agreement_no")
         agreement = next((a for a in self.agreements.values() if a["agreement_no"] == number), None)
