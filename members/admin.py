@@ -310,9 +310,20 @@ class PaymentNotificationAdmin(ReadOnlyAdmin):
 
 @admin.register(PaymentAgreement)
 class PaymentAgreementAdmin(ReadOnlyAdmin):
-    """Recurring agreements (Alipay 周期扣款) as the gateway's notices left them."""
+    """Recurring agreements (Alipay 周期扣款, WeChat Pay 委托代扣) as the gateway's notices and queries left them:
+    the debit booked (WeChat Pay 预约扣费) and an end the member asked for that the gateway has not confirmed."""
 
-    list_display = ["public_id", "user", "provider", "state", "agreement_no", "signed_at", "ended_at"]
+    list_display = [
+        "public_id",
+        "user",
+        "provider",
+        "state",
+        "agreement_no",
+        "signed_at",
+        "charge_booked_for",
+        "end_requested_at",
+        "ended_at",
+    ]
     list_filter = ["provider", "state"]
     search_fields = ["public_id", "agreement_no", "user__email"]
 

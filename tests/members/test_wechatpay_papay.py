@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -23,7 +24,7 @@ from members.services.agreements import (
 )
 from members.services.checkout import RENEWAL_LEAD, payments_reconcile, renewals_charge
 
-from .test_wechatpay import DESKTOP, PHONE, deliver, paid_payment
+from .test_wechatpay import DESKTOP, PHONE, WECHAT, deliver, paid_payment
 from .wechatpay_gateway import APPID, PLAN_ID, FakeWeChatPay, Notice
 
 pytestmark = pytest.mark.django_db
@@ -129,8 +130,32 @@ def test_member_signs_the_contract_and_the_renewal_is_booked_the_day_before_and_
     assert 'action="/membership/agreement/"' in client.get("/membership/").content.decode()
 
 
-def test_forged_and_duplicated_deduction_notices_settle_the_renewal_once(gateway):
-    subscription, _agreement = signed(gateway)
+def test_signing_on_a_phone_opens_wechat_pays_page_and_inside_wechat_names_the_member(gateway, client):
+    payment = paid_payment(gateway)
+    client.force_login(Subscription.objects.get(pk=payment.subscription_id).user)
+    response = client.post("/membership/agreement/", headers={"user-agent": PHONE})
+    assert response["Location"].startswith("https://payapp.weixin.qq.com/papay/entrustweb?session_id=")
+    session = client.session
+    session["wechat_openid"] = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+    session.save()
+    response = client.post("/membership/agreement/", headers={"user-agent": WECHAT})
+    assert response["Location"].startswith("https://payapp.weixin.qq.com/papay/entrustweb?session_id=")
+    (h5, jsapi) = gateway.requests_to("papay_sign")
+    assert h5[1].endswith("/pre-entrust-sign/h5") and "openid" not in h5[2]
+    assert jsapi[1].endswith("/pre-entrust-sign/jsapi") and jsapi[2]["openid"] == "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+    assert len({body["out_contract_code"] for _, _, body in (h5, jsapi)}) == 2  # a number per attempt
+
+
+@pytest.mark.parametrize(
+    "bought_at",
+    # the card bought just before and just at midnight in Shanghai: the deduction day is Beijing's
+    [datetime(2026, 12, 31, 15, 59, 59, tzinfo=ZoneInfo("UTC")), datetime(2026, 12, 31, 16, tzinfo=ZoneInfo("UTC"))],
+)
+def test_forged_and_duplicated_deduction_notices_settle_the_renewal_once(gateway, bought_at):
+    with time_machine.travel(bought_at, tick=False):
+        subscription, _agreement = signed(gateway)
+    assert subscription.period_end is not None
+    assert charge_day(subscription.period_end) == (bought_at + timedelta(days=364)).astimezone(BEIJING).date()
     renewal, _at = charged(gateway, subscription)
     paid, _ended = gateway.deduct(str(renewal.public_id))
     forged = Notice(
