@@ -134,6 +134,8 @@ def missing_settings(lookup: Callable[[str], str] | None = None) -> list[str]:
             missing.append(f"{name} (no file at {get(name)})")
     if get("WECHATPAY_APIV3_KEY") and len(get("WECHATPAY_APIV3_KEY").encode()) != 32:
         missing.append("WECHATPAY_APIV3_KEY (32 bytes)")
+    if get("WECHATPAY_PAPAY_PLAN_ID") and not get("WECHATPAY_PAPAY_PLAN_ID").isdigit():
+        missing.append("WECHATPAY_PAPAY_PLAN_ID (the 委托代扣 template's number)")
     has_public_key = bool(get("WECHATPAY_PUBLIC_KEY_PATH") and get("WECHATPAY_PUBLIC_KEY_ID"))
     if not has_public_key and not get("WECHATPAY_CERT_DIR"):
         missing.append(VERIFIER)

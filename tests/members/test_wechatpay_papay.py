@@ -286,3 +286,11 @@ def test_gateway_fault_during_the_deduction_is_settled_by_reconciliation_once(ga
     subscription.refresh_from_db()
     assert subscription.periods.count() == 2
     assert len(gateway.requests_to("papay_apply")) == (2 if fault == "5xx" else 1)
+
+
+def test_a_template_id_that_is_not_a_number_is_named_by_the_deploy_check(gateway, settings):
+    from members.checks import sandbox_not_deployed
+
+    settings.WECHATPAY_PAPAY_PLAN_ID = "plan-12535"
+    (error,) = sandbox_not_deployed()
+    assert "WECHATPAY_PAPAY_PLAN_ID" in error.msg
