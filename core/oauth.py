@@ -11,6 +11,8 @@ from oauth2_provider.models import get_access_token_model, get_application_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import SettingsScopes
 
+from core.sql import instance, select_columns
+
 
 class PartnerScopes(SettingsScopes):
     def get_available_scopes(
@@ -46,23 +48,10 @@ class PartnerValidator(OAuth2Validator):
         if row is None:
             return None
         n = len(token_model._meta.concrete_fields)
-        access_token = _instance(token_model, row[:n])
+        access_token = instance(token_model, row[:n])
         if access_token.application_id is not None:
-            access_token.application = _instance(application_model, row[n:])
+            access_token.application = instance(application_model, row[n:])
         return access_token
-
-
-def _instance(model: Any, values: tuple[Any, ...]) -> Any:
-    """A model instance from a row of its concrete columns, through each field's database converters (as
-    the ORM would: JSON, encrypted or custom fields)."""
-    fields = model._meta.concrete_fields
-    converted = []
-    for field, raw in zip(fields, values, strict=True):
-        value = raw
-        for converter in field.get_db_converters(connection):
-            value = converter(value, field, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
 
 
 @functools.cache
@@ -70,14 +59,13 @@ def _token_sql() -> str:
     """``SELECT <token columns>, <application columns> FROM token LEFT JOIN application`` by checksum."""
     token_model, application_model = get_access_token_model(), get_application_model()
     quote = connection.ops.quote_name
-    columns = [f"t.{quote(f.column)}" for f in token_model._meta.concrete_fields]
-    columns += [f"a.{quote(f.column)}" for f in application_model._meta.concrete_fields]
     application_fk = token_model._meta.get_field("application").column
     application_pk = application_model._meta.pk.column
     checksum = token_model._meta.get_field("token_checksum").column
     join = f"a.{quote(application_pk)} = t.{quote(application_fk)}"
     return (
-        f"SELECT {', '.join(columns)} FROM {quote(token_model._meta.db_table)} AS t "  # noqa: S608 (names from models)
+        f"SELECT {select_columns(token_model, 't')}, {select_columns(application_model, 'a')}"  # noqa: S608 (names from models)
+        f" FROM {quote(token_model._meta.db_table)} AS t "
         f"LEFT JOIN {quote(application_model._meta.db_table)} AS a ON {join} "
         f"WHERE t.{quote(checksum)} = %s LIMIT 1"
     )

@@ -78,6 +78,25 @@ def insert_write(instance: models.Model, *, returning: str = "id", raw: Mapping[
     return Write(_insert_sql(type(instance), tuple(sorted(raw.items())), returning), params, returning)
 
 
+def select_columns(model: type[models.Model], alias: str) -> str:
+    """Every concrete column of ``model`` under table alias ``alias``, in field order (``instance``'s order)."""
+    quote = connection.ops.quote_name
+    return ", ".join(f"{alias}.{quote(f.column)}" for f in model._meta.concrete_fields)
+
+
+def instance(model: type[models.Model], values: Sequence[Any]) -> Any:
+    """A model instance from a row of its concrete columns (``select_columns``), through each field's database
+    converters, as the ORM builds one (JSON, encrypted or custom fields)."""
+    fields: Sequence[Any] = model._meta.concrete_fields
+    converted = []
+    for field_, raw in zip(fields, values, strict=True):
+        value = raw
+        for converter in field_.get_db_converters(connection):
+            value = converter(value, field_, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+
+
 def inserted(instance: models.Model, pk: Any) -> None:
     """Mark ``instance``, written by ``insert_write``, as saved with primary key ``pk`` (as ``save()`` would)."""
     instance.pk = pk

@@ -11,6 +11,7 @@ from django.db import connection
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
+from core import sql
 from core.models import User
 from merchants.selectors import active_cities, catalogue
 
@@ -185,13 +186,15 @@ def entitled_member(
         if person is None:
             return None, Entitlement(False, "membership_inactive", None, None, None)
         return person, entitlement(user=person, at=at, lock=lock)
-    rows = list(
-        User.objects.raw(_entitled_member_sql(column, lock), [*(state.value for state in ENTITLED_STATES), value])
-    )
-    if not rows:
+    if column == "public_id":
+        value = User._meta.get_field("public_id").get_db_prep_value(value, connection)
+    with connection.cursor() as cursor:  # the statement built once; the person straight from its row
+        cursor.execute(_entitled_member_sql(column, lock), [*(state.value for state in ENTITLED_STATES), value])
+        row = cursor.fetchone()
+    if row is None:
         return None, Entitlement(False, "membership_inactive", None, None, None)
-    person = rows[0]
-    pk, state, start, end = person.ent_id, person.ent_state, person.ent_start, person.ent_end  # type: ignore[attr-defined]
+    person = sql.instance(User, row[:-4])
+    pk, state, start, end = row[-4:]
     if pk is None:
         return person, Entitlement(False, "membership_inactive", None, None, None)
     entitled = start is not None and end is not None and start <= at < end
@@ -202,7 +205,7 @@ def entitled_member(
 def _entitled_member_sql(column: str, lock: bool) -> str:
     states = ", ".join(["%s"] * len(ENTITLED_STATES))
     return (
-        f"SELECT u.*, s.id AS ent_id, s.state AS ent_state, s.period_start AS ent_start, s.period_end AS ent_end"  # noqa: S608
+        f"SELECT {sql.select_columns(User, 'u')}, s.id, s.state, s.period_start, s.period_end"  # noqa: S608
         f" FROM {User._meta.db_table} u LEFT JOIN LATERAL ("
         f"SELECT id, state, period_start, period_end FROM {Subscription._meta.db_table}"
         f" WHERE user_id = u.id AND state IN ({states}) LIMIT 1{' FOR NO KEY UPDATE' if lock else ''}"
