@@ -23,6 +23,7 @@ from rest_framework.response import Response
 
 from core.api.pagination import CursorPagination
 from core.api.permissions import IsPerson, partner_application, request_person, scoped
+from core.api.represent import represent
 from core.api.schema import documented
 from core.api.views import APIView, ListAPIView
 from core.errors import DomainError
@@ -288,7 +289,7 @@ class ConfirmView(APIView):
             code=data.validated_data.get("code") or None,
             token=data.validated_data.get("token") or None,
         )
-        return Response(RedemptionOutput(redemption).data, status=status.HTTP_201_CREATED)
+        return Response(represent(RedemptionOutput, redemption), status=status.HTTP_201_CREATED)
 
 
 class VoidView(APIView):
@@ -320,7 +321,7 @@ class VoidView(APIView):
         elif not services.redemption_may_void(redemption=redemption, user=request_person(request)):
             raise DomainError("staff_not_authorized")
         services.redemption_void(redemption=redemption, actor=counter.actor, reason=data.validated_data["reason"])
-        return Response(RedemptionOutput(redemption).data)
+        return Response(represent(RedemptionOutput, redemption))
 
 
 class NewestFirst(CursorPagination):

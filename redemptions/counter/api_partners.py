@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api.permissions import partner_application, scoped
+from core.api.represent import represent
 from core.api.schema import documented
 from core.api.views import APIView
 
@@ -144,7 +145,7 @@ class PartnerOrderView(APIView):
             paid_at=data.validated_data["paid_at"],
         )
         return Response(
-            RedemptionOutput(redemption).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+            represent(RedemptionOutput, redemption), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
 
 
@@ -164,4 +165,4 @@ class PartnerOrderRefundView(APIView):
         redemption = partner_orders.partner_order_refund(
             application=application, order_id=order_id, reason=data.validated_data.get("reason", "")
         )
-        return Response(RedemptionOutput(redemption).data)
+        return Response(represent(RedemptionOutput, redemption))
