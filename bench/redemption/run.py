@@ -371,9 +371,13 @@ def outbox_worker(limit_seconds: int = 120) -> dict:
                 break
             time.sleep(0.2)
         elapsed, cpu_used = time.perf_counter() - started, cpu_seconds(worker.pid) - cpu_start
-    finally:
+    finally:  # a warm shutdown finishes the batch in hand; a worker still busy after 30 s is killed
         worker.terminate()
-        worker.wait(timeout=60)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(timeout=30)
     done = left_start - pending()
     return {
         "rows": done,
@@ -421,23 +425,28 @@ def main() -> None:
     shift = 1 + Redemption.objects.count() // 200  # every run (200 confirms at least) meets each member at another shop
     work = Work(info["merchants"], shift)
     summary: dict = {"config": vars(args), "cpus": os.cpu_count(), "load_average_start": os.getloadavg()}
+
+    def record(phase: str, result: dict) -> None:  # each phase's figures as soon as it ends (stderr)
+        summary[phase] = result
+        print(f"-- {phase}: {json.dumps(result, ensure_ascii=False)}", file=sys.stderr, flush=True)
+
     uptime_start = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
 
     if "pgbench" in phases:
         bare = run_pgbench(info, args.clients, args.seconds)
-        summary["pgbench"] = {"tps": bare["tps"], "latency_avg_ms": bare["latency_avg_ms"]}
+        record("pgbench", {"tps": bare["tps"], "latency_avg_ms": bare["latency_avg_ms"]})
     if {"closed", "open"} & phases:
         with Server(args) as pid:
             if "closed" in phases:
-                summary["closed"] = load(args, info, work, rate=0, seconds=args.seconds, pid=pid)
+                record("closed", load(args, info, work, rate=0, seconds=args.seconds, pid=pid))
             if "open" in phases:
-                summary["open"] = load(args, info, work, rate=args.rate, seconds=args.open_seconds, pid=pid)
+                record("open", load(args, info, work, rate=args.rate, seconds=args.open_seconds, pid=pid))
     if "floor" in phases:
         floor_env = {"DJANGO_SETTINGS_MODULE": "bench.redemption.floor_settings"}
         with Server(args, floor_env) as pid:
-            summary["floor"] = load(args, info, work, rate=0, seconds=args.seconds, pid=pid)
+            record("floor", load(args, info, work, rate=0, seconds=args.seconds, pid=pid))
     if "outbox" in phases:
-        summary["outbox_worker"] = outbox_worker()
+        record("outbox_worker", outbox_worker())
     summary["uptime_start"] = uptime_start
     summary["uptime_end"] = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
     if "pgbench" in summary and "closed" in summary:
