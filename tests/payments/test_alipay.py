@@ -6,7 +6,9 @@ the daily bill against the ledger."""
 
 from __future__ import annotations
 
+import io
 import uuid
+import zipfile
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -329,6 +331,31 @@ def test_bill_parser_reads_alipays_gbk_zip(alipay):
     assert [(line.kind, line.out_trade_no, line.amount_fen) for line in lines] == [
         ("payment", str(payment.public_id), 16800)
     ]
+
+
+def test_bill_parser_reads_refund_lines_as_alipay_documents_them(alipay):
+    """Alipay's 业务明细 has no refund column: a refund is its own line of 业务类型 退款 whose 订单金额（元）
+    and 商家实收（元） are negative, naming the order (商户订单号) and our refund number (退款批次号/请求号,
+    the ``out_request_no`` we sent). Two partial refunds of one order are two lines; the ledger holds them
+    as positive amounts."""
+    payment = active(alipay)
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    for number, amount in ((first, 5000), (second, 1234)):  # two partial refunds through the SDK
+        request = RefundRequest(str(payment.public_id), number, amount, "CNY")
+        assert get_provider("alipay").refund(request=request).state == "succeeded"
+    day = payment.paid_at.astimezone(CST).date()
+    archive = alipay.bill_zip(day)
+    lines = parse_bill(archive)
+    assert [(line.kind, line.out_trade_no, line.amount_fen, line.out_refund_no) for line in lines] == [
+        ("payment", str(payment.public_id), 16800, ""),
+        ("refund", str(payment.public_id), 5000, first),
+        ("refund", str(payment.public_id), 1234, second),
+    ]
+    with zipfile.ZipFile(io.BytesIO(archive), metadata_encoding="gbk") as bundle:
+        (name,) = [n for n in bundle.namelist() if n.endswith("_业务明细.csv")]
+        text = bundle.read(name).decode("gbk")
+    refund_rows = [row for row in text.splitlines() if ",退款\t," in row]
+    assert len(refund_rows) == 2 and all(",-50.00\t,-50.00\t," in r or ",-12.34\t,-12.34\t," in r for r in refund_rows)
 
 
 # --- no gateway call inside a transaction -------------------------------------------------------
