@@ -22,7 +22,7 @@ from core.models import User
 
 from . import selectors
 from .models import Payment, Plan, Refund, Subscription
-from .payments.base import channel_of
+from .payments.wechat_signin import payer_of
 from .services.agreements import agreement_notification_receive, auto_renew_switch
 from .services.checkout import checkout_start, notification_ack, payment_notification_receive
 from .services.refunds import subscription_refund
@@ -188,10 +188,13 @@ class CheckoutView(APIView):
     def post(self, request: Request) -> Response:
         data = CheckoutInput(data=request.data)
         data.is_valid(raise_exception=True)
+        payer = payer_of(request)
         payment = checkout_start(
             user=request_person(request),
             plan_code=data.validated_data["plan"],
-            channel=channel_of(request.headers.get("User-Agent", "")),
+            channel=payer.channel,
+            client_ip=payer.client_ip,
+            openid=payer.openid,
         )
         body = {
             "subscription": payment.subscription.public_id,

@@ -60,6 +60,22 @@ register(
                 "your browser (menu: Open in browser) to pay with WeChat Pay."
             ),
         ),
+        "wechat_signin_state_invalid": (
+            400,
+            _("This WeChat sign-in was not started here or has expired. Go back and tap pay again."),
+        ),
+        "wechat_signin_declined": (
+            409,
+            _("WeChat did not sign you in, so WeChat Pay cannot open by itself. You can still pay with the QR code."),
+        ),
+        "wechat_signin_refused": (
+            409,
+            _("WeChat refused the sign-in (%(reason)s). You can still pay with the QR code."),
+        ),
+        "wechat_signin_unavailable": (
+            503,
+            _("WeChat did not answer the sign-in. You can still pay with the QR code, or try again in a moment."),
+        ),
         "programme_already_suspended": (
             409,
             _("The programme is already suspended with other settings (effective %(effective_date)s, %(mode)s)."),

@@ -26,6 +26,7 @@ from .models import (
     Subscription,
     SubscriptionPeriod,
     SubscriptionState,
+    WeChatOpenid,
 )
 
 
@@ -466,3 +467,11 @@ def in_paid_period(*, subscription_ref: Any, at_ref: Any) -> Exists:
             end__gt=at_ref,
         )
     )
+
+
+def wechat_openid(*, user: User, app_id: str) -> str:
+    """The member's openid for the WeChat application ``app_id`` (WeChat Pay JSAPI), or ``""``."""
+    if not user.is_authenticated or not app_id:
+        return ""
+    found = WeChatOpenid.objects.filter(user=user, app_id=app_id).values_list("openid", flat=True).first()
+    return found or ""

@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -18,15 +19,15 @@ from django.views.decorators.http import require_POST
 
 from core.errors import DomainError
 from core.links import links
-from core.logs import client_ip
 
 from . import selectors
 from .models import CURRENT_STATES, Payment, SandboxOrder, SubscriptionPeriod, SubscriptionState
-from .payments import agreements_supported, sandbox, sandbox_enabled
-from .payments.base import channel_of
+from .payments import agreements_supported, sandbox, sandbox_enabled, wechat_signin
+from .payments.base import CHANNEL_WECHAT, channel_of
 from .services.agreements import agreement_offered, agreement_sign_start, auto_renew_switch
 from .services.checkout import RENEWAL_WINDOW, checkout_start, payment_sync, renewal_checkout_start
 from .services.common import programme_get
+from .services.payers import wechat_openid_keep
 from .services.subscriptions import subscription_cancel, subscription_cancel_undo, trial_start
 
 
@@ -115,17 +116,22 @@ def join_continue(request: HttpRequest) -> HttpResponse:
 
 def _join_start(request: HttpRequest, plan_code: str) -> HttpResponse:
     """Start the trial (and show the card) or open the checkout of ``plan_code``."""
+    if plan_code != "trial" and wechat_signin.signin_needed(request):
+        # Inside WeChat without the member's openid: WeChat's silent sign-in first, then this checkout.
+        request.session[JOIN_PLAN_SESSION_KEY] = plan_code
+        return redirect(wechat_signin.signin_start(request, then=reverse("members:join_continue")))
     try:
         if plan_code == "trial":
             trial_start(user=request.user)  # type: ignore[arg-type]
             messages.success(request, _("Your free trial has started. Here is your card."))
             return redirect(card_url(request))
+        payer = wechat_signin.payer_of(request)
         payment = checkout_start(
             user=request.user,  # type: ignore[arg-type]
             plan_code=plan_code,
-            channel=channel_of(request.headers.get("User-Agent", "")),
-            client_ip=client_ip(request),
-            openid=wechat_openid(request),
+            channel=payer.channel,
+            client_ip=payer.client_ip,
+            openid=payer.openid,
         )
     except DomainError as exc:
         messages.error(request, exc.detail)
@@ -133,10 +139,28 @@ def _join_start(request: HttpRequest, plan_code: str) -> HttpResponse:
     return redirect(payment.checkout_url)
 
 
-def wechat_openid(request: HttpRequest) -> str:
-    """The WeChat openid of a member who signed in through WeChat (kept in the session under
-    ``wechat_openid``): WeChat Pay's JSAPI checkout inside WeChat needs it."""
-    return str(request.session.get("wechat_openid", ""))
+@login_required
+def wechat_signin_return(request: HttpRequest) -> HttpResponse:
+    """Where WeChat's sign-in sends the member back (``code`` and our ``state``): the openid is kept and the
+    payment goes on. A state we did not issue is refused; a refused or cancelled sign-in (no code, an error
+    from WeChat) shows why and goes on with the QR code instead (not asked again in this session)."""
+    pending = request.session.pop(wechat_signin.SESSION_KEY, None)
+    state = request.GET.get("state", "")
+    if not isinstance(pending, dict) or not state or not constant_time_compare(state, str(pending.get("state"))):
+        error = DomainError("wechat_signin_state_invalid")
+        return render(request, "members/wechat_signin.html", {"error": error}, status=error.status)
+    then = str(pending.get("then") or reverse("members:membership"))
+    code = request.GET.get("code", "")
+    try:
+        if not code:  # the member refused or closed WeChat's page
+            raise DomainError("wechat_signin_declined")
+        openid = wechat_signin.openid_for_code(code)
+    except DomainError as error:
+        # A page with a way on (not an error status: the session, which remembers the fallback, is saved).
+        request.session[wechat_signin.DECLINED_KEY] = wechat_signin.app_id()
+        return render(request, "members/wechat_signin.html", {"error": error, "then": then})
+    wechat_openid_keep(user=request.user, app_id=wechat_signin.app_id(), openid=openid)  # type: ignore[arg-type]
+    return redirect(then)
 
 
 def card_url(request: HttpRequest) -> str:
@@ -175,7 +199,7 @@ def agreement_sign(request: HttpRequest) -> HttpResponse:
         url = agreement_sign_start(
             user=request.user,  # type: ignore[arg-type]
             channel=channel_of(request.headers.get("User-Agent", "")),
-            openid=wechat_openid(request),
+            openid=wechat_signin.openid_of(request),
         )
     except DomainError as exc:
         messages.error(request, exc.detail)
@@ -183,16 +207,36 @@ def agreement_sign(request: HttpRequest) -> HttpResponse:
     return redirect(url)
 
 
+#: A renewal asked for inside WeChat while its sign-in runs (``renew_continue`` takes it once).
+RENEW_SESSION_KEY = "members.renew"
+
+
 @login_required
 @require_POST
 def renew(request: HttpRequest) -> HttpResponse:
     """One-tap renewal from the membership page (where the reminders lead)."""
+    if wechat_signin.signin_needed(request):
+        request.session[RENEW_SESSION_KEY] = True
+        return redirect(wechat_signin.signin_start(request, then=reverse("members:renew_continue")))
+    return _renew(request)
+
+
+@login_required
+def renew_continue(request: HttpRequest) -> HttpResponse:
+    """Where WeChat's sign-in leads after a renewal tap: the renewal asked for, taken once."""
+    if not request.session.pop(RENEW_SESSION_KEY, False):
+        return redirect("members:membership")
+    return _renew(request)
+
+
+def _renew(request: HttpRequest) -> HttpResponse:
+    payer = wechat_signin.payer_of(request)
     try:
         payment = renewal_checkout_start(
             user=request.user,  # type: ignore[arg-type]
-            channel=channel_of(request.headers.get("User-Agent", "")),
-            client_ip=client_ip(request),
-            openid=wechat_openid(request),
+            channel=payer.channel,
+            client_ip=payer.client_ip,
+            openid=payer.openid,
         )
     except DomainError as exc:
         messages.error(request, exc.detail)
@@ -304,8 +348,13 @@ def wechatpay_checkout(request: HttpRequest, order_id: str) -> HttpResponse:
     if "code_url" in page:
         import segno
 
-        svg = segno.make(page["code_url"], error="m").svg_inline(scale=6, dark="#1f1f1f")
-        context["qr_svg"] = mark_safe(svg)  # noqa: S308 (segno's own SVG)
+        qr = segno.make(page["code_url"], error="m")
+        if channel_of(request.headers.get("User-Agent", "")) == CHANNEL_WECHAT:
+            # Inside WeChat (no sign-in for JSAPI): the member presses and holds the code, which WeChat
+            # recognises in an image only.
+            context["qr_image"] = qr.png_data_uri(scale=6, dark="#1f1f1f")
+        else:
+            context["qr_svg"] = mark_safe(qr.svg_inline(scale=6, dark="#1f1f1f"))  # noqa: S308 (segno's own SVG)
     else:
         try:
             context["jsapi"] = get_provider("wechatpay").jsapi_parameters(page["prepay_id"])  # type: ignore[attr-defined]

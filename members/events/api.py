@@ -26,6 +26,7 @@ from core.errors import DomainError
 from merchants.selectors import catalogue_merchant, staff_membership
 
 from ..models import Event, EventRegistration
+from ..payments.wechat_signin import payer_of
 from . import selectors, services
 
 PARTNER = scoped(services.PARTNER_SCOPE)
@@ -241,7 +242,10 @@ class RegisterView(APIView):
         data = RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
         registration = services.registration_create(
-            event=_event(public_id), user=request_person(request), guests=data.validated_data["guests"]
+            event=_event(public_id),
+            user=request_person(request),
+            guests=data.validated_data["guests"],
+            payer=payer_of(request),
         )
         return Response(RegistrationOutput(registration).data, status=status.HTTP_201_CREATED)
 
@@ -299,7 +303,9 @@ class ConfirmOfferView(APIView):
     @extend_schema(request=None, **documented({200: RegistrationOutput}, "event_offer_not_open", "event_offer_expired"))
     def post(self, request: Request, public_id: Any) -> Response:
         registration = services.offer_confirm(
-            registration=_my_registration(request, public_id), user=request_person(request)
+            registration=_my_registration(request, public_id),
+            user=request_person(request),
+            payer=payer_of(request),
         )
         return Response(RegistrationOutput(registration).data)
 

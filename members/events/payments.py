@@ -30,7 +30,7 @@ from core.services import audit_record, notify
 
 from ..models import Event, EventPayment, EventRefund, EventRegistration, RegistrationState
 from ..payments import get_provider
-from ..payments.base import RefundResult, Transaction
+from ..payments.base import Payer, RefundResult, Transaction
 from ..services.refunds import refund_id, refund_record, refunds_submit
 
 logger = logging.getLogger(__name__)
@@ -53,9 +53,12 @@ def payment_open(*, registration: EventRegistration) -> EventPayment:
     )
 
 
-def checkout_create(*, payment: EventPayment) -> EventPayment:
-    """Open the order at the provider (outside any transaction) and keep its hosted page."""
+def checkout_create(*, payment: EventPayment, payer: Payer | None = None) -> EventPayment:
+    """Open the order at the provider (outside any transaction) and keep its hosted page. ``payer``: where
+    the payer is and what the gateway needs of their device, as for the card's checkout (WeChat Pay: JSAPI
+    with the openid inside WeChat, H5 on a phone, Native on a desktop); default a desktop browser."""
     registration = payment.registration
+    payer = payer or Payer()
     checkout = get_provider(payment.provider).create_checkout(
         out_trade_no=str(payment.public_id),
         amount_fen=payment.amount_fen,
@@ -63,6 +66,9 @@ def checkout_create(*, payment: EventPayment) -> EventPayment:
         description=f"RedCard 小红卡 · {registration.event.title}"[:120],
         return_url=reverse("members:event_paid", args=[registration.event.public_id, payment.public_id]),
         payer_id=registration.user_id,
+        channel=payer.channel,
+        client_ip=payer.client_ip,
+        openid=payer.openid,
     )
     EventPayment.objects.filter(pk=payment.pk).update(checkout_url=checkout.url)
     payment.checkout_url = checkout.url

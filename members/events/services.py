@@ -35,6 +35,7 @@ from merchants.selectors import partner_granted, staff_membership
 
 from ..models import Event, EventCheckIn, EventRegistration, RegistrationState
 from ..models.events import LIVE_STATES
+from ..payments.base import Payer
 from ..selectors import entitlement
 from . import errors  # noqa: F401  (registers the refusal codes)
 from . import payments as event_payments
@@ -351,9 +352,12 @@ def registration_access(*, event: Event, user: User, at: datetime) -> Access:
     )
 
 
-def registration_create(*, event: Event, user: User, guests: int = 0, at: datetime | None = None) -> EventRegistration:
+def registration_create(
+    *, event: Event, user: User, guests: int = 0, at: datetime | None = None, payer: Payer | None = None
+) -> EventRegistration:
     """Register ``user`` (and ``guests``) for ``event``: a place while places are free (paid events
-    wait for payment), else the next waitlist number.
+    wait for payment, their checkout opened for ``payer``: the channel hint as for the card's checkout),
+    else the next waitlist number.
 
     Raises ``event_not_published``, ``event_cancelled``, ``event_started``, ``event_not_open_yet``
     (with ``opens_at`` in local time), ``event_guests_not_allowed``, ``event_already_registered``."""
@@ -400,7 +404,7 @@ def registration_create(*, event: Event, user: User, guests: int = 0, at: dateti
         else:
             _emit("registered" if registration.state != State.WAITLISTED else "waitlisted", registration, event)
     if payment is not None:  # the order is committed; now the provider (outside the transaction)
-        event_payments.checkout_create(payment=payment)
+        event_payments.checkout_create(payment=payment, payer=payer)
     return registration
 
 
@@ -522,8 +526,11 @@ def promote_locked(event: Event, *, at: datetime, actor: Actor) -> list[EventReg
     return offered
 
 
-def offer_confirm(*, registration: EventRegistration, user: User, at: datetime | None = None) -> EventRegistration:
-    """The promoted person takes the offered place (paid events then wait for payment).
+def offer_confirm(
+    *, registration: EventRegistration, user: User, at: datetime | None = None, payer: Payer | None = None
+) -> EventRegistration:
+    """The promoted person takes the offered place (paid events then wait for payment, their checkout opened
+    for ``payer``).
     Raises ``event_offer_not_open``, ``event_offer_expired``."""
     at = at or timezone.now()
     with transaction.atomic():
@@ -546,7 +553,7 @@ def offer_confirm(*, registration: EventRegistration, user: User, at: datetime |
         if not paid:
             _emit("registered", registration, event, from_waitlist=True)
     if payment is not None:
-        event_payments.checkout_create(payment=payment)
+        event_payments.checkout_create(payment=payment, payer=payer)
     return registration
 
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("<uuid:public_id>/cancel/", views.cancel, name="event_cancel"),
     path("<uuid:public_id>/give-back/", views.give_back, name="event_give_back"),
     path("<uuid:public_id>/confirm/", views.confirm, name="event_confirm"),
+    path("<uuid:public_id>/resume/", views.resume, name="event_resume"),
     path("<uuid:public_id>/paid/<uuid:payment_id>/", views.paid, name="event_paid"),
     path("<uuid:public_id>/attendance/", views.attendance, name="event_attendance"),
 ]

@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
@@ -23,6 +24,7 @@ from merchants.selectors import merchants_of_staff as staff_shops
 from merchants.selectors import staff_membership
 
 from ..models import Event, EventPayment, EventRegistration
+from ..payments import wechat_signin
 from . import payments as event_payments
 from . import selectors, services
 from .forms import EventProposalForm
@@ -132,6 +134,32 @@ def _act(request: HttpRequest, event: Event, action: Any, success: str) -> HttpR
     return redirect("members:event", public_id=event.public_id)
 
 
+#: What a member asked for on a paid event's page inside WeChat while WeChat's sign-in runs (``resume``
+#: takes it once): the openid WeChat Pay's JSAPI checkout needs comes first, as for the card.
+INTENT_SESSION_KEY = "members.event_intent"
+
+
+def _signin_first(request: HttpRequest, event: Event, **intent: Any) -> HttpResponse | None:
+    """Inside WeChat without the member's openid: keep ``intent`` and send the member through WeChat's
+    sign-in, which leads back to :func:`resume`. ``None`` when no sign-in is needed."""
+    if not wechat_signin.signin_needed(request):
+        return None
+    request.session[INTENT_SESSION_KEY] = {"event": str(event.public_id), **intent}
+    return redirect(wechat_signin.signin_start(request, then=reverse("members:event_resume", args=[event.public_id])))
+
+
+@login_required
+def resume(request: HttpRequest, public_id: UUID) -> HttpResponse:
+    """Where WeChat's sign-in leads: the registration or confirmation asked for before it, taken once."""
+    event = _event_or_404(public_id)
+    intent = request.session.pop(INTENT_SESSION_KEY, None)
+    if not isinstance(intent, dict) or intent.get("event") != str(event.public_id):
+        return redirect("members:event", public_id=event.public_id)
+    if intent.get("action") == "confirm":
+        return _confirm(request, event)
+    return _register(request, event, guests=int(intent.get("guests") or 0))
+
+
 @login_required
 @require_POST
 def register(request: HttpRequest, public_id: UUID) -> HttpResponse:
@@ -140,8 +168,21 @@ def register(request: HttpRequest, public_id: UUID) -> HttpResponse:
         guests = int(request.POST.get("guests") or 0)
     except ValueError:
         guests = -1
+    if not event.is_free:
+        signin = _signin_first(request, event, action="register", guests=guests)
+        if signin is not None:
+            return signin
+    return _register(request, event, guests=guests)
+
+
+def _register(request: HttpRequest, event: Event, *, guests: int) -> HttpResponse:
     try:
-        registration = services.registration_create(event=event, user=request.user, guests=guests)  # type: ignore[arg-type]
+        registration = services.registration_create(
+            event=event,
+            user=request.user,  # type: ignore[arg-type]
+            guests=guests,
+            payer=wechat_signin.payer_of(request),
+        )
     except DomainError as exc:
         messages.error(request, exc.detail)
     else:
@@ -199,9 +240,21 @@ def give_back(request: HttpRequest, public_id: UUID) -> HttpResponse:
 @require_POST
 def confirm(request: HttpRequest, public_id: UUID) -> HttpResponse:
     event = _event_or_404(public_id)
+    if _own_registration(request, event).price_fen > 0:
+        signin = _signin_first(request, event, action="confirm")
+        if signin is not None:
+            return signin
+    return _confirm(request, event)
+
+
+def _confirm(request: HttpRequest, event: Event) -> HttpResponse:
     registration = _own_registration(request, event)
     try:
-        registration = services.offer_confirm(registration=registration, user=request.user)  # type: ignore[arg-type]
+        registration = services.offer_confirm(
+            registration=registration,
+            user=request.user,  # type: ignore[arg-type]
+            payer=wechat_signin.payer_of(request),
+        )
     except DomainError as exc:
         messages.error(request, exc.detail)
         return redirect("members:event", public_id=event.public_id)

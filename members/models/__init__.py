@@ -1,6 +1,7 @@
 """Models of the members app, one module per concern (re-exported here by name)."""
 
 from .events import Event, EventCheckIn, EventPayment, EventRefund, EventRegistration, RegistrationState
+from .payers import WeChatOpenid
 from .subscriptions import (
     CNY,
     CURRENT_STATES,
@@ -51,4 +52,5 @@ __all__ = [
     "SubscriptionPeriod",
     "SubscriptionState",
     "SuspensionRefund",
+    "WeChatOpenid",
 ]

@@ -34,6 +34,16 @@ def channel_of(user_agent: str) -> str:
 
 
 @dataclass(frozen=True)
+class Payer:
+    """Where the payer is (``channel``) and what a gateway needs of their device (WeChat Pay: the
+    address for H5, the openid for JSAPI)."""
+
+    channel: str = CHANNEL_DESKTOP
+    client_ip: str = ""
+    openid: str = ""
+
+
+@dataclass(frozen=True)
 class Checkout:
     """Where to send the payer."""
 

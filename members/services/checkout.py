@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,7 +29,7 @@ from ..models import (
     SubscriptionPeriod,
 )
 from ..payments import agreements_supported, get_provider
-from ..payments.base import CHANNEL_DESKTOP, Notification, PaymentProvider, Transaction
+from ..payments.base import CHANNEL_DESKTOP, Notification, Payer, PaymentProvider, Transaction
 from .common import (
     MEMBERSHIP_URL,
     S,
@@ -54,16 +53,6 @@ PAYMENT_TIMEOUT = timedelta(minutes=30)
 RENEWAL_LEAD = timedelta(days=1)
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Payer:
-    """Where the payer is (``channel``) and what a gateway needs of their device (WeChat Pay: the
-    address for H5, the openid for JSAPI)."""
-
-    channel: str = CHANNEL_DESKTOP
-    client_ip: str = ""
-    openid: str = ""
 
 
 def checkout_start(

@@ -4,14 +4,12 @@ notifications (duplicated, reordered, forged, stale, wrong amount / app / mercha
 faults during checkout and refund settled by reconciliation exactly once, a crash between "gateway
 refunded" and "database recorded", and the daily bill against the ledger."""
 
-import base64
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -103,32 +101,6 @@ def test_mobile_checkout_is_an_h5_order_that_returns_to_our_page(gateway, client
     assert (location.scheme, location.netloc) == ("https", "wx.tenpay.com")
     back = parse_qs(location.query)["redirect_url"][0]
     assert back.endswith(f"/membership/join/return/{payment.public_id}/")
-
-
-def test_checkout_inside_wechat_is_a_jsapi_order_started_with_our_signature(gateway, client):
-    user = UserFactory()
-    client.force_login(user)
-    refused = client.post("/membership/join/", {"plan": "annual"}, headers={"user-agent": WECHAT}, follow=True)
-    assert "Open in browser" in refused.content.decode() or "在浏览器打开" in refused.content.decode()
-    assert gateway.requests_to("checkout") == []  # nothing reached the gateway without the payer's openid
-    session = client.session
-    session["wechat_openid"] = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
-    session.save()
-    response = client.post("/membership/join/", {"plan": "annual"}, headers={"user-agent": WECHAT})
-    payment = Payment.objects.get(subscription__user=user)  # the same order as the refused attempt
-    ((_, path, body),) = gateway.requests_to("checkout")
-    assert path == "/v3/pay/transactions/jsapi" and body["payer"] == {"openid": "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"}
-    assert body["out_trade_no"] == payment.public_id.hex
-    page = client.get(response["Location"]).content.decode()
-    fields = dict(
-        (name, page.split(f'data-{name}="')[1].split('"')[0])
-        for name in ("app-id", "time-stamp", "nonce-str", "package", "pay-sign")
-    )
-    assert fields["app-id"] == APPID and fields["package"].startswith("prepay_id=wx")
-    message = "\n".join([fields["app-id"], fields["time-stamp"], fields["nonce-str"], fields["package"]]) + "\n"
-    gateway.merchant_key.public_key().verify(  # WeChat checks paySign with our merchant certificate
-        base64.b64decode(fields["pay-sign"]), message.encode(), padding.PKCS1v15(), hashes.SHA256()
-    )
 
 
 def test_pay_notice_activates_once_and_forged_or_stale_notices_are_refused(gateway):

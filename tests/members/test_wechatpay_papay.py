@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from members.models import Payment, PaymentAgreement, Subscription
+from members.models import Payment, PaymentAgreement, Subscription, WeChatOpenid
 from members.payments.wechatpay import schedule_window_open
 from members.services.agreements import (
     agreement_sign_start,
@@ -135,9 +135,7 @@ def test_signing_on_a_phone_opens_wechat_pays_page_and_inside_wechat_names_the_m
     client.force_login(Subscription.objects.get(pk=payment.subscription_id).user)
     response = client.post("/membership/agreement/", headers={"user-agent": PHONE})
     assert response["Location"].startswith("https://payapp.weixin.qq.com/papay/entrustweb?session_id=")
-    session = client.session
-    session["wechat_openid"] = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
-    session.save()
+    WeChatOpenid.objects.create(user=payment.subscription.user, app_id=APPID, openid="oUpF8uMuAJO_M2pxb1Q9zNjWeS6o")
     response = client.post("/membership/agreement/", headers={"user-agent": WECHAT})
     assert response["Location"].startswith("https://payapp.weixin.qq.com/papay/entrustweb?session_id=")
     (h5, jsapi) = gateway.requests_to("papay_sign")
