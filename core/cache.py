@@ -54,11 +54,11 @@ class FailOpenRedisCacheClient(RedisCacheClient):
         """One ``redis.Redis`` per connection pool, kept: Django makes a new one on every cache call, and
         building its table of response callbacks was a twentieth of a confirm's CPU (bench/redemption). A
         client only borrows connections from its pool, and Django gives each thread its own cache object."""
-        pool = self._get_connection_pool(write)
+        pool = self._get_connection_pool(write)  # type: ignore[attr-defined]
         clients = self.__dict__.setdefault("_kept_clients", {})
         client = clients.get(id(pool))
         if client is None:
-            client = clients[id(pool)] = self._client(connection_pool=pool)
+            client = clients[id(pool)] = self._client(connection_pool=pool)  # type: ignore[attr-defined]
         return client
 
     def add(self, key: Any, value: Any, timeout: Any) -> bool:

@@ -156,7 +156,8 @@ def test_a_code_used_elsewhere_is_a_conflict_but_the_same_scan_confirmed_online_
     assert Redemption.objects.count() == 1
 
 
-def test_switched_off_or_paused_it_still_counts_flagged(merchant, counter, member, staff):
+def test_switched_off_or_paused_it_still_counts_flagged(local_midday, merchant, counter, member, staff):
+    """Scans of the last minute fall on today, when the shop is paused (not so right after midnight)."""
     from merchants.services import merchant_pause_today
 
     merchant.offline_accept = False
