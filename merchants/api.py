@@ -14,13 +14,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.api.pagination import CursorPagination
-from core.api.permissions import IsPerson, request_person
+from core.api.permissions import IsPerson, partner_application, request_person
 from core.api.schema import problem_example
 from core.api.views import APIView, ListAPIView, RetrieveAPIView
 from core.i18n import localized
 
 from . import services
-from .filters import CatalogueFilter
+from .filters import CatalogueFilter, catalogue_search_note
 from .models import Category, City, Merchant, MerchantStaff
 from .selectors import capacity_status, catalogue, merchant_for_staff, merchant_is_open, today_used
 
@@ -164,6 +164,13 @@ class CatalogueListView(ListAPIView):
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "now": timezone.now()}
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        answer = super().list(request, *args, **kwargs)
+        if partner_application(request) is None:  # a person's search, not a partner's sync
+            first_page = "cursor" not in request.query_params
+            catalogue_search_note(user=request.user, params=request.query_params, first_page=first_page)
+        return answer
 
 
 @extend_schema(tags=["catalogue"])

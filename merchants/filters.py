@@ -7,9 +7,11 @@ from typing import Any
 import django_filters
 from django import forms
 from django.db.models import QuerySet
+from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from . import services
 from .models import Category, Merchant
 from .selectors import MAX_RADIUS_KM, filter_near, filter_open_now
 
@@ -58,3 +60,14 @@ class CatalogueFilter(django_filters.FilterSet):
             lat, lng, radius = near
             queryset = filter_near(queryset, lat=lat, lng=lng, radius_km=radius)
         return queryset
+
+
+def catalogue_search_note(*, user: Any, params: QueryDict, first_page: bool) -> None:
+    """Count a signed-in person's search of the catalogue in the district it filters on (the operations
+    overview's coverage gaps): the first page of an answered search only, so paging or reloading the list
+    counts once per search, and robots (never signed in) not at all. Only a count per district and day
+    is kept (:func:`.services.catalogue_search_count`)."""
+    district = (params.get("district") or "").strip()
+    if not first_page or not district or not getattr(user, "is_authenticated", False):
+        return
+    services.catalogue_search_count(district_code=district[:50], city_code=(params.get("city") or "").strip()[:50])

@@ -394,6 +394,23 @@ class MerchantDay(models.Model):
         return f"{self.merchant_id} {self.local_date}: {self.redemptions_count}"
 
 
+class DistrictSearchDay(models.Model):
+    """How often the catalogue was searched in one district on one of its city's days (the operations
+    overview's coverage gaps). A count only: who searched is never kept, so there is no trail per person."""
+
+    district = models.ForeignKey(District, on_delete=models.CASCADE, related_name="+", verbose_name=_("district"))
+    day = models.DateField(_("local date"))
+    searches = models.PositiveIntegerField(_("searches"), default=0)
+
+    class Meta:
+        verbose_name = _("catalogue searches per district and day")
+        verbose_name_plural = _("catalogue searches per district and day")
+        constraints = [models.UniqueConstraint(fields=["district", "day"], name="districtsearchday_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.district_id} {self.day}: {self.searches}"
+
+
 class PartnerGrant(models.Model):
     """A partner app (e.g. a POS system) allowed to act for one merchant within some scopes."""
 

@@ -12,16 +12,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import Count, Exists, FloatField, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, FloatField, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core import sql
+from core.db import per_row
 from core.models import PartnerApplication, User
 
 from .models import (
     City,
     District,
+    DistrictSearchDay,
     Merchant,
     MerchantDay,
     MerchantPhoto,
@@ -198,6 +201,23 @@ def active_cities() -> list[City]:
 
 def districts_with_city() -> list[District]:
     return list(District.objects.select_related("city").order_by("city__code", "code"))
+
+
+def catalogue_districts() -> QuerySet[District]:
+    """The districts of the active cities, with their city."""
+    return District.objects.filter(city__is_active=True).select_related("city")
+
+
+def listed_in_district(*, district_ref: str = "pk") -> Coalesce:
+    """An annotation: the catalogue's shops (probation or listed) in the outer row's district."""
+    visible = Merchant.objects.filter(state__in=Merchant.VISIBLE_STATES)
+    return per_row(visible, key="district_id", value=Count("pk"), outer=district_ref)
+
+
+def searches_in_district(*, since: date, district_ref: str = "pk") -> Coalesce:
+    """An annotation: catalogue searches in the outer row's district from the local day ``since`` on."""
+    days = DistrictSearchDay.objects.filter(day__gte=since)
+    return per_row(days, key="district_id", value=Sum("searches"), outer=district_ref)
 
 
 def merchants_by_public_ids(*, public_ids: Any) -> list[Merchant]:

@@ -15,6 +15,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -22,6 +23,7 @@ from core import webhooks
 from core.db import violates
 from core.errors import DomainError, field_error
 from core.files import image_kind
+from core.localtime import zone
 from core.models import User
 from core.services import Actor, audit_record, notify, transition_check
 from core.sql import Write
@@ -29,6 +31,8 @@ from core.sql import Write
 from . import errors as _errors  # noqa: F401  (registers the codes)
 from .models import (
     City,
+    District,
+    DistrictSearchDay,
     Merchant,
     MerchantDay,
     MerchantPhoto,
@@ -704,3 +708,30 @@ def shop_photo_remove(*, photo: MerchantPhoto, actor: User) -> None:
             before={"photo": str(photo.public_id)},
         )
         transaction.on_commit(lambda: photo.image.delete(save=False))
+
+
+# --- Catalogue searches per district (the operations overview's coverage gaps) ---------------------------
+
+
+def catalogue_search_count(*, district_code: str, city_code: str = "", at: datetime | None = None) -> int:
+    """Count one search of the catalogue in the district ``district_code`` (of ``city_code`` when given): one
+    counter per district and city day, raised with ``F()`` (an INSERT only for the day's first search, its
+    race settled by the unique constraint). Who searched is never recorded. Returns how many districts were
+    counted: 0 for an unknown code (nothing written), 2 for a code two cities share when no city was given
+    (the catalogue then shows both)."""
+    at = at or timezone.now()
+    districts = District.objects.filter(code=district_code, city__is_active=True)
+    if city_code:
+        districts = districts.filter(city__code=city_code)
+    counted = 0
+    for district_id, zone_name in districts.values_list("pk", "city__timezone"):
+        day = at.astimezone(zone(zone_name)).date()
+        row = DistrictSearchDay.objects.filter(district_id=district_id, day=day)
+        if not row.update(searches=F("searches") + 1):
+            try:
+                with transaction.atomic():
+                    DistrictSearchDay.objects.create(district_id=district_id, day=day, searches=1)
+            except IntegrityError:  # the day's first search came in at the same time: count on its row
+                row.update(searches=F("searches") + 1)
+        counted += 1
+    return counted

@@ -22,7 +22,7 @@ from core.links import sections as slot_sections
 from core.localtime import use_zone_of_city
 
 from . import services
-from .filters import CatalogueFilter
+from .filters import CatalogueFilter, catalogue_search_note
 from .forms import CapacityForm, InviteForm, OfferForm, OfflineForm, PhoneForm, PhotoForm, fen_to_yuan, yuan_to_fen
 from .models import Category, City, District, Merchant, MerchantPhoto, MerchantStaff, OfferChange
 from .selectors import (
@@ -65,6 +65,8 @@ def catalogue_page(request: HttpRequest) -> HttpResponse:
     queryset = filterset.qs if filterset.is_bound else filterset.queryset
     if filterset.is_bound and not filterset.is_valid():
         queryset = catalogue(at=now).none()
+    elif filterset.is_bound:
+        catalogue_search_note(user=request.user, params=request.GET, first_page="page" not in request.GET)
     near = "distance_km" in queryset.query.annotations
     ordering = ("distance_km", "pk") if near else ("promotion_hold", "-pk")  # shops on surge hold last
     page = Paginator(queryset.order_by(*ordering), PAGE_SIZE).get_page(request.GET.get("page"))

@@ -17,7 +17,8 @@ from .selectors import (
 
 
 class OpsOverviewView(APIView):
-    """The operations overview's figures and chart series, each with how it is computed."""
+    """The operations overview's figures and chart series, each with how it is computed, and its coverage
+    gaps (districts where demand most outweighs the listed shops, biggest first)."""
 
     permission_classes = [IsOperator | scoped("ops:read")]
 
@@ -39,6 +40,19 @@ class OpsOverviewView(APIView):
                         }
                     ],
                     "charts": [{"key": "seats", "title": "…", "how": "…", "unit": "", "bars": []}],
+                    "coverage_gaps": [
+                        {
+                            "city": "上海",
+                            "district": "徐汇区",
+                            "listed": 0,
+                            "residents": 3,
+                            "asking": 2,
+                            "searches": 4,
+                            "demand": 9,
+                            "per_shop": 9.0,
+                            "wanted": 1,
+                        }
+                    ],
                 },
             )
         ],

@@ -16,16 +16,27 @@ from typing import Any
 from django.db.models import (
     Count,
     F,
+    FloatField,
     Q,
     Sum,
 )
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from curation.models import Complaint, Finding, OpsDailyTotal, OpsSnapshot, RemovalRule
 from curation.standing.rules import programme_zone
+from curation.wanted.selectors import asking_in_district, wanted_in_district
 from members.selectors import GuaranteeForecast, guarantee_forecast, live_member_counts, member_kpis
-from merchants.selectors import active_cities, districts_with_city, seated_counts
+from merchants.selectors import (
+    active_cities,
+    catalogue_districts,
+    districts_with_city,
+    listed_in_district,
+    searches_in_district,
+    seated_counts,
+)
+from redemptions.attribution.selectors import residents_in_district
 from redemptions.counter.selectors import paid_members_savings, surge_flag_counts
 
 
@@ -65,11 +76,35 @@ class Chart:
 
 
 @dataclass
+class CoverageGap:
+    """One district's demand against the shops listed there (:func:`coverage_gaps`)."""
+
+    district_id: int
+    city: str
+    district: str
+    listed: int
+    residents: int
+    asking: int
+    searches: int
+    wanted: int
+
+    @property
+    def demand(self) -> int:
+        return self.residents + self.asking + self.searches
+
+    @property
+    def per_shop(self) -> float:
+        """Demand per listed shop, counting the next one (a district with none is not a division by zero)."""
+        return round(self.demand / (self.listed + 1), 1)
+
+
+@dataclass
 class Overview:
     at: datetime
     figures: list[Figure]
     charts: list[Chart]
     rollup_through: date | None
+    gaps: list[CoverageGap] = field(default_factory=list)
 
 
 #: A district with fewer visible shops than this is shown as thin coverage.
@@ -368,14 +403,61 @@ def sla_chart(r: Reading) -> Chart:
 CHARTS: tuple[Callable[[Reading], Chart], ...] = (seats_chart, coverage_chart, daily_chart, findings_chart, sla_chart)
 
 
+# --- Coverage gaps -------------------------------------------------------------------------------------------
+
+#: Catalogue searches of this many whole days count as a district's demand.
+GAP_SEARCH_DAYS = 30
+GAP_ROWS = 20
+
+
+def coverage_gaps(*, now: datetime | None = None, limit: int = GAP_ROWS) -> list[CoverageGap]:
+    """The districts where demand most outweighs the shops listed there, biggest gap first (one query).
+
+    A district's demand is the members who live there (their home district: where they redeem most, from
+    attribution's nightly refresh), the members who asked in the last year for a shop there that is still
+    wanted, and the catalogue searches filtered on it in the last :data:`GAP_SEARCH_DAYS` days (signed-in
+    people; counts only). The gap is that demand per listed shop, counting the next one (demand ÷ (listed
+    + 1)); districts without demand are left out."""
+    now = now or timezone.now()
+    since = now.astimezone(programme_zone()).date() - timedelta(days=GAP_SEARCH_DAYS)
+    rows = (
+        catalogue_districts()
+        .annotate(
+            listed=listed_in_district(),
+            residents=residents_in_district(),
+            asking=asking_in_district(now=now),
+            searches=searches_in_district(since=since),
+            wanted=wanted_in_district(),
+        )
+        .annotate(demand=F("residents") + F("asking") + F("searches"))
+        .filter(demand__gt=0)
+        .annotate(gap=Cast("demand", FloatField()) / (F("listed") + 1.0))
+        .order_by("-gap", "-demand", "city__code", "code")[:limit]
+    )
+    return [
+        CoverageGap(
+            district_id=d.pk,
+            city=d.city.name,
+            district=d.name,
+            listed=d.listed,
+            residents=d.residents,
+            asking=d.asking,
+            searches=d.searches,
+            wanted=d.wanted,
+        )
+        for d in rows
+    ]
+
+
 def ops_figures(*, now: datetime | None = None) -> Overview:
-    """Every figure and chart of the operations overview (:data:`FIGURES`, :data:`CHARTS`). About a dozen
-    aggregate queries, each shared read once; no query per row."""
+    """Every figure and chart of the operations overview (:data:`FIGURES`, :data:`CHARTS`) and its coverage
+    gaps. About a dozen aggregate queries, each shared read once; no query per row."""
     reading = Reading(now or timezone.now())
     figures = [figure(reading) for figure in FIGURES]
     charts = [chart(reading) for chart in CHARTS]
     last = OpsDailyTotal.objects.order_by("-local_date").values_list("local_date", flat=True).first()
-    return Overview(at=reading.now, figures=figures, charts=charts, rollup_through=last)
+    gaps = coverage_gaps(now=reading.now)
+    return Overview(at=reading.now, figures=figures, charts=charts, rollup_through=last, gaps=gaps)
 
 
 def overview_as_json(overview: Overview) -> dict[str, Any]:
@@ -395,7 +477,21 @@ def overview_as_json(overview: Overview) -> dict[str, Any]:
             }
             for c in overview.charts
         ],
+        "coverage_gaps": [
+            {
+                "city": g.city,
+                "district": g.district,
+                "listed": g.listed,
+                "residents": g.residents,
+                "asking": g.asking,
+                "searches": g.searches,
+                "demand": g.demand,
+                "per_shop": g.per_shop,
+                "wanted": g.wanted,
+            }
+            for g in overview.gaps
+        ],
     }
 
 
-__all__ = ["Bar", "Chart", "Figure", "Overview", "ops_figures", "overview_as_json"]
+__all__ = ["Bar", "Chart", "CoverageGap", "Figure", "Overview", "coverage_gaps", "ops_figures", "overview_as_json"]

@@ -6,8 +6,10 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db.models import Case, Count, F, FloatField, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.db import per_row
 from core.models import User
 from curation.models.wanted import Nomination, WantedShop
 
@@ -69,3 +71,20 @@ def invited_shop(*, public_id: str) -> WantedShop | None:
 
 def open_shops_in(*, city_id: int) -> QuerySet[WantedShop]:
     return WantedShop.objects.filter(Q(city_id=city_id) & Q(state__in=WantedShop.OPEN_STATES)).order_by("pk")
+
+
+#: How far back a request counts as a district's demand on the operations overview.
+ASKING_WINDOW = timedelta(days=365)
+
+
+def asking_in_district(*, now: datetime, district_ref: str = "pk") -> Coalesce:
+    """An annotation: distinct members who asked, in the last year, for a shop still wanted (asked for or
+    invited) in the outer row's district."""
+    asked = Nomination.objects.filter(shop__state__in=WantedShop.OPEN_STATES, asked_at__gte=now - ASKING_WINDOW)
+    return per_row(asked, key="shop__district_id", value=Count("member_id", distinct=True), outer=district_ref)
+
+
+def wanted_in_district(*, district_ref: str = "pk") -> Coalesce:
+    """An annotation: the shops still wanted (the recruitment queue) in the outer row's district."""
+    wanted = WantedShop.objects.filter(state__in=WantedShop.OPEN_STATES)
+    return per_row(wanted, key="district_id", value=Count("pk"), outer=district_ref)

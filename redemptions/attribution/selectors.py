@@ -37,16 +37,19 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection, transaction
+from django.db.models import Count, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from core.db import per_row
 from core.errors import DomainError
 from merchants.models import Merchant
 from merchants.selectors import day_totals
 from merchants.selectors import local_date as merchant_local_date
 
-from ..models import SHARE_ONE, AttributionModel, Note
+from ..models import SHARE_ONE, AttributionModel, MemberHomeDistrict, Note
 from . import errors as _errors  # noqa: F401  (registers the codes)
 
 K_ANONYMITY = 10
@@ -517,3 +520,16 @@ def notes_about(*, merchant: Merchant, limit: int = 6) -> list[Note]:
         .select_related("source")
         .order_by("-published_at", "-pk")[:limit]
     )
+
+
+#: A home district written this long before the newest one is stale: the nightly refresh rewrites every
+#: member who redeemed in the last year and leaves the others' old rows alone.
+HOME_DISTRICT_CURRENT = timedelta(days=2)
+
+
+def residents_in_district(*, district_ref: str = "pk") -> Coalesce:
+    """An annotation: the members whose current home district (``home_districts_refresh``) is the outer
+    row's district."""
+    newest = MemberHomeDistrict.objects.order_by("-computed_at").values("computed_at")[:1]
+    current = MemberHomeDistrict.objects.filter(computed_at__gte=Subquery(newest) - Value(HOME_DISTRICT_CURRENT))
+    return per_row(current, key="district_id", value=Count("pk"), outer=district_ref)
