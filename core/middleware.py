@@ -15,11 +15,16 @@ from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 logger = logging.getLogger(__name__)
 
 
-def build_policy(style_attributes: bool = False) -> str:
+def build_policy(style_attributes: bool = False, form_action: tuple[str, ...] = ()) -> str:
+    """The policy of ``settings.CSP_POLICY``; ``form_action`` adds origins a form of the page may lead to (a
+    form whose answer redirects to another site, as a consent page to the partner's redirect URI: browsers
+    check the redirect's target against ``form-action`` too). A view sets it on its response itself."""
     policy = {name: list(values) for name, values in settings.CSP_POLICY.items()}
     if style_attributes:
         # Swagger UI and the admin set style="" at run time; scripts stay strict.
         policy["style-src"] = [*policy.get("style-src", []), "'unsafe-inline'"]
+    if form_action:
+        policy["form-action"] = [*policy.get("form-action", []), *form_action]
     return "; ".join(f"{name} {' '.join(values)}" for name, values in policy.items())
 
 

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.middleware import build_policy
 from core.models import PartnerApplication, User
 
 from .services import partner_orders
@@ -31,6 +32,21 @@ def _with_query(uri: str, params: dict[str, str]) -> str:
     parts = urlsplit(uri)
     query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def _origin(uri: str) -> tuple[str, ...]:
+    """The origin of a registered redirect URI, rebuilt from its parsed parts (nothing else of it reaches the
+    header); none when it is not an http(s) URI with a host."""
+    parts = urlsplit(uri)
+    try:
+        port = parts.port
+    except ValueError:
+        return ()
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not host or not all(c.isalnum() or c in ".-:" for c in host):
+        return ()
+    host = f"[{host}]" if ":" in host else host
+    return (f"{parts.scheme}://{host}" + (f":{port}" if port is not None else ""),)
 
 
 @login_required
@@ -50,7 +66,10 @@ def partner_link(request: HttpRequest, client_id: str) -> HttpResponse:
         member: User = request.user  # type: ignore[assignment]
         code = partner_orders.partner_link_code_issue(member=member, application=application, redirect_uri=redirect_uri)
         return HttpResponseRedirect(_with_query(redirect_uri, {"code": code, "state": state}))
-    return render(request, "redemptions/partner_link.html", {"application": application})
+    page = render(request, "redemptions/partner_link.html", {"application": application})
+    # The answer to this page's form redirects to the partner: browsers hold that redirect to form-action.
+    page["Content-Security-Policy"] = build_policy(form_action=_origin(redirect_uri))
+    return page
 
 
 @login_required

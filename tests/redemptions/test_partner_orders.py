@@ -86,6 +86,8 @@ def test_the_member_consents_and_the_partner_trades_the_code_for_a_token(client)
     url = reverse("redemptions:partner_link", args=[app.client_id]) + f"?redirect_uri={REDIRECT}&state=xyz"
     page = client.get(url)
     assert page.status_code == 200 and "美味外卖" in page.content.decode()
+    # Browsers hold the form's redirect to the partner to form-action: the page allows that origin only.
+    assert "form-action 'self' https://partner.example;" in page["Content-Security-Policy"]
     assert not PartnerLink.objects.exists()  # showing the page links nothing
     answer = client.post(url, {"decision": "allow"})
     assert answer.status_code == 302 and answer["Location"].startswith(REDIRECT + "?")
