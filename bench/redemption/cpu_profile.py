@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
+import itertools
 import json
 import pstats
 import sys
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -51,6 +54,16 @@ def confirms(client, token: str, work, count: int, profiler: cProfile.Profile | 
     return cpu
 
 
+def take(pairs, count: int) -> list[dict]:
+    """The next ``count`` confirm bodies: a fresh code for each (member, shop) pair."""
+    from redemptions.counter.services import member_code
+
+    return [
+        {"merchant": shop, "code": member_code(member=person, ahead=1).qr, "bill_fen": 8650}
+        for person, shop in itertools.islice(pairs, count)
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=400)
@@ -70,19 +83,29 @@ def main() -> None:
     from redemptions.models import Redemption
 
     info = bench.seeded()
-    work = bench.Work(info["merchants"], 1 + Redemption.objects.count() // 200)
-    # Members who have not redeemed today at all: no daily limit met, whatever earlier runs did.
-    today = {
-        p
-        for p in Redemption.objects.filter(confirmed_at__gte=now() - timedelta(days=1)).values_list(
-            "member_id", flat=True
+    work = bench.Work(info["merchants"], 0)
+    # Each member at a shop they have not used in the last day (whatever earlier runs did): no daily limit met.
+    used = set(
+        Redemption.objects.filter(confirmed_at__gte=now() - timedelta(days=1))
+        .values_list("member_id", "merchant__public_id")
+        .distinct()
+    )
+    shops = info["merchants"]
+    shop_ids = [uuid.UUID(shop) for shop in shops]
+
+    def free_shop(n: int, person) -> str | None:
+        return next(
+            (
+                shops[i]
+                for i in ((n + k) % len(shops) for k in range(len(shops)))
+                if (person.pk, shop_ids[i]) not in used
+            ),
+            None,
         )
-    }
-    work.people = [person for person in work.people if person.pk not in today]
-    if len(work.people) < args.warmup + 2 * args.count:
-        raise SystemExit(
-            f"only {len(work.people)} members have not redeemed today: seed again (run.py without --reuse)"
-        )
+
+    # One pair per member (a member's code works once per window), at a shop they have not used today.
+    pairs = ((person, shop) for n, person in enumerate(work.people) if (shop := free_shop(n, person)) is not None)
+    work.take = functools.partial(take, iter(pairs))  # type: ignore[method-assign]
     client = Client(HTTP_HOST="127.0.0.1")  # production settings: ALLOWED_HOSTS has the loopback address
     confirms(client, info["token"], work, args.warmup)
 
