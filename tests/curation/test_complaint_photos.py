@@ -1,13 +1,15 @@
 """Issue 18: complaint photos are private files. The member who filed the complaint and curators/operators see
 them through a view that checks who asks (the console's link goes there); other members, shop staff and
 anonymous visitors do not. On the file system the view streams the file; on S3-compatible object storage it
-redirects to a signed URL that lives seconds (exercised with boto3 against a loopback S3 server, moto)."""
+redirects to a signed URL that lives seconds (exercised with boto3 against a loopback S3 server, moto with the
+presigned-URL checks S3 makes: tests/s3server.py)."""
 
 from __future__ import annotations
 
 import re
 import socket
-from urllib.parse import parse_qs, urlsplit
+import time
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
@@ -24,8 +26,7 @@ from tests.factories.standing import PNG_1PX, curator_user, history, owner_of
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def complaint():
+def complaint_with_photo():
     member = member_with_card()
     shop = MerchantFactory()
     return standing.complaint_file(
@@ -35,6 +36,11 @@ def complaint():
         redemption=history(member, shop),
         photo=SimpleUploadedFile("receipt.png", PNG_1PX),
     )
+
+
+@pytest.fixture
+def complaint():
+    return complaint_with_photo()
 
 
 def photo_url(complaint) -> str:
@@ -112,11 +118,12 @@ def free_port() -> int:
 
 @pytest.fixture
 def s3(settings):
-    """A loopback S3 server (moto) with a private bucket, and the default storage switched to it."""
-    from moto.server import ThreadedMotoServer
+    """A loopback S3 server (moto, presigned URLs checked as S3 does) with a private bucket, and the default storage
+    switched to it: signed URLs live REDCARD_PRIVATE_FILE_URL_SECONDS (2 s here)."""
+    from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = S3Server(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
     settings.REDCARD_PRIVATE_FILE_URL_SECONDS = 2
@@ -127,9 +134,9 @@ def s3(settings):
             "OPTIONS": {
                 "bucket_name": "redcard-media",
                 "endpoint_url": endpoint,
-                "region_name": "us-east-1",
-                "access_key": "test-access",
-                "secret_key": "test-secret",
+                "region_name": REGION,
+                "access_key": ACCESS_KEY,
+                "secret_key": SECRET_KEY,
                 "addressing_style": "path",
                 "signature_version": "s3v4",
                 "default_acl": None,
@@ -148,14 +155,7 @@ def s3(settings):
 
 
 def test_on_object_storage_the_photo_is_a_short_lived_signed_url(client, s3):
-    member = member_with_card()
-    complaint = standing.complaint_file(
-        member=member,
-        category="refused_card",
-        text="店员拒绝打折",
-        redemption=history(member, MerchantFactory()),
-        photo=SimpleUploadedFile("receipt.png", PNG_1PX),
-    )
+    complaint = complaint_with_photo()  # stored in the bucket (the fixture s3 switched the storage first)
     key = complaint.photo.name
     # Stored in the bucket, not on this node's disk; the bucket itself answers no unsigned request.
     assert requests.get(f"{s3}/redcard-media/{key}", timeout=5).status_code == 403
@@ -163,7 +163,7 @@ def test_on_object_storage_the_photo_is_a_short_lived_signed_url(client, s3):
     client.force_login(UserFactory())
     assert client.get(photo_url(complaint)).status_code == 404  # another member: no URL at all
 
-    client.force_login(member)
+    client.force_login(complaint.member)
     response = client.get(photo_url(complaint))
     assert response.status_code == 302
     signed = response["Location"]
@@ -174,3 +174,44 @@ def test_on_object_storage_the_photo_is_a_short_lived_signed_url(client, s3):
     fetched = requests.get(signed, timeout=5)
     assert fetched.status_code == 200 and fetched.content == PNG_1PX
     assert fetched.headers["Content-Type"] == "image/png"
+
+
+def signed_photo_url(client, complaint) -> str:
+    response = client.get(photo_url(complaint))
+    assert response.status_code == 302 and "no-store" in response["Cache-Control"]
+    return response["Location"]
+
+
+def test_a_curators_signed_url_works_then_is_refused_after_its_expiry(client, s3, settings):
+    complaint = complaint_with_photo()  # stored in the bucket (the fixture s3 switched the storage first)
+    client.force_login(curator_user())
+    signed = signed_photo_url(client, complaint)
+    query = parse_qs(urlsplit(signed).query)
+    assert query["X-Amz-Expires"] == [str(settings.REDCARD_PRIVATE_FILE_URL_SECONDS)]
+    fetched = requests.get(signed, timeout=5)
+    assert fetched.status_code == 200 and fetched.content == PNG_1PX
+
+    # The life is part of what is signed: a URL whose expiry was lengthened is refused.
+    longer = {k: v[0] for k, v in query.items()} | {"X-Amz-Expires": "3600"}
+    tampered = signed.split("?")[0] + "?" + urlencode(longer)
+    refused = requests.get(tampered, timeout=5)
+    assert refused.status_code == 403 and b"SignatureDoesNotMatch" in refused.content
+
+    # Past its life, the same URL is refused; the curator asks the view again for a fresh one.
+    time.sleep(settings.REDCARD_PRIVATE_FILE_URL_SECONDS + 1.5)
+    expired = requests.get(signed, timeout=5)
+    assert expired.status_code == 403 and b"Request has expired" in expired.content
+    assert PNG_1PX not in expired.content
+    fresh = requests.get(signed_photo_url(client, complaint), timeout=5)
+    assert fresh.status_code == 200 and fresh.content == PNG_1PX
+
+
+def test_non_curators_never_get_a_signed_url(client, s3):
+    complaint = complaint_with_photo()  # stored in the bucket (the fixture s3 switched the storage first)
+    assert "/accounts/login/" in client.get(photo_url(complaint))["Location"]  # anonymous: the login page
+    staff_without_the_permission = UserFactory(is_staff=True)
+    for person in (UserFactory(), owner_of(complaint.merchant), staff_without_the_permission):
+        client.force_login(person)
+        response = client.get(photo_url(complaint))
+        assert response.status_code == 404, person
+        assert "X-Amz-Signature" not in response.get("Location", "") + body(response).decode(errors="replace")
