@@ -24,6 +24,7 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.replica import replica_reads
 from curation.models import Complaint, Finding, OpsDailyTotal, OpsSnapshot, RemovalRule
 from curation.standing.rules import programme_zone
 from curation.wanted.selectors import asking_in_district, wanted_in_district
@@ -451,12 +452,14 @@ def coverage_gaps(*, now: datetime | None = None, limit: int = GAP_ROWS) -> list
 
 def ops_figures(*, now: datetime | None = None) -> Overview:
     """Every figure and chart of the operations overview (:data:`FIGURES`, :data:`CHARTS`) and its coverage
-    gaps. About a dozen aggregate queries, each shared read once; no query per row."""
-    reading = Reading(now or timezone.now())
-    figures = [figure(reading) for figure in FIGURES]
-    charts = [chart(reading) for chart in CHARTS]
-    last = OpsDailyTotal.objects.order_by("-local_date").values_list("local_date", flat=True).first()
-    gaps = coverage_gaps(now=reading.now)
+    gaps. About a dozen aggregate queries, each shared read once; no query per row; from the replica when one is
+    configured (:mod:`core.replica`): the console page, its JSON and the API alike."""
+    with replica_reads():
+        reading = Reading(now or timezone.now())
+        figures = [figure(reading) for figure in FIGURES]
+        charts = [chart(reading) for chart in CHARTS]
+        last = OpsDailyTotal.objects.order_by("-local_date").values_list("local_date", flat=True).first()
+        gaps = coverage_gaps(now=reading.now)
     return Overview(at=reading.now, figures=figures, charts=charts, rollup_through=last, gaps=gaps)
 
 

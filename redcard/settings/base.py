@@ -141,6 +141,22 @@ else:
             },
         }
     }
+# A streaming replica of the primary for the dashboards and the operations overview (core.replica): those reads
+# go there, every other read and every write to the primary. Without it everything reads the primary.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL")
+REDCARD_READ_REPLICA = ""
+if DATABASE_URL and DATABASE_REPLICA_URL:
+    _replica = dj_database_url.parse(
+        DATABASE_REPLICA_URL,
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=env_bool("DB_CONN_HEALTH_CHECKS", True),
+    )
+    # An unreachable replica is given up quickly: the pages fall back to the primary.
+    _replica.setdefault("OPTIONS", {}).setdefault("connect_timeout", env_int("DB_REPLICA_CONNECT_TIMEOUT", 2))
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES["replica"] = _replica
+    REDCARD_READ_REPLICA = "replica"
+DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, Celery -------------------------------------------------------------

@@ -21,6 +21,8 @@ if not env("DATABASE_URL"):
     )
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://...) in production")
+if env("DATABASE_REPLICA_URL") and DATABASES.get("replica", {}).get("ENGINE") != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_REPLICA_URL must name a PostgreSQL replica of DATABASE_URL (postgres://...)")
 if not env("REDIS_URL"):
     raise ImproperlyConfigured(
         "REDIS_URL must be set in production (redis://host:6379/0); without it the cache, throttles and login "

@@ -9,6 +9,10 @@ DATABASES = {
     "default": dj_database_url.parse(env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"), conn_max_age=0)
 }
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", "test_redcard")}  # one per parallel worker tree
+# The replica alias as a test mirror of the test database (a second connection to it); reads stay on the primary
+# unless a test turns REDCARD_READ_REPLICA on (tests/core/test_replica.py).
+DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
+REDCARD_READ_REPLICA = ""
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "redcard-test"}}
 CELERY_BROKER_URL = "memory://"
 CELERY_RESULT_BACKEND = "cache+memory://"

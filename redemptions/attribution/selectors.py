@@ -36,7 +36,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -45,6 +45,7 @@ from django.utils.translation import gettext_lazy
 
 from core.db import per_row
 from core.errors import DomainError
+from core.replica import read_connection, replica_reads
 from merchants.models import Merchant
 from merchants.selectors import day_totals
 from merchants.selectors import local_date as merchant_local_date
@@ -214,7 +215,7 @@ LIMIT %s
 def leaderboard(*, merchant: Merchant, period: Period, model: str, limit: int = LEADERBOARD_SIZE) -> list[LeaderRow]:
     """The notes that drove the shop's redemptions in the period under ``model``: one query. The credits are
     summed per note first (an index-only scan of ``credit_leaderboard_idx``), then the few notes joined."""
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(LEADERBOARD_SQL, [merchant.pk, model, period.start, period.end, limit])
         rows = cursor.fetchall()
     return [
@@ -285,7 +286,7 @@ def _visitor_rows(*, merchant: Merchant, period: Period, weeks: Period) -> list[
     district; visits capped at 4), and how many of them came in ``period`` and how many of those had come
     before it: a few hundred rows whatever the shop's volume, so the per-member work stays in the database.
     ``weeks`` must cover ``period``."""
-    with connection.cursor() as cursor:
+    with read_connection().cursor() as cursor:
         cursor.execute(
             VISITORS_SQL,
             [
@@ -380,8 +381,10 @@ def _group_label(dimension: str, key: str, district_names: dict[str, tuple[str, 
 
 
 def dashboard(*, merchant: Merchant, period: Period, model: str, today: date | None = None) -> Dashboard:
-    """Everything the owner's console shows, in three queries (four on PostgreSQL)."""
-    with transaction.atomic(savepoint=False):
+    """Everything the owner's console shows, in three queries (four on PostgreSQL), read from the replica when
+    one is configured (:mod:`core.replica`): the page, the CSV and the insights API alike."""
+    with replica_reads() as alias, transaction.atomic(using=alias, savepoint=False):
+        connection = read_connection()
         if connection.vendor == "postgresql":
             # Aggregates over tens of thousands of rows that finish in tens of milliseconds: compiling them
             # (the planner's estimate with one probe per member crosses jit_above_cost) costs more than it saves.

@@ -246,6 +246,7 @@ def manage_check(env: dict[str, str]) -> subprocess.CompletedProcess:
         ({"CELERY_BROKER_URL": "redis://127.0.0.1:6379/0"}, "separate Redis databases"),
         ({"CELERY_TASK_ALWAYS_EAGER": "1"}, "CELERY_TASK_ALWAYS_EAGER"),
         ({"MEDIA_S3_BUCKET": None}, "MEDIA_S3_BUCKET must be set"),
+        ({"DATABASE_REPLICA_URL": "sqlite:////tmp/replica.sqlite3"}, "DATABASE_REPLICA_URL must name a PostgreSQL"),
     ],
 )
 def test_production_refuses_to_start_naming_the_missing_piece(overrides, named):
@@ -271,6 +272,20 @@ def test_production_starts_with_postgresql_and_redis_on_separate_databases():
         "core.cache.FailOpenRedisCache",
         "False",
     ]
+
+
+def test_a_replica_url_adds_the_replica_alias_for_the_dashboards():
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; r = s.DATABASES.get('replica'); "
+        "print(s.REDCARD_READ_REPLICA or '-', r and r['PORT'], r and r['OPTIONS']['connect_timeout'], "
+        "s.DATABASE_ROUTERS[0])"
+    )
+    env = production_env(DATABASE_REPLICA_URL="postgres://reader@127.0.0.1:5433/postgres")
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["replica", "5433", "2", "core.replica.ReplicaRouter"]
+    alone = production_env(DATABASE_REPLICA_URL=None)
+    out = subprocess.run([sys.executable, "-c", code], env=alone, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["-", "None", "None", "core.replica.ReplicaRouter"]
 
 
 def test_production_keeps_uploads_in_object_storage_or_on_the_file_system_only_when_told():

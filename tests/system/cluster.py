@@ -1,6 +1,7 @@
-"""A RedCard deployment on this machine for the system test: its own PostgreSQL cluster and Redis on loopback
-ports of their own (the machine's PostgreSQL and Redis are never touched), two gunicorn web nodes, one Celery
-worker and one beat, all under production settings (tests/system/settings.py) with keys generated here.
+"""A RedCard deployment on this machine for the system test: its own PostgreSQL cluster (a primary and a streaming
+replica made with ``pg_basebackup -R``, for the dashboards and the overview) and Redis on loopback ports of their
+own (the machine's PostgreSQL and Redis are never touched), two gunicorn web nodes, one Celery worker and one
+beat, all under production settings (tests/system/settings.py) with keys generated here.
 
 PostgreSQL refuses to run as root: when the test runs as root, ``initdb`` and ``pg_ctl`` run as the
 ``postgres`` system user (``runuser``) on a data folder it owns.
@@ -48,6 +49,8 @@ class Cluster:
         self.logs.mkdir(parents=True)
         self.pg_data = root / "pg"
         self.pg_port = free_port()
+        self.replica_data = root / "pg-replica"
+        self.replica_port = free_port()
         self.redis_port = free_port()
         self.web_ports = [free_port(), free_port()]
         self.processes: dict[str, subprocess.Popen] = {}
@@ -57,6 +60,8 @@ class Cluster:
             **{k: v for k, v in gunicorn_env(0).items() if not k.startswith(("MEMBERS_", "CELERY_", "GUNICORN_"))},
             "DJANGO_SETTINGS_MODULE": "tests.system.settings",
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:{self.pg_port}/{DATABASE}",
+            # The dashboards and the overview read the replica (core.replica); started by replica_init().
+            "DATABASE_REPLICA_URL": f"postgres://postgres@127.0.0.1:{self.replica_port}/{DATABASE}",
             "REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "REDCARD_CODE_KEY_ID": "k",
             "MEDIA_ROOT": str(root / "media"),
@@ -91,11 +96,52 @@ class Cluster:
             conn.execute(f"CREATE DATABASE {DATABASE}")
 
     def pg_start(self) -> None:
+        self._pg_ctl_start(self.pg_data, self.pg_port)
+
+    def _pg_ctl_start(self, data: Path, port: int) -> None:
         options = (
-            f"-p {self.pg_port} -k {self.pg_data} -c listen_addresses=127.0.0.1 -c fsync=off "
+            f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c full_page_writes=off -c max_connections=100"
         )
-        self._pg("pg_ctl", "-D", str(self.pg_data), "-o", options, "-l", str(self.pg_data / "log"), "-w", "start")
+        self._pg("pg_ctl", "-D", str(data), "-o", options, "-l", str(data / "log"), "-w", "start")
+
+    def replica_init(self) -> None:
+        """A streaming replica of the primary: ``pg_basebackup -R`` (a copy of the primary plus the standby
+        signal and ``primary_conninfo``), started on its own port; returns once it has replayed everything the
+        primary had written."""
+        self.replica_data.mkdir(mode=0o700)
+        if self.as_root:
+            shutil.chown(self.replica_data, "postgres")
+        self._pg(
+            "pg_basebackup", "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "postgres",
+            "-D", str(self.replica_data), "-R", "-X", "stream", "--checkpoint=fast", "--no-sync",
+        )  # fmt: skip
+        self.replica_start()
+
+    def replica_start(self) -> None:
+        self._pg_ctl_start(self.replica_data, self.replica_port)
+        self.replica_caught_up()
+
+    def replica_stop(self) -> None:
+        self._pg("pg_ctl", "-D", str(self.replica_data), "-m", "immediate", "-w", "stop")
+
+    def replica_sql(self, query: str, params: Any = None) -> list[tuple]:
+        url = f"postgres://postgres@127.0.0.1:{self.replica_port}/{DATABASE}"
+        with psycopg.connect(url, autocommit=True) as conn:
+            return conn.execute(query, params).fetchall()
+
+    def replica_caught_up(self, timeout: float = 30) -> None:
+        """Wait until the replica has replayed the primary's WAL up to now."""
+        target = self.scalar("SELECT pg_current_wal_lsn()::text")
+
+        def replayed() -> bool:
+            try:
+                rows = self.replica_sql("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [target])
+            except psycopg.OperationalError:
+                return False
+            return bool(rows[0][0])
+
+        wait_until(replayed, timeout=timeout, what="the replica replayed the primary's WAL")
 
     def pg_restart(self) -> None:
         """A fast shutdown (open sessions are ended, in-flight transactions roll back) and a start."""
@@ -232,6 +278,7 @@ class Cluster:
     def close(self) -> None:
         for name in list(self.processes):
             self.stop(name, sig=signal.SIGKILL)
-        if self.pg_data.exists():
-            with contextlib.suppress(subprocess.CalledProcessError):
-                self._pg("pg_ctl", "-D", str(self.pg_data), "-m", "immediate", "-w", "stop")
+        for data in (self.replica_data, self.pg_data):
+            if (data / "postmaster.pid").exists():
+                with contextlib.suppress(subprocess.CalledProcessError):
+                    self._pg("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")

@@ -4,6 +4,8 @@ system settings), one JSON document on stdout:
     python -m tests.system.seed world RACE CAPPED LOAD PAID   # shops, a partner token, members, paid cards
     python -m tests.system.seed codes PUBLIC_ID...            # each member's code for the current window
     python -m tests.system.seed suspend BATCH_SIZE            # queue the programme suspension for the worker
+    python -m tests.system.seed dashboard VISITS              # a shop with VISITS redemptions, its owner's session,
+                                                              # an ops:read partner token
 """
 
 from __future__ import annotations
@@ -72,6 +74,45 @@ def suspend(batch_size: int) -> dict:
     return {"task": sent.id, "effective_date": today.isoformat()}
 
 
+def dashboard(visits: int) -> dict:
+    """A shop with ``visits`` confirmed redemptions of ¥200 today (its dashboard roll-up rebuilt), a session of its
+    owner (as a sign-in leaves it), and a partner token that reads the operations overview."""
+    import random
+
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from members.models import Subscription
+    from merchants.models import MerchantStaff
+    from redemptions.attribution.services import dashboard_rollups_rebuild
+    from tests.factories import MerchantFactory, MerchantStaffFactory, UserFactory
+    from tests.factories.standing import history
+
+    # Each run is a new process whose factory sequences start again: numbers of their own, apart from "world"'s.
+    offset = random.randrange(100_000, 900_000_000, 1_000)
+    for factory_class in (MerchantFactory, UserFactory, PartnerApplicationFactory):
+        factory_class.reset_sequence(offset)
+    merchant = shop()
+    # Members who had a card (the suspension case closed sales for good), new ones while sales are open.
+    had_cards = list(User.objects.filter(pk__in=Subscription.objects.values("user")).order_by("pk")[:visits])
+    for member in had_cards + [member_with_card() for _ in range(visits - len(had_cards))]:
+        history(member, merchant, bill_fen=20_000)
+    dashboard_rollups_rebuild(merchant_ids=[merchant.pk])
+    owner = MerchantStaffFactory(merchant=merchant, user=UserFactory(), role=MerchantStaff.Role.OWNER).user
+    session = SessionStore()
+    session[SESSION_KEY] = str(owner.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = owner.get_session_auth_hash()
+    session.create()
+    app = PartnerApplicationFactory(allowed_scopes="ops:read")
+    return {
+        "shop": str(merchant.public_id),
+        "owner": owner.pk,
+        "cookie": {settings.SESSION_COOKIE_NAME: session.session_key},
+        "ops_token": access_token_for(app, "ops:read", expires_in=3600).token,
+    }
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     if command == "world":
@@ -80,6 +121,8 @@ if __name__ == "__main__":
         result = codes(args)
     elif command == "suspend":
         result = suspend(int(args[0]))
+    elif command == "dashboard":
+        result = dashboard(int(args[0]))
     else:
         raise SystemExit(f"unknown command {command}")
     sys.stdout.write(json.dumps(result) + "\n")

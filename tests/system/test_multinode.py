@@ -3,73 +3,29 @@ Redis, all started by this test on loopback ports of their own (tests/system/clu
 settings. Counter races over both nodes, a worker killed in the middle of the programme suspension, Redis
 stopped under load and PostgreSQL restarted under load.
 
-The cases share the deployment and run in file order; the suspension ends every card, so it is the last case
-(before the check of the nodes' access logs).
+The cases share the deployment (tests/system/conftest.py) and run in file order; the suspension ends every card, so
+it is the last case (before the check of the nodes' access logs).
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-import shutil
 import signal
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
 
 from .cluster import Cluster, wait_until
+from .conftest import CAPPED_MEMBERS, PG_LOAD, RACE_ATTEMPTS, REDIS_LOAD
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
-RACE_ATTEMPTS = 50
-CAPPED_MEMBERS = 30
-# The outage cases send about five confirms a second, each by another member (a member confirms once a day at a
-# shop): 80 members span the 10 s Redis outage with load on both sides, 60 the PostgreSQL restart.
-REDIS_LOAD, PG_LOAD = 80, 60
-PAID_CARDS = 60
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    root = Path(tempfile.mkdtemp(prefix="redcard-system-"))
-    deployment = Cluster(root)
-    started = time.monotonic()
-
-    def took(what: str) -> None:
-        print(f"system test: {what} after {time.monotonic() - started:.1f} s")
-
-    try:
-        deployment.pg_init()
-        deployment.redis_start()
-        took("PostgreSQL and Redis up")
-        deployment.manage("migrate", "--noinput", "--skip-checks")
-        took("migrated")
-        deployment.world = deployment.seed(
-            "world", "1", str(CAPPED_MEMBERS), str(REDIS_LOAD + PG_LOAD), str(PAID_CARDS)
-        )
-        took("seeded")
-        for index in (0, 1):
-            deployment.web_start(index)
-        deployment.worker_start()
-        deployment.beat_start()
-        for index in (0, 1):
-            wait_until(lambda i=index: deployment.web_ready(i), timeout=60, what=f"web node {index}")
-        took("two web nodes, a worker and beat up")
-        yield deployment
-    except BaseException:
-        for name in ("web0", "web1", "worker", "beat", "redis"):
-            print(f"--- {name} ---\n{deployment.log(name)}")
-        raise
-    finally:
-        deployment.close()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @dataclass
