@@ -200,9 +200,7 @@ def test_another_member_cannot_unlink_my_partner(client):
 # --- Reporting -----------------------------------------------------------------------------------------
 
 
-def test_a_reported_order_counts_exactly_as_an_in_store_visit(
-    local_midday, client, django_capture_on_commit_callbacks
-):
+def test_a_reported_order_counts_exactly_as_an_in_store_visit(local_midday, client, django_capture_on_commit_callbacks):
     """The order, paid a little earlier, counts on the shop's today (run at noon: right after midnight it would
     count on yesterday)."""
     merchant = shop()
