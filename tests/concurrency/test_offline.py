@@ -68,7 +68,8 @@ def test_the_same_record_sent_twice_at_once_is_judged_once():
     assert Redemption.objects.count() == 1 and OfflineRedemption.objects.count() == 1
 
 
-def test_an_offline_sync_racing_online_confirmations_at_a_full_shop_is_counted_never_refused():
+def test_an_offline_sync_racing_online_confirmations_at_a_full_shop_is_counted_never_refused(local_midday):
+    """The scan 20 s ago and the online confirmations share one local day (not so right after midnight)."""
     merchant = merchant_by_public_id(public_id=shop(daily_capacity=5).public_id)
     till = Counter(staff=staff_of(merchant))
     online = [started_card() for _ in range(5)]
