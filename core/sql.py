@@ -85,14 +85,15 @@ def select_columns(model: type[models.Model], alias: str) -> str:
 
 
 def instance(model: type[models.Model], values: Sequence[Any]) -> Any:
-    """A model instance from a row of its concrete columns (``select_columns``), through each field's database
-    converters, as the ORM builds one (JSON, encrypted or custom fields)."""
+    """A model instance from a row of its concrete columns (``select_columns``), through the backend's and each
+    field's database converters, as the ORM's compiler applies them (on SQLite a UUID comes as text and a
+    datetime without its zone until converted; JSON, encrypted or custom fields everywhere)."""
     fields: Sequence[Any] = model._meta.concrete_fields
     converted = []
     for field_, raw in zip(fields, values, strict=True):
-        value = raw
-        for converter in field_.get_db_converters(connection):
-            value = converter(value, field_, connection)
+        value, column = raw, field_.cached_col
+        for converter in (*connection.ops.get_db_converters(column), *field_.get_db_converters(connection)):
+            value = converter(value, column, connection)
         converted.append(value)
     return model.from_db(connection.alias, [f.attname for f in fields], converted)
 

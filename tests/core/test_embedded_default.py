@@ -44,9 +44,27 @@ confirmed = staff_client.post("/api/v1/redemptions/confirm/", body, content_type
 again = staff_client.post("/api/v1/redemptions/confirm/", body, content_type="application/json")
 saved = member.subscriptions.get().savings_fen
 counter = {"status": confirmed.status_code, "again": again.json().get("code"), "saved": saved}
+# The counter's hand-built reads (core.sql.instance) give what the ORM gives, types included, on SQLite too.
+from core.oauth import PartnerValidator
+from merchants.selectors import merchant_with_access
+from oauth2_provider.models import AccessToken
+from tests.factories import PartnerApplicationFactory, access_token_for
+
+def differences(built, orm):
+    return [f.attname for f in type(orm)._meta.concrete_fields
+            if (getattr(built, f.attname), type(getattr(built, f.attname)))
+            != (getattr(orm, f.attname), type(getattr(orm, f.attname)))]
+
+built = merchant_with_access(public_id=shop.merchant.public_id, staff=shop.user)
+orm = Merchant.objects.select_related("city", "offer").get(pk=shop.merchant.pk)
+raw = access_token_for(PartnerApplicationFactory(), "redemptions:write").token
+token = PartnerValidator()._load_access_token(raw)
+mismatches = {"merchant": differences(built, orm), "city": differences(built.city, orm.city),
+              "offer": differences(built.offer, orm.offer),
+              "token": differences(token, AccessToken.objects.get(pk=token.pk)), "valid": token.is_valid()}
 from django.db import connection
 print(json.dumps({"first": first, "second": second, "statuses": statuses, "health": health,
-                  "vendor": connection.vendor, "counter": counter}))
+                  "vendor": connection.vendor, "counter": counter, "mismatches": mismatches}))
 """
 
 
@@ -84,3 +102,4 @@ def test_fresh_sqlite_migrates_seeds_twice_and_serves(tmp_path):
     assert report["health"] == {"status": "ok", "database": "ok", "cache": "ok", "broker": "inline"}
     assert report["counter"]["status"] == 201 and report["counter"]["again"] == "code_already_used"
     assert report["counter"]["saved"] > 0
+    assert report["mismatches"] == {"merchant": [], "city": [], "offer": [], "token": [], "valid": True}
