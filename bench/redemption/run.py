@@ -15,7 +15,8 @@ One run measures, in this order, each phase bounded in time and count, loopback 
    saturation.
 4. **The floor**: the same server and load on a DRF view behind the same OAuth authentication, scope
    permission and throttle that does nothing (``floor.py``): what the stack costs before a line of
-   redemption code runs.
+   redemption code runs; then the **plain floor** (``BENCH_FLOOR=plain``): the same checks by hand in a
+   Django view without DRF.
 5. **The outbox worker**: one Celery worker (solo pool) drains the side effects the loads left pending (their
    commits queued drain tasks, ``redemptions.counter.outbox``), rows per second.
 
@@ -406,10 +407,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--reuse", action="store_true", help="keep the database of the last run (no re-seeding)")
     parser.add_argument(
-        "--only", default="", help="comma-separated phases to run (pgbench,closed,open,floor,outbox); default all"
+        "--only",
+        default="",
+        help="comma-separated phases to run (pgbench,closed,open,floor,plainfloor,outbox); default all",
     )
     args = parser.parse_args()
-    phases = set(args.only.split(",")) if args.only else {"pgbench", "closed", "open", "floor", "outbox"}
+    phases = set(args.only.split(",")) if args.only else {"pgbench", "closed", "open", "floor", "plainfloor", "outbox"}
 
     if not args.reuse:
         setup_database()
@@ -442,9 +445,15 @@ def main() -> None:
             if "open" in phases:
                 record("open", load(args, info, work, rate=args.rate, seconds=args.open_seconds, pid=pid))
     if "floor" in phases:
+        work.used = 0  # the floors redeem nothing: their bodies may use every member again
         floor_env = {"DJANGO_SETTINGS_MODULE": "bench.redemption.floor_settings"}
         with Server(args, floor_env) as pid:
             record("floor", load(args, info, work, rate=0, seconds=args.seconds, pid=pid))
+    if "plainfloor" in phases:  # the same without DRF (floor.py): what leaving DRF would save
+        work.used = 0
+        plain_env = {"DJANGO_SETTINGS_MODULE": "bench.redemption.floor_settings", "BENCH_FLOOR": "plain"}
+        with Server(args, plain_env) as pid:
+            record("plainfloor", load(args, info, work, rate=0, seconds=args.seconds, pid=pid))
     if "outbox" in phases:
         record("outbox_worker", outbox_worker())
     summary["uptime_start"] = uptime_start
