@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import smtplib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -148,13 +148,8 @@ def notify(
     2027-12-03 in English). ``at`` is when the event happened (default now): the
     notice carries the event's own time.
     """
-    params = {key: reader_text(value, language=user.language) for key, value in (context or {}).items()}
-    with translation.override(user.language):
-        title_text = str(title) % params if params else str(title)
-        body_text = str(body) % params if params else str(body)
-    notice = Notification.objects.create(
-        user=user, kind=kind, title=title_text, body=body_text, url=url, created_at=at or timezone.now()
-    )
+    notice = _notice(user=user, kind=kind, title=title, body=body, url=url, context=context, at=at)
+    notice.save(force_insert=True)
     if email and user.email:
 
         def send() -> None:
@@ -173,6 +168,43 @@ def notify(
 
         transaction.on_commit(send)
     return notice
+
+
+def notify_many(
+    *,
+    kind: str,
+    title: str | Promise,
+    body: str | Promise = "",
+    url: str = "",
+    notices: Iterable[tuple[User, Mapping[str, Any] | None, datetime | None]],
+) -> list[Notification]:
+    """``notify`` for many people at once (a batch job's notices), in-app only (no e-mail): the same text
+    rendered for each (user, context, at) as ``notify`` renders it, and one INSERT for them all."""
+    made = [
+        _notice(user=user, kind=kind, title=title, body=body, url=url, context=context, at=at)
+        for user, context, at in notices
+    ]
+    return Notification.objects.bulk_create(made) if made else []
+
+
+def _notice(
+    *,
+    user: User,
+    kind: str,
+    title: str | Promise,
+    body: str | Promise,
+    url: str,
+    context: Mapping[str, Any] | None,
+    at: datetime | None,
+) -> Notification:
+    """The unsaved notice of ``notify``: ``title`` and ``body`` in the user's language, filled from ``context``."""
+    params = {key: reader_text(value, language=user.language) for key, value in (context or {}).items()}
+    with translation.override(user.language):
+        title_text = str(title) % params if params else str(title)
+        body_text = str(body) % params if params else str(body)
+    return Notification(
+        user=user, kind=kind, title=title_text, body=body_text, url=url, created_at=at or timezone.now()
+    )
 
 
 def notice_email_send(*, notice_id: int) -> bool:

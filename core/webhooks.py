@@ -23,7 +23,7 @@ import ssl
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -102,17 +102,28 @@ def emit(
     return event
 
 
-def emit_many(events: Sequence[tuple[str, Mapping[str, Any]]]) -> int:
+def emit_many(
+    events: Sequence[tuple[str, Mapping[str, Any]]],
+    *,
+    applications: Sequence[Collection[int] | None] | None = None,
+) -> int:
     """Record many events at once (a batch job's per-row events): one INSERT of events and one of deliveries
     for the endpoints that want each type, then one retry-job run after commit sends them through the bounded
-    pool. Returns the number of deliveries recorded (0, after one read, when nobody listens)."""
+    pool. ``applications``, beside ``events``, gives each event the ids of the partner applications whose
+    endpoints may receive it (None: any), as ``emit``'s filter does for one. Returns the number of deliveries
+    recorded (0, after one read, when nobody listens)."""
     endpoints = list(WebhookEndpoint.objects.filter(is_active=True))
     if not endpoints:
         return 0
     now = timezone.now()
     rows: list[tuple[WebhookEvent, list[WebhookEndpoint]]] = []
-    for event_type, data in events:
-        wanting = [endpoint for endpoint in endpoints if endpoint.wants(event_type)]
+    for index, (event_type, data) in enumerate(events):
+        allowed = applications[index] if applications is not None else None
+        wanting = [
+            endpoint
+            for endpoint in endpoints
+            if endpoint.wants(event_type) and (allowed is None or endpoint.application_id in allowed)
+        ]
         if wanting:
             payload = json.loads(
                 json.dumps({"type": event_type, "timestamp": now, "data": dict(data)}, cls=DjangoJSONEncoder)

@@ -4,7 +4,7 @@ import pytest
 from django.core import mail
 
 from core.models import AuditEntry, Notification
-from core.services import audit_history, audit_record, notify
+from core.services import audit_history, audit_record, notify, notify_many
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -65,6 +65,30 @@ def test_notify_leaves_a_notice_and_mails_in_the_users_language(django_capture_o
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [person.email]
     assert "http://127.0.0.1:8000/x" in mail.outbox[0].body
+
+
+def test_notify_many_writes_what_notify_writes_in_one_insert_and_mails_nobody(
+    django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    from datetime import UTC, date, datetime
+
+    from django.utils.translation import gettext_lazy as _
+
+    people = [UserFactory(language="zh-hans"), UserFactory(language="en")]
+    at = datetime(2027, 12, 3, 4, 5, tzinfo=UTC)
+    context = {"saved": "1.20", "shop": "小笼包", "on": date(2027, 12, 3)}
+    title, body = _("You saved ¥%(saved)s at %(shop)s"), "%(on)s"
+    with django_capture_on_commit_callbacks(execute=True):
+        with django_assert_num_queries(1):
+            notify_many(kind="many", title=title, body=body, url="/x", notices=[(p, context, at) for p in people])
+        for person in people:
+            notify(user=person, kind="one", title=title, body=body, url="/x", context=context, at=at, email=False)
+    assert not mail.outbox
+    for person in people:
+        many, one = (Notification.objects.get(user=person, kind=kind) for kind in ("many", "one"))
+        assert (many.title, many.body, many.url, many.created_at) == (one.title, one.body, one.url, at)
+    titles = [Notification.objects.get(user=p, kind="many").title for p in people]
+    assert titles[0] != titles[1]  # each in the reader's language
 
 
 def test_pages_carry_a_strict_content_security_policy(client):

@@ -186,3 +186,26 @@ def test_with_no_endpoint_the_application_filter_is_never_read(django_assert_num
 
     with django_assert_num_queries(1):  # the endpoints; the lazy application queryset stays unevaluated
         assert webhooks.emit("redemption.confirmed", {}, applications=PartnerApplication.objects.all()) is None
+
+
+def test_emit_many_sends_each_event_only_to_its_applications_endpoints(django_capture_on_commit_callbacks):
+    """``emit_many``'s per-event filter is ``emit``'s: an event goes to the endpoints of the applications given
+    for it (None: every endpoint that wants the type; an empty set: none)."""
+    from core.models import WebhookEvent
+
+    pos, other = PartnerApplicationFactory(), PartnerApplicationFactory()
+    at_pos = WebhookEndpoint.objects.create(application=pos, url="http://127.0.0.1:9/pos")
+    at_other = WebhookEndpoint.objects.create(application=other, url="http://127.0.0.1:9/other")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        recorded = webhooks.emit_many(
+            [("redemption.confirmed", {"n": 1}), ("redemption.confirmed", {"n": 2}), ("redemption.voided", {"n": 3})],
+            applications=[{pos.pk}, None, set()],
+        )
+    assert recorded == 3 and len(callbacks) == 1  # one send for the batch
+    sent = sorted(
+        (event.payload["data"]["n"], delivery.endpoint_id)
+        for event in WebhookEvent.objects.all()
+        for delivery in event.deliveries.all()
+    )
+    assert sent == sorted([(1, at_pos.pk), (2, at_pos.pk), (2, at_other.pk)])
+    assert WebhookEvent.objects.count() == 2  # nobody receives the third: no event recorded
