@@ -5,9 +5,10 @@
 - ``touches_ingest``: a batch of up to ``TOUCH_BATCH_LIMIT`` touches, validated in bulk (two lookups for the
   whole batch), inserted with one statement that skips external ids already stored, so that a retried batch
   changes nothing. Bad rows are reported with their index and code; the good rows are kept.
-- ``credit_redemption`` / ``reverse_credit``: called by ``redemption_confirm`` / ``redemption_void`` inside
-  their transaction. Crediting reads the member's touches on notes tagging the shop inside the city's window
-  (one indexed query) and writes last-touch, first-touch and linear credits side by side (one insert).
+- ``credit_redemptions`` / ``reverse_credits`` (and ``credit_redemption`` / ``reverse_credit`` for one): called
+  by the counter's outbox for a batch of confirmations and voids after their commit. Crediting reads the
+  members' touches on notes tagging each shop inside its city's window (one query for the batch, indexed per
+  redemption) and writes last-touch, first-touch and linear credits side by side (one insert for the batch).
 - ``credits_catch_up``: a periodic job that re-credits redemptions for touches that arrived after them.
 - ``touches_purge``: a periodic job that deletes touches older than the retention period.
 - ``home_districts_refresh``: a nightly job for the audience insights' home district.
@@ -456,41 +457,46 @@ def allocate(*, touches: Sequence[tuple[int, datetime]], bill_fen: int) -> list[
     return [c for c in credits if c[2] > 0]
 
 
-#: The crediting read, written out so that the confirm does not pay for building it with the ORM each time.
+#: The crediting read, written out so that the outbox does not pay for building it with the ORM each time: for
+#: each redemption of a VALUES list (``{values}``: one row of placeholders each), the member's touches on
+#: visible notes tagging the shop, up to the longest window a city may choose back, with the city's own window.
 CREDITED_TOUCHES_SQL = """
-SELECT t.note_id, t.touched_at, (SELECT w.days FROM redemptions_attributionwindow w WHERE w.city_id = %s)
-FROM redemptions_touch t
-JOIN redemptions_notemerchant nm ON nm.note_id = t.note_id AND nm.merchant_id = %s
+WITH v (redemption_id, member_id, merchant_id, city_id, since, upto) AS (VALUES {values})
+SELECT v.redemption_id, t.note_id, t.touched_at, w.days
+FROM v
+JOIN redemptions_touch t ON t.member_id = v.member_id AND t.touched_at >= v.since AND t.touched_at <= v.upto
+JOIN redemptions_notemerchant nm ON nm.note_id = t.note_id AND nm.merchant_id = v.merchant_id
 JOIN redemptions_note n ON n.id = t.note_id AND n.hidden_at IS NULL
-WHERE t.member_id = %s AND t.touched_at >= %s AND t.touched_at <= %s
-ORDER BY t.touched_at, t.note_id
+LEFT JOIN redemptions_attributionwindow w ON w.city_id = v.city_id
+ORDER BY v.redemption_id, t.touched_at, t.note_id
 """
 
 
-def _credited_touches(*, redemption: Redemption, city_id: int) -> list[tuple[int, datetime]]:
-    """The member's touches on visible notes tagging the shop inside the city's window, in time order.
+def _credited_touches(redemptions: Sequence[Redemption]) -> dict[int, list[tuple[int, datetime]]]:
+    """Each redemption's member's touches on visible notes tagging its shop inside its city's window, in time
+    order, by redemption id (none for a redemption without any).
 
-    One indexed query (member, touched_at): it reads up to the longest window a city may choose and
-    carries the city's own window along (an uncorrelated subquery, evaluated once), then keeps the
-    touches inside it."""
+    One query for all of them, indexed by (member, touched_at) per redemption: it reads up to the longest
+    window a city may choose and carries each city's own window along, then keeps the touches inside it."""
+    if not redemptions:
+        return {}
+    adapt = connection.ops.adapt_datetimefield_value
+    params: list[Any] = []
+    for r in redemptions:
+        since = adapt(r.confirmed_at - timedelta(days=MAX_WINDOW_DAYS))
+        params += [r.pk, r.member_id, r.merchant_id, r.merchant.city_id, since, adapt(r.confirmed_at)]
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(redemptions))
     with connection.cursor() as cursor:
-        cursor.execute(
-            CREDITED_TOUCHES_SQL,
-            [
-                city_id,
-                redemption.merchant_id,
-                redemption.member_id,
-                connection.ops.adapt_datetimefield_value(redemption.confirmed_at - timedelta(days=MAX_WINDOW_DAYS)),
-                connection.ops.adapt_datetimefield_value(redemption.confirmed_at),
-            ],
-        )
+        cursor.execute(CREDITED_TOUCHES_SQL.format(values=values), params)  # placeholders only
         rows = cursor.fetchall()
-    if not rows:
-        return []
-    start = redemption.confirmed_at - timedelta(days=rows[0][2] or default_window_days())
-    if connection.vendor != "postgresql":  # SQLite hands back naive UTC datetimes
-        rows = [(note_id, _aware(at), days) for note_id, at, days in rows]
-    return [(note_id, at) for note_id, at, _days in rows if at >= start]
+    confirmed_at = {r.pk: r.confirmed_at for r in redemptions}
+    aware = connection.vendor != "postgresql"  # SQLite hands back naive UTC datetimes
+    found: dict[int, list[tuple[int, datetime]]] = {}
+    for redemption_id, note_id, touched_at, days in rows:
+        at = _aware(touched_at) if aware else touched_at
+        if at >= confirmed_at[redemption_id] - timedelta(days=days or default_window_days()):
+            found.setdefault(redemption_id, []).append((note_id, at))
+    return found
 
 
 def _aware(value: Any) -> datetime:
@@ -509,30 +515,46 @@ CREDITS_CONFLICT_SQL = " ON CONFLICT (redemption_id, model, note_id) DO NOTHING"
 
 
 def credit_redemption(*, redemption: Redemption) -> None:
-    """Credit a just-confirmed redemption to the notes that led to it, under all three models.
+    """Credit a confirmed redemption to the notes that led to it, under all three models (``credit_redemptions``
+    for one)."""
+    credit_redemptions(redemptions=[redemption])
 
-    Call inside the confirming transaction, after the redemption row is written: one query over the
-    touches (none when the member touched no note of the shop) and one insert when there is credit."""
-    touches = _credited_touches(redemption=redemption, city_id=redemption.merchant.city_id)
-    credits = allocate(touches=touches, bill_fen=redemption.bill_fen)
-    if not credits:
-        return
-    # One INSERT written out (the ORM's bulk_create costs more than the statement for three rows).
+
+def credit_redemptions(*, redemptions: Sequence[Redemption]) -> int:
+    """Credit confirmed redemptions (their merchant loaded) to the notes that led to them, under all three
+    models; returns how many credit rows were offered.
+
+    One query over the touches of them all (``_credited_touches``) and one INSERT of every credit, when there
+    is any. Idempotent: a redemption already credited (its outbox row processed again after a crash, or the
+    late-touch catch-up that got there first) keeps the credits it has."""
+    touches = _credited_touches(redemptions)
+    if not touches:
+        return 0
     now = connection.ops.adapt_datetimefield_value(timezone.now())
-    day = connection.ops.adapt_datefield_value(redemption.local_date)
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(credits))
     params: list[Any] = []
-    for model, note_id, share, revenue in credits:
-        params += [redemption.pk, note_id, model, share, revenue, redemption.merchant_id, day, now]
-    with connection.cursor() as cursor:
-        # Idempotent: a redemption already credited (the outbox row processed again after a crash, or the late-touch
-        # catch-up that got there first) keeps the credits it has.
+    for redemption in redemptions:
+        credits = allocate(touches=touches.get(redemption.pk, ()), bill_fen=redemption.bill_fen)
+        day = connection.ops.adapt_datefield_value(redemption.local_date) if credits else None
+        for model, note_id, share, revenue in credits:
+            params += [redemption.pk, note_id, model, share, revenue, redemption.merchant_id, day, now]
+    if not params:
+        return 0
+    count = len(params) // 8
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * count)
+    with connection.cursor() as cursor:  # written out: the ORM's bulk_create costs more than the statement
         cursor.execute(INSERT_CREDITS_SQL + values + CREDITS_CONFLICT_SQL, params)  # placeholders only
+    return count
 
 
 def reverse_credit(*, redemption: Redemption) -> None:
     """A voided redemption credits nothing: call inside the voiding transaction."""
-    AttributionCredit.objects.filter(redemption_id=redemption.pk).delete()
+    reverse_credits(redemption_ids=[redemption.pk])
+
+
+def reverse_credits(*, redemption_ids: Collection[int]) -> None:
+    """Voided redemptions credit nothing: one DELETE of their credits."""
+    if redemption_ids:
+        AttributionCredit.objects.filter(redemption_id__in=list(redemption_ids)).delete()
 
 
 def recredit(*, redemption_id: int) -> bool:
