@@ -28,6 +28,7 @@ from redemptions.models import AttributionCredit, Redemption, RedemptionOutbox
 from tests.factories import PartnerApplicationFactory
 from tests.factories.attribution import NoteFactory, touch
 from tests.factories.redemptions import code_of, member_with_card, shop, staff_of
+from tests.redemptions.test_outbox import poison
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -71,22 +72,45 @@ def assert_exactly_once(redemptions: list[Redemption]) -> None:
 
 def test_four_processors_at_once_do_each_row_once(tasks_to_worker):
     redemptions = pending_redemptions(40)
-    barrier = threading.Barrier(4)
+    assert sum(drained_at_once(4, batch=5)) == 40
+    assert_exactly_once(redemptions)
+
+
+def drained_at_once(processors: int, **catch_up: object) -> list[int]:
+    """``processors`` threads start ``outbox_catch_up(**catch_up)`` together; what each did."""
+    barrier = threading.Barrier(processors)
     done: list[int] = []
 
     def drain():
         try:
             barrier.wait()
-            done.append(outbox.outbox_catch_up(batch=5))
+            done.append(outbox.outbox_catch_up(**catch_up))
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=drain) for _ in range(4)]
+    threads = [threading.Thread(target=drain) for _ in range(processors)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
-    assert sum(done) == 40
+    return done
+
+
+def test_four_processors_with_a_poisoned_row_do_every_good_row_once_and_count_the_bad_one_once(
+    tasks_to_worker, monkeypatch
+):
+    """A row whose side effects raise sends its batch to the one-by-one path under concurrency too: the good
+    rows of that batch and of every other are done once, the bad one fails once (the drain then skips it) and
+    waits, pending, for the catch-up."""
+    redemptions = pending_redemptions(40)
+    bad = redemptions[17]
+    poison(monkeypatch, bad)
+    assert sum(drained_at_once(4, batch=5, retry=False)) == 39
+    row = RedemptionOutbox.objects.get(redemption=bad)
+    assert row.done_at is None and row.attempts == 1 and "poisoned row" in row.last_error
+    assert not AttributionCredit.objects.filter(redemption=bad).exists()
+    monkeypatch.undo()
+    assert outbox.outbox_catch_up() == 1
     assert_exactly_once(redemptions)
 
 
@@ -118,9 +142,10 @@ def _worker(name: str) -> subprocess.Popen:
 
 
 def test_a_worker_killed_mid_batch_leaves_nothing_half_done_and_the_next_one_does_it_all_once(tasks_to_worker):
-    """A real worker process is stopped with SIGKILL while its first batch is open (held at the notice
-    INSERT by a table lock this test takes, so the moment is certain, not timed). None of that batch's
-    credits, notices or webhooks survive; the restarted worker does every row exactly once."""
+    """A real worker process is stopped with SIGKILL while its first batch is open (held at the batch's one
+    notice INSERT, after its credits and webhooks, by a table lock this test takes, so the moment is certain,
+    not timed). None of that batch's credits, notices or webhooks survive; the restarted worker does every row
+    exactly once."""
     assert settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
     redemptions = pending_redemptions(30)
     holder = connections.create_connection("default")

@@ -4,6 +4,7 @@ them never refuses or loses a payment."""
 from __future__ import annotations
 
 import pytest
+from django.core.serializers.json import DjangoJSONEncoder
 
 from core.models import Notification, PartnerApplication, WebhookEndpoint, WebhookEvent
 from merchants.models import PartnerGrant
@@ -11,7 +12,7 @@ from redemptions.counter import outbox, services
 from redemptions.models import AttributionCredit, Redemption, RedemptionOutbox
 from tests.factories import PartnerApplicationFactory
 from tests.factories.attribution import NoteFactory, touch
-from tests.factories.redemptions import code_of
+from tests.factories.redemptions import code_of, member_with_card
 
 pytestmark = pytest.mark.django_db
 
@@ -73,7 +74,8 @@ def test_a_bug_in_a_side_effect_neither_refuses_the_payment_nor_loses_the_row(
     def broken(**kwargs):
         raise RuntimeError("attribution bug")
 
-    monkeypatch.setattr(outbox, "credit_redemption", broken)
+    monkeypatch.setattr(outbox, "credit_redemptions", broken)  # the batch's set-wise credit...
+    monkeypatch.setattr(outbox, "credit_redemption", broken)  # ...and the one-by-one fallback's
     with django_capture_on_commit_callbacks(execute=True):
         redemption = services.redemption_confirm(merchant=merchant, counter=counter, bill=8650, code=code_of(member).qr)
     assert Redemption.objects.filter(pk=redemption.pk, status="confirmed").exists()
@@ -133,3 +135,171 @@ def test_a_row_for_a_redemption_already_credited_completes_and_keeps_the_credits
     row.refresh_from_db()
     assert row.done_at is not None and row.attempts == 0
     assert effects(redemption)[:2] == (3, 1)
+
+
+def pending_confirmations(merchant, counter, count: int, django_capture_on_commit_callbacks) -> list[Redemption]:
+    """``count`` members' confirmations at ``merchant`` (each member touched a note of the shop), their
+    outbox rows left pending for a processor."""
+    note = NoteFactory(tags=[merchant])
+    made = []
+    for _ in range(count):
+        member = member_with_card()
+        touch(note, member)
+        with django_capture_on_commit_callbacks(execute=False):
+            made.append(
+                services.redemption_confirm(merchant=merchant, counter=counter, bill=8650, code=code_of(member).qr)
+            )
+    return made
+
+
+def test_a_batch_is_applied_set_wise_in_a_few_statements(
+    merchant, counter, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    """Twenty rows cost what one does: the statement count does not grow with the batch (the rows' read; in the
+    batch's savepoint the touches, the credits, the grants, the endpoints, the events, the deliveries, the
+    notices; the UPDATE marking them done; the savepoints)."""
+    listening_partner(merchant)
+    redemptions = pending_confirmations(merchant, counter, 20, django_capture_on_commit_callbacks)
+    with django_assert_max_num_queries(13):
+        assert outbox.outbox_process() == 20
+    for redemption in redemptions:
+        assert effects(redemption) == (3, 1, ["redemption.confirmed"])
+
+
+def test_the_set_wise_and_the_one_by_one_paths_write_the_same(
+    merchant, counter, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The payloads, notices and credits of a batch are those the row-by-row path writes (a confirmation, and
+    another confirmation voided before its rows were processed)."""
+    listening_partner(merchant)
+
+    def written(redemptions: list[Redemption]) -> list[tuple]:
+        out = []
+        for r in redemptions:
+            events = WebhookEvent.objects.filter(payload__data__redemption=str(r.public_id)).order_by("pk")
+            notices = Notification.objects.filter(user=r.member, kind="redemptions.confirmed")
+            credits = AttributionCredit.objects.filter(redemption=r).order_by("model", "note_id")
+            out.append(
+                (
+                    [(e.type, e.payload["data"]) for e in events],
+                    [(n.title, n.body, n.url, n.created_at) for n in notices],
+                    [(c.model, c.share_ppm, c.revenue_fen, c.local_date) for c in credits],
+                )
+            )
+        return out
+
+    def two_rows() -> list[Redemption]:
+        kept, voided = pending_confirmations(merchant, counter, 2, django_capture_on_commit_callbacks)
+        with django_capture_on_commit_callbacks(execute=False):
+            services.redemption_void(redemption=voided, actor="system:test", reason="wrong bill")
+        return [kept, voided]
+
+    batch = two_rows()
+    assert outbox.outbox_catch_up() == 3
+    monkeypatch.setattr(outbox, "_apply_many", lambda rows: 1 / 0)  # every batch falls back to row by row
+    one_by_one = two_rows()
+    assert outbox.outbox_catch_up() == 3
+
+    by_batch, by_row = written(batch), written(one_by_one)
+    kept = batch[0]
+    assert by_batch[0][0] == [
+        (
+            "redemption.confirmed",
+            {
+                "redemption": str(kept.public_id),
+                "merchant": str(merchant.public_id),
+                "channel": kept.channel,
+                "status": "confirmed",
+                "bill_fen": 8650,
+                "discount_fen": kept.discount_fen,
+                "charge_fen": kept.charge_fen,
+                "currency": "CNY",
+                "local_date": kept.local_date.isoformat(),
+                "confirmed_at": DjangoJSONEncoder().default(kept.confirmed_at),
+                "voided_at": None,
+            },
+        )
+    ]
+    assert [event_type for event_type, _data in by_batch[1][0]] == ["redemption.confirmed", "redemption.voided"]
+    assert by_batch[1][0][0][1]["status"] == "confirmed" and by_batch[1][0][1][1]["status"] == "voided"
+    assert len(by_batch[0][2]) == 3 and by_batch[1][2] == []  # the voided one credits nothing
+    for batch_side, row_side, batch_r, row_r in zip(by_batch, by_row, batch, one_by_one, strict=True):
+        for (t1, d1), (t2, d2) in zip(batch_side[0], row_side[0], strict=True):
+            ids = {"redemption": str(batch_r.public_id), "redemption_": str(row_r.public_id)}
+            assert t1 == t2
+            assert d1["redemption"] == ids["redemption"] and d2["redemption"] == ids["redemption_"]
+            same = ("merchant", "channel", "status", "bill_fen", "discount_fen", "charge_fen", "currency", "local_date")
+            assert {k: d1[k] for k in same} == {k: d2[k] for k in same}
+            assert set(d1) == set(d2) and (d1["voided_at"] is None) == (d2["voided_at"] is None)
+        assert [n[:3] for n in batch_side[1]] == [n[:3] for n in row_side[1]]
+        assert [n[3] for n in batch_side[1]] == [batch_r.confirmed_at]
+        assert batch_side[2] == row_side[2]
+
+
+def poison(monkeypatch, redemption: Redemption) -> None:
+    """Make the side effects of ``redemption``'s rows raise (its webhook payload), set-wise and one by one."""
+    real_payload = outbox._payload
+
+    def poisoned(of, event):
+        if of.pk == redemption.pk:
+            raise RuntimeError("poisoned row")
+        return real_payload(of, event)
+
+    monkeypatch.setattr(outbox, "_payload", poisoned)
+
+
+def test_a_poisoned_row_among_good_ones_is_counted_and_the_good_ones_are_done_once(
+    merchant, counter, django_capture_on_commit_callbacks, monkeypatch
+):
+    """One row whose side effects raise makes the set-wise batch roll back; the rows are then applied one by
+    one: the good ones once, the bad one counted and left pending, and done once by the catch-up later."""
+    listening_partner(merchant)
+    good_1, bad, good_2 = pending_confirmations(merchant, counter, 3, django_capture_on_commit_callbacks)
+    poison(monkeypatch, bad)
+    assert outbox.outbox_process() == 2
+    for redemption in (good_1, good_2):
+        assert effects(redemption) == (3, 1, ["redemption.confirmed"])
+    row = RedemptionOutbox.objects.get(redemption=bad)
+    assert row.done_at is None and row.attempts == 1 and "poisoned row" in row.last_error
+    assert effects(bad) == (0, 0, [])  # nothing half-done
+    assert outbox.outbox_drain() == 0  # the drain leaves failed rows to the catch-up
+
+    monkeypatch.undo()
+    assert outbox.outbox_catch_up() == 1
+    for redemption in (good_1, bad, good_2):
+        assert effects(redemption) == (3, 1, ["redemption.confirmed"])
+    assert not RedemptionOutbox.objects.filter(done_at__isnull=True).exists()
+
+
+def test_a_hidden_note_and_each_citys_window_hold_in_a_batch(merchant, counter, django_capture_on_commit_callbacks):
+    """The batch's one touches query keeps ``credit_redemption``'s rules: a hidden note earns nothing, a touch
+    outside the shop's city window earns nothing, touches are credited in time order."""
+    from datetime import timedelta
+
+    from redemptions.models import AttributionWindow
+
+    AttributionWindow.objects.create(city_id=merchant.city_id, days=2)
+    first, second, hidden = NoteFactory(tags=[merchant]), NoteFactory(tags=[merchant]), NoteFactory(tags=[merchant])
+    hidden.hidden_at = hidden.published_at
+    hidden.save(update_fields=["hidden_at"])
+    members = [member_with_card() for _ in range(3)]
+    touch(first, members[0], ago=timedelta(hours=5))
+    touch(second, members[0], ago=timedelta(hours=1))  # last touch
+    touch(hidden, members[1], ago=timedelta(hours=1))
+    touch(first, members[2], ago=timedelta(days=3))  # outside the city's two days
+    made = []
+    for member in members:
+        with django_capture_on_commit_callbacks(execute=False):
+            made.append(
+                services.redemption_confirm(merchant=merchant, counter=counter, bill=8650, code=code_of(member).qr)
+            )
+    assert outbox.outbox_process() == 3
+    credits = {
+        model: note_id
+        for model, note_id in AttributionCredit.objects.filter(
+            redemption=made[0], model__in=["last", "first"]
+        ).values_list("model", "note_id")
+    }
+    assert credits == {"last": second.pk, "first": first.pk}
+    assert AttributionCredit.objects.filter(redemption=made[0], model="linear").count() == 2
+    assert not AttributionCredit.objects.filter(redemption__in=made[1:]).exists()
