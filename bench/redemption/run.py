@@ -18,14 +18,19 @@ One run measures, in this order, each phase bounded in time and count, loopback 
    redemption code runs; then the **plain floor** (``BENCH_FLOOR=plain``): the same checks by hand in a
    Django view without DRF.
 5. **The outbox worker**: one Celery worker (solo pool) drains the side effects the loads left pending (their
-   commits queued drain tasks, ``redemptions.counter.outbox``), rows per second.
+   commits queued drain tasks, ``redemptions.counter.outbox``), rows per second, with realistic side effects
+   (``seed``: notes and touches that earn credit, a partner endpoint listening), and how many credits, webhook
+   events and deliveries and notices it wrote. The phase counts the outbox rows only: the deliveries the
+   batches queue are sent by the tasks queued behind the drain, after the rows are done.
 
 App-server CPU per confirmed redemption is the CPU time of the server's processes (``/proc/<pid>/stat``: the
 workers', the master's and its reaped children's), read when the measured window opens and closes, divided by
 the redemptions confirmed in it. Prints a JSON summary; the figures are in README.md.
 
 Redis: database 13 (cache and throttle), 14 (Celery broker), 15 (results, unused): the project's layout of
-three consecutive databases from ``REDIS_URL``.
+three consecutive databases from ``REDIS_URL``. ``BENCH_DB``, ``BENCH_REDIS_DB`` and ``BENCH_PORT`` move the
+run's database (``redcard_bench_redemption``), its first Redis database and the server's port, so that a second
+run beside another one touches nothing of it.
 """
 
 from __future__ import annotations
@@ -46,9 +51,12 @@ from bench import harness
 from bench.harness import ROOT
 
 HERE = Path(__file__).resolve().parent
-DB_NAME = "redcard_bench_redemption"
-PORT = 8765
-REDIS_DB = 13
+DB_NAME = os.environ.get("BENCH_DB", "redcard_bench_redemption")
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
+REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "13"))
+#: Where the partner endpoint of the bench points: the discard port, where nothing listens (a delivery fails at
+#: once; the production settings refuse a loopback destination anyway).
+HOOK_URL = "http://127.0.0.1:9/hooks"
 ENV = harness.environment(DB_NAME, production=True, REDIS_URL=f"redis://127.0.0.1:6379/{REDIS_DB}")
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -63,14 +71,28 @@ def flush_redis() -> None:
 
 
 def seed(shops: int, members: int) -> None:
+    """Shops, members with an active card, the "Bench POS" partner granted at every shop, and what gives the
+    outbox realistic work:
+
+    - a partner endpoint of the POS listening to ``redemption.*`` (at ``HOOK_URL``): every redemption's row
+      writes a webhook event and a delivery;
+    - notes of a content app: one per shop, tagging it, and a city guide tagging every shop;
+    - touches, one to three hours before the seeding, by every other member (n even): the guide (so that their
+      redemption earns credit at whatever shop ``Work`` sends them to) and, for n % 3 = 1 or 2, also the notes
+      of shops n + 1 and (n % 3 = 2) n + 2, the shops ``Work`` sends member n to in the first two runs on this
+      database (shift 1 and 2): a credited redemption has three credits (one note) to five (three notes).
+
+    So half the redemptions earn credit while the touches are inside the city's window (seven days: a
+    ``--reuse`` run a week after the seeding credits nothing)."""
     from django.contrib.auth.hashers import make_password
     from django.db import connection
     from django.utils import timezone
 
-    from core.models import User
+    from core.models import User, WebhookEndpoint
     from members.models import Plan, Subscription
     from members.services import seed_default_plans
     from merchants.models import PartnerGrant
+    from redemptions.models import Note, NoteMerchant, Touch
     from tests.factories import PartnerApplicationFactory
     from tests.factories.merchants import MerchantFactory
 
@@ -100,6 +122,39 @@ def seed(shops: int, members: int) -> None:
     PartnerGrant.objects.bulk_create(
         [PartnerGrant(merchant=m, application=app, scopes="redemptions:write") for m in merchants]
     )
+    WebhookEndpoint.objects.create(
+        application=app, url=HOOK_URL, event_types=["redemption.confirmed", "redemption.voided"]
+    )
+    content = PartnerApplicationFactory(name="Bench notes", allowed_scopes="notes:write touches:write")
+    published = now - timedelta(days=30)
+    notes = Note.objects.bulk_create(
+        [
+            Note(
+                source=content,
+                external_id=f"n{i}",
+                title=f"探店 {i}",
+                url=f"https://notes.example/{i}",
+                published_at=published,
+            )
+            for i in range(shops + 1)
+        ]
+    )
+    guide, shop_notes = notes[-1], notes[:-1]
+    NoteMerchant.objects.bulk_create(
+        [NoteMerchant(note=note, merchant=m) for note, m in zip(shop_notes, merchants, strict=True)]
+        + [NoteMerchant(note=guide, merchant=m) for m in merchants]
+    )
+    touches = []
+    for n, user in enumerate(users):
+        if n % 2:
+            continue
+        touched = [guide] + [shop_notes[(n + k) % shops] for k in range(1, 1 + n % 3)]
+        touches += [
+            Touch(source=content, external_id=f"t{n}-{k}", note=note, member=user, kind=Touch.Kind.VIEW,
+                  touched_at=now - timedelta(hours=3 - k))
+            for k, note in enumerate(touched)
+        ]  # fmt: skip
+    Touch.objects.bulk_create(touches, batch_size=5000)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
 
@@ -349,12 +404,26 @@ def pending() -> int:
     return RedemptionOutbox.objects.filter(done_at__isnull=True).count()
 
 
+def side_effects() -> dict[str, int]:
+    """What outbox rows write, counted: attribution credits, webhook events and deliveries, "you saved" notices."""
+    from core.models import Notification, WebhookDelivery, WebhookEvent
+    from redemptions.models import AttributionCredit
+
+    return {
+        "credits": AttributionCredit.objects.count(),
+        "events": WebhookEvent.objects.filter(type__startswith="redemption.").count(),
+        "deliveries": WebhookDelivery.objects.filter(event__type__startswith="redemption.").count(),
+        "notices": Notification.objects.filter(kind="redemptions.confirmed").count(),
+    }
+
+
 def outbox_worker(limit_seconds: int = 120) -> dict:
     """One Celery worker (solo pool: one process, one task at a time) drains the rows the loads left pending
-    (their commits queued drain tasks; one more is queued here, as the next commit would)."""
+    (their commits queued drain tasks; one more is queued here, as the next commit would). Counts the rows
+    only (the deliveries the batches queue are sent after them), and reports what the rows wrote."""
     from redemptions.counter.tasks import outbox_drain
 
-    before = pending()
+    before, effects_before = pending(), side_effects()
     outbox_drain.delay()
     worker = subprocess.Popen(
         [str(ROOT / ".venv/bin/celery"), "-A", "redcard", "worker", "--pool", "solo", "--loglevel", "WARNING",
@@ -386,6 +455,9 @@ def outbox_worker(limit_seconds: int = 120) -> dict:
         "rows_per_second": round(done / elapsed, 1) if elapsed else None,
         "worker_cpu_ms_per_row": round(cpu_used * 1000 / max(1, done), 2),
         "left_pending": pending(),
+        # What every row the worker did wrote (the rows of the first batch too, done before the window opens).
+        "written": {"rows": before - pending()}
+        | {name: count - effects_before[name] for name, count in side_effects().items()},
     }
 
 
