@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,8 @@ def insert_write(instance: models.Model, *, returning: str = "id", raw: Mapping[
     SQL for some columns (by attname) instead of their values, e.g. ``{"redemption_id": "{r}"}``."""
     raw = raw or {}
     fields = _insert_fields(type(instance))
-    params = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields if f.attname not in raw]
+    conn = connections[DEFAULT_DB_ALIAS]  # the wrapper itself: each field asks it for its operations
+    params = [f.get_db_prep_save(f.pre_save(instance, True), conn) for f in fields if f.attname not in raw]
     return Write(_insert_sql(type(instance), tuple(sorted(raw.items())), returning), params, returning)
 
 
@@ -88,14 +89,31 @@ def instance(model: type[models.Model], values: Sequence[Any]) -> Any:
     """A model instance from a row of its concrete columns (``select_columns``), through the backend's and each
     field's database converters, as the ORM's compiler applies them (on SQLite a UUID comes as text and a
     datetime without its zone until converted; JSON, encrypted or custom fields everywhere)."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    attnames, converters = _row_converters(model, conn)
+    if converters:
+        values = list(values)
+        for index, column, functions in converters:
+            value = values[index]
+            for converter in functions:
+                value = converter(value, column, conn)
+            values[index] = value
+    return model.from_db(conn.alias, attnames, values)
+
+
+@functools.lru_cache(maxsize=512)
+def _row_converters(model: type[models.Model], conn: Any) -> tuple[list[str], list[tuple[int, Any, tuple]]]:
+    """The attnames of ``model``'s concrete fields, and the converters of those that have any on ``conn``
+    (per connection object: a backend's converters may depend on its settings); most fields have none on
+    PostgreSQL, so a row is made with no per-field work (``instance`` on the counter's hot path)."""
     fields: Sequence[Any] = model._meta.concrete_fields
-    converted = []
-    for field_, raw in zip(fields, values, strict=True):
-        value, column = raw, field_.cached_col
-        for converter in (*connection.ops.get_db_converters(column), *field_.get_db_converters(connection)):
-            value = converter(value, column, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
+    converters = []
+    for index, field_ in enumerate(fields):
+        column = field_.cached_col
+        functions = (*conn.ops.get_db_converters(column), *field_.get_db_converters(conn))
+        if functions:
+            converters.append((index, column, functions))
+    return [f.attname for f in fields], converters
 
 
 def inserted(instance: models.Model, pk: Any) -> None:

@@ -70,6 +70,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--sort", default="tottime")
+    parser.add_argument("--callers", default="", help="also print the callers of functions matching this pattern")
+    parser.add_argument("--dump", default="", help="write the profile to this file (pstats)")
     args = parser.parse_args()
 
     harness.migrate(bench.ENV)
@@ -114,7 +116,12 @@ def main() -> None:
     profiler = cProfile.Profile(time.process_time)  # CPU time: waits for the database do not count
     confirms(client, info["token"], work, args.count, profiler)
     print(f"CPU per confirm, in-process, {args.count} confirms: {per_confirm:.2f} ms")
-    pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.top)
+    stats = pstats.Stats(profiler).sort_stats(args.sort)
+    stats.print_stats(args.top)
+    if args.callers:
+        stats.print_callers(args.callers)
+    if args.dump:
+        stats.dump_stats(args.dump)
 
 
 if __name__ == "__main__":
