@@ -6,17 +6,16 @@ server cost before a line of redemption code runs.
 Served with ``DJANGO_SETTINGS_MODULE=bench.redemption.floor_settings`` (production settings, this URLconf).
 
 ``BENCH_FLOOR=plain`` serves the **plain floor** instead: a Django view without DRF behind the same middleware,
-doing what DRF's part of the stack does for the confirm by hand: the same bearer-token read
-(``core.oauth.PartnerValidator``, one prepared statement) and scope check, the same throttle count (one Redis
-round trip, ``core.api.throttling``), the JSON body parsed and a JSON 201. What a confirm endpoint outside DRF
-would cost before the redemption (issue 17's "what would reach the targets").
+doing what DRF's part of the stack does for the confirm by hand, as the confirm's lean path does
+(``core.api.lean``): the same bearer-token read (``core.oauth.PartnerValidator``, one prepared statement) and
+scope check, the same throttle count (one Redis round trip), the JSON body parsed and a JSON 201: the floor of
+the lean path.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
 
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
@@ -25,9 +24,8 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.api.throttling import ClientRateThrottle
+from core.api.lean import partner_token, throttled
 from core.api.views import APIView
-from core.oauth import PartnerValidator
 from redemptions.counter.api import PARTNER
 
 
@@ -41,16 +39,11 @@ class Confirm(APIView):
 
 @csrf_exempt
 def plain_confirm(request: HttpRequest) -> JsonResponse:
-    kind, _, raw = request.headers.get("Authorization", "").partition(" ")
-    token = PartnerValidator()._load_access_token(raw) if kind == "Bearer" and raw else None
-    if token is None or not token.is_valid(["redemptions:write"]):
+    token = partner_token(request, ("redemptions:write",))
+    if token is None:
         return JsonResponse({"code": "not_authenticated"}, status=401)
-    rate = ClientRateThrottle.rate_of("client")
-    if rate is not None:
-        window = int(time.time() // rate[1])
-        key = f"throttle:client:app:{token.application_id}:{rate[1]}:{window}"
-        if ClientRateThrottle._count(key, rate[1]) > rate[0]:
-            return JsonResponse({"code": "throttled"}, status=429)
+    if throttled(token) is not None:
+        return JsonResponse({"code": "throttled"}, status=429)
     body = json.loads(request.body)
     return JsonResponse({"status": "confirmed", "bill_fen": body.get("bill_fen")}, status=201)
 

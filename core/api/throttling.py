@@ -55,17 +55,22 @@ class ClientRateThrottle(BaseThrottle):
             scope, ident = "client", f"user:{user.pk}"
         else:
             scope, ident = "anon", "ip:" + str(self.get_ident(request))
-        rate = self.rate_of(scope)
+        self._wait = self.count(scope, ident)
+        return self._wait is None
+
+    @classmethod
+    def count(cls, scope: str, ident: str) -> float | None:
+        """Count a call of ``ident`` against ``scope``'s rate: the seconds to wait when it is over, else None.
+        (The confirm's lean path, ``core.api.lean``, counts its partner calls here too.)"""
+        rate = cls.rate_of(scope)
         if rate is None:
-            return True
+            return None
         limit, duration = rate
         now = time.time()
         window = int(now // duration)
-        key = f"throttle:{scope}:{ident}:{duration}:{window}"
-        if self._count(key, duration) <= limit:
-            return True
-        self._wait = (window + 1) * duration - now
-        return False
+        if cls._count(f"throttle:{scope}:{ident}:{duration}:{window}", duration) <= limit:
+            return None
+        return (window + 1) * duration - now
 
     @staticmethod
     def _count(key: str, duration: int) -> int:

@@ -8,6 +8,7 @@ problem+json with a stable ``code``; each code is shown as an OpenAPI example.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.db.models import QuerySet
@@ -21,6 +22,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.api.lean import lean_view
 from core.api.pagination import CursorPagination
 from core.api.permissions import IsPerson, partner_application, request_person, scoped
 from core.api.represent import represent
@@ -281,15 +283,57 @@ class ConfirmView(APIView):
     def post(self, request: Request) -> Response:
         data = ConfirmInput(data=request.data)
         data.is_valid(raise_exception=True)
-        merchant, counter = _counter_merchant(request, data.validated_data["merchant"])
-        redemption = services.redemption_confirm(
-            merchant=merchant,
-            counter=counter,
-            bill=data.validated_data.get("bill_fen"),
-            code=data.validated_data.get("code") or None,
-            token=data.validated_data.get("token") or None,
-        )
+        redemption = _confirm(_counter(request), data.validated_data)
         return Response(represent(RedemptionOutput, redemption), status=status.HTTP_201_CREATED)
+
+
+def _confirm(counter: services.Counter, data: dict[str, Any]) -> Redemption:
+    """A confirm's work, from ``ConfirmInput``'s validated data (the DRF view) or ``_confirm_take`` (the lean path)."""
+    merchant = services.counter_merchant(public_id=data["merchant"], counter=counter)
+    if merchant is None:
+        raise Http404
+    return services.redemption_confirm(
+        merchant=merchant,
+        counter=counter,
+        bill=data.get("bill_fen"),
+        code=data.get("code") or None,
+        token=data.get("token") or None,
+    )
+
+
+def _confirm_take(body: dict[str, Any]) -> dict[str, Any] | None:
+    """``ConfirmInput``'s reading of a body, for the lean path; None where the serializer would say more (or
+    refuse): DRF then answers."""
+    merchant = body.get("merchant")
+    if "bill_fen" not in body or not isinstance(merchant, str):
+        return None
+    try:
+        data: dict[str, Any] = {"merchant": uuid.UUID(hex=merchant), "bill_fen": body["bill_fen"]}
+    except ValueError:
+        return None
+    for name, limit in (("code", 300), ("token", 2000)):
+        if name in body:
+            value = body[name]
+            if not isinstance(value, str) or "\x00" in value or len(value := value.strip()) > limit:
+                return None
+            try:
+                value.encode()  # a lone surrogate: the serializer's own message
+            except UnicodeEncodeError:
+                return None
+            data[name] = value
+    return data
+
+
+def _confirm_serve(request: HttpRequest, token: Any, data: dict[str, Any]) -> tuple[int, Any]:
+    redemption = _confirm(services.Counter(partner=token.application), data)
+    return status.HTTP_201_CREATED, represent(RedemptionOutput, redemption)
+
+
+#: The confirm's URL view: a partner POS's bearer-token request on the lean path (``core.api.lean``), all else
+#: (the staff scanner's session, an Idempotency-Key, an odd body) through ``ConfirmView``.
+confirm_view = lean_view(
+    ConfirmView.as_view(), take=_confirm_take, serve=_confirm_serve, scopes=(services.PARTNER_SCOPE,)
+)
 
 
 class VoidView(APIView):

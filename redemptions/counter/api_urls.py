@@ -21,7 +21,7 @@ urlpatterns = [
         name="api-partner-order-refund",
     ),
     path("redemptions/prepare/", api.PrepareView.as_view(), name="api-redemption-prepare"),
-    path("redemptions/confirm/", api.ConfirmView.as_view(), name="api-redemption-confirm"),
+    path("redemptions/confirm/", api.confirm_view, name="api-redemption-confirm"),
     path("redemptions/day/", api.MerchantDayView.as_view(), name="api-redemption-day"),
     path("redemptions/mine/", api.MyRedemptionsView.as_view(), name="api-redemption-mine"),
     path("redemptions/<uuid:public_id>/void/", api.VoidView.as_view(), name="api-redemption-void"),
