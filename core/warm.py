@@ -4,7 +4,7 @@ request.
 Django imports the URLconf, and with it every app's views (allauth, its MFA and fido2, DRF's views and
 serializers), lazily, on the first request a process serves. Under gunicorn with ``preload_app`` that first
 request came in each forked worker: about a second of CPU, paid again every time a worker is recycled
-(``max_requests``). Measured in bench/redemption: the open loop at 50 confirms/s had p90 105 ms and p99
+(``max_requests``). Measured on the counter's confirm (bench): the open loop at 50 confirms/s had p90 105 ms and p99
 472 ms with a worker recycled every 300 requests, against p99 59 ms without recycling. Loaded in the master,
 the modules are shared by every worker it forks (copy-on-write), and a new worker serves its first confirm
 at the usual cost.
@@ -16,8 +16,10 @@ fills the resolver's caches (both ways) and reads the translation catalogues.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import time
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.urls import NoReverseMatch, Resolver404, get_resolver, reverse
@@ -25,16 +27,14 @@ from django.utils import translation
 
 logger = logging.getLogger(__name__)
 
-#: Paths whose views are imported and whose resolution is cached (the counter's hot path first).
-PATHS = ("/api/v1/redemptions/confirm/", "/api/v1/redemptions/card/status/", "/r/", "/")
 
-
-def warm_up() -> float:
-    """Import the URLconf and its views, resolve the hot paths, load every language's catalogue. Returns the
-    seconds it took (logged)."""
+def warm_up(*, paths: Sequence[str] = ("/",), modules: Sequence[str] = ()) -> float:
+    """Import the URLconf and its views, resolve ``paths`` (the hot ones: their lookups are cached), load every
+    language's catalogue and import ``modules`` (those a request imports late, a task module). Returns the
+    seconds it took (logged). The project's WSGI module names what to warm."""
     started = time.perf_counter()
     resolver = get_resolver()
-    for path in PATHS:
+    for path in paths:
         try:
             resolver.resolve(path)
         except Resolver404:  # a path a deployment does not serve: nothing to load
@@ -44,7 +44,8 @@ def warm_up() -> float:
     for code, _name in settings.LANGUAGES:
         with translation.override(code):
             translation.gettext("RedCard")
-    from redemptions.counter import tasks  # noqa: F401 (the task the confirm queues on commit)
+    for module in modules:
+        importlib.import_module(module)
 
     seconds = time.perf_counter() - started
     logger.info("warmed up in %.2f s", seconds)

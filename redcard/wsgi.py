@@ -9,4 +9,7 @@ application = get_wsgi_application()
 # instead of costing each new worker a second of CPU on its first request (core.warm).
 from core.warm import warm_up  # noqa: E402 (needs the application's settings)
 
-warm_up()
+warm_up(
+    paths=("/api/v1/redemptions/confirm/", "/api/v1/redemptions/card/status/", "/r/", "/"),
+    modules=("redemptions.counter.tasks",),  # queued by every confirm's commit (the outbox drain)
+)

@@ -5,6 +5,8 @@ from django.urls import path
 from . import api, api_partners
 
 urlpatterns = [
+    # The confirm first (one per customer at every counter; see redcard/api_urls.py), then the card's status poll.
+    path("redemptions/confirm/", api.confirm_view, name="api-redemption-confirm"),
     path("events/<uuid:public_id>/checkin/", api.EventCheckInView.as_view(), name="api-event-checkin"),
     path("redemptions/keys/", api.PublicKeysView.as_view(), name="api-redemption-keys"),
     path("redemptions/card/", api.CardView.as_view(), name="api-redemption-card"),
@@ -21,7 +23,6 @@ urlpatterns = [
         name="api-partner-order-refund",
     ),
     path("redemptions/prepare/", api.PrepareView.as_view(), name="api-redemption-prepare"),
-    path("redemptions/confirm/", api.confirm_view, name="api-redemption-confirm"),
     path("redemptions/day/", api.MerchantDayView.as_view(), name="api-redemption-day"),
     path("redemptions/mine/", api.MyRedemptionsView.as_view(), name="api-redemption-mine"),
     path("redemptions/<uuid:public_id>/void/", api.VoidView.as_view(), name="api-redemption-void"),

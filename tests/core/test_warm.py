@@ -18,11 +18,12 @@ django.setup()
 from django.db import connections
 before = "redcard.urls" in sys.modules
 from core.warm import warm_up
-seconds = warm_up()
+seconds = warm_up(paths=("/api/v1/redemptions/confirm/", "/"), modules=("redemptions.counter.tasks",))
 from django.urls import get_resolver
+WANTED = ("redcard.urls", "allauth.mfa.base.views", "redemptions.counter.api", "redemptions.counter.tasks")
 print(json.dumps({
     "urls_before": before,
-    "loaded": all(m in sys.modules for m in ("redcard.urls", "allauth.mfa.base.views", "redemptions.counter.api")),
+    "loaded": all(m in sys.modules for m in WANTED),
     "populated": get_resolver()._populated,
     "connected": [alias for alias in connections if connections[alias].connection is not None],
     "seconds": seconds,
