@@ -4,7 +4,10 @@ changed through admin: 0 entries"."""
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
+from django.apps import apps as django_apps
 
 from core.models import PartnerApplication, WebhookEndpoint
 from curation.models import AdmissionRule
@@ -166,6 +169,8 @@ def test_partner_apps_and_webhook_endpoints_are_kept_without_their_secrets(clien
 
 
 def test_admission_rule_changes_need_a_reason(client, operator):
+    # The rules a migration seeds (again, if a transactional test flushed this reused test database before).
+    importlib.import_module("curation.migrations.0002_default_admission_rules").create(django_apps, None)
     rule = AdmissionRule.objects.filter(results__isnull=True).first()
     assert rule is not None
     url = f"/admin/curation/admissionrule/{rule.pk}/change/"
