@@ -11,7 +11,7 @@ from oauth2_provider.models import get_access_token_model, get_application_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import SettingsScopes
 
-from core.sql import instance, select_columns
+from core.sql import hot_cursor, instance, select_columns
 
 
 class PartnerScopes(SettingsScopes):
@@ -42,7 +42,7 @@ class PartnerValidator(OAuth2Validator):
     def _load_access_token(self, token: str) -> Any:
         token_model, application_model = get_access_token_model(), get_application_model()
         checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
-        with connection.cursor() as cursor:
+        with hot_cursor() as cursor:
             cursor.execute(_token_sql(), [checksum])
             row = cursor.fetchone()
         if row is None:

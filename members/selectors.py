@@ -189,7 +189,7 @@ def entitled_member(
         return person, entitlement(user=person, at=at, lock=lock)
     if column == "public_id":
         value = User._meta.get_field("public_id").get_db_prep_value(value, connection)
-    with connection.cursor() as cursor:  # the statement built once; the person straight from its row
+    with sql.hot_cursor() as cursor:  # the statement built once; the person straight from its row
         cursor.execute(_entitled_member_sql(column, lock), [*(state.value for state in ENTITLED_STATES), value])
         row = cursor.fetchone()
     if row is None:

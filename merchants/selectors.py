@@ -105,11 +105,11 @@ def redeem_terms_lock(*, merchant: Merchant) -> None:
     or offer change (``select_for_update``) waits until they commit, and a redemption that arrives
     while one of those is open waits for it and reads what it wrote. SQLite has no row locks: there a
     writer holds the whole database, so the read is current for the transaction that writes."""
-    sql = _REDEEM_TERMS_SQL
+    statement = _REDEEM_TERMS_SQL
     if connection.features.has_select_for_update:
-        sql += " FOR SHARE OF m, o"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [merchant.pk])
+        statement += " FOR SHARE OF m, o"
+    with sql.hot_cursor() as cursor:
+        cursor.execute(statement, [merchant.pk])
         row = cursor.fetchone()
     if row is None:
         raise Merchant.DoesNotExist(merchant.pk)
@@ -274,7 +274,7 @@ def merchant_with_access(*, public_id: Any, staff: Any = None, application: Any 
     else:
         kind, asker = "none", None
     key = Merchant._meta.get_field("public_id").get_db_prep_value(public_id, connection)
-    with connection.cursor() as cursor:
+    with sql.hot_cursor() as cursor:
         cursor.execute(_merchant_access_sql(kind), [key] if asker is None else [asker, key])
         row = cursor.fetchone()
     if row is None:

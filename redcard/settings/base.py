@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.utils.translation import gettext_lazy as _
@@ -145,6 +146,21 @@ else:
 # go there, every other read and every write to the primary. Without it everything reads the primary.
 DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL")
 REDCARD_READ_REPLICA = ""
+# The counter's hot statements are prepared on the server once per connection (core.sql.hot_cursor); off behind a
+# pooler in transaction mode that cannot keep prepared statements (PgBouncer before 1.21).
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
+
+
+def prepared_statements(database: Any) -> Any:
+    """``database`` (a PostgreSQL entry of ``DATABASES``) with psycopg's preparation on when
+    ``DATABASE_PREPARED_STATEMENTS``: Django turns it off (``prepare_threshold`` None). Django's own cursors bind
+    on the client, which never prepares: only ``hot_cursor``'s statements are prepared."""
+    if DATABASE_PREPARED_STATEMENTS and "postgresql" in database.get("ENGINE", ""):
+        database.setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)
+    return database
+
+
+prepared_statements(DATABASES["default"])
 if DATABASE_URL and DATABASE_REPLICA_URL:
     _replica = dj_database_url.parse(
         DATABASE_REPLICA_URL,

@@ -3,11 +3,12 @@
 import dj_database_url
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import env, prepared_statements
 
 DATABASES = {
     "default": dj_database_url.parse(env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"), conn_max_age=0)
 }
+prepared_statements(DATABASES["default"])  # as in production (core.sql.hot_cursor)
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", "test_redcard")}  # one per parallel worker tree
 # The replica alias as a test mirror of the test database (a second connection to it); reads stay on the primary
 # unless a test turns REDCARD_READ_REPLICA on (tests/core/test_replica.py).

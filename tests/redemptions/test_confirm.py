@@ -362,3 +362,28 @@ def test_void_twice_and_after_the_window_are_refused(merchant, counter, member, 
     services.redemption_void(redemption=redemption, actor=staff, reason="x")
     assert refusal(services.redemption_void, redemption=redemption, actor=staff, reason="x") == "already_voided"
     assert refusal(services.redemption_void, redemption=redemption, actor=staff, reason=" ") == "validation_failed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_confirm_s_statements_are_prepared_once_per_connection(merchant, partner_client, tasks_to_worker):
+    """``core.sql.hot_cursor``: the five statements a confirm writes out once per process are parsed and planned by
+    PostgreSQL once per connection, then only executed (the second confirm prepares nothing new)."""
+    from django.db import connection
+
+    from merchants.models import PartnerGrant
+
+    client, app = partner_client("redemptions:write")
+    PartnerGrant.objects.create(merchant=merchant, application=app, scopes="redemptions:write")
+
+    def prepared() -> dict[str, int]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+            return {" ".join(sql.split())[:40]: runs for sql, runs in cursor.fetchall()}
+
+    _confirm_request_statements(client, merchant, member_with_card())
+    first = prepared()
+    assert len(first) == 5 and any(sql.startswith("WITH r AS (INSERT INTO") for sql in first), first
+    statements = _confirm_request_statements(client, merchant, member_with_card())
+    assert len(statements) == 7  # still counted, one by one, by Django's query log
+    again = prepared()
+    assert again.keys() == first.keys() and all(again[sql] == first[sql] + 1 for sql in first), (first, again)
