@@ -376,9 +376,9 @@ def wait_healthy(url: str, timeout: float = 60) -> None:
 
 
 def load(args: argparse.Namespace, info: dict, work: Work, *, rate: float, seconds: int, pid: int) -> dict:
-    """``load.mjs`` against the running server (fresh codes for at most 250 confirms a second closed loop,
+    """``load.mjs`` against the running server (fresh codes for at most 400 confirms a second closed loop,
     ``rate`` open loop); the server's CPU time over the measured window."""
-    items = work.take(args.warmup + int((rate * 1.2 or 250) * seconds))
+    items = work.take(args.warmup + int((rate * 1.2 or 400) * seconds))
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(items, handle)
     command = ["node", str(HERE / "load.mjs"), handle.name, f"http://127.0.0.1:{PORT}", info["token"]]
