@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.http import parse_header_parameters
 from rest_framework import exceptions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -74,12 +75,13 @@ def throttled(token: Any) -> float | None:
 
 
 def json_object(request: HttpRequest) -> dict[str, Any] | None:
-    """The JSON object of a request that DRF's JSONParser would take (UTF-8 JSON, an object), or None."""
-    content_type = request.META.get("CONTENT_TYPE", "")
-    if content_type.split(";")[0].strip().lower() != "application/json" or "charset" in content_type.lower():
+    """The JSON object of a request that DRF's JSONParser would take (``application/json``, UTF-8, said or not),
+    or None (another type or charset, a body that is not JSON or not an object: DRF says what is wrong)."""
+    media, params = parse_header_parameters(request.META.get("CONTENT_TYPE", ""))
+    if media.lower() != "application/json" or params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
         return None
     try:
-        body = json.loads(request.body)
+        body = json.loads(request.body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         return None
     return body if isinstance(body, dict) else None

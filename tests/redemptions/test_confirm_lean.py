@@ -3,6 +3,8 @@ exactly what the DRF view answers; everything the lean path does not take goes t
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.core.cache import cache
 from django.urls import reverse
@@ -108,6 +110,16 @@ def test_what_the_lean_path_does_not_take_goes_to_drf_unchanged(pos, partner_cli
     assert refused.status_code == 401 and refused.json()["code"] == "not_authenticated"
     assert "WWW-Authenticate" in refused
     assert not Redemption.objects.exists()
+
+
+def test_a_body_declared_utf_8_takes_the_lean_path_and_another_charset_goes_to_drf(pos, drf_calls):
+    client, merchant = pos
+    body = json.dumps(_body(merchant, member_with_card()))
+    declared = client.post(URL, body, content_type="application/json; charset=UTF-8")
+    assert declared.status_code == 201 and drf_calls == []
+    other = json.dumps(_body(merchant, member_with_card()))
+    latin = client.post(URL, other, content_type="application/json; charset=latin-1")
+    assert latin.status_code == 201 and len(drf_calls) == 1  # DRF decodes it with the charset it declares
 
 
 def test_the_staff_scanner_s_session_goes_through_drf(staff_client, merchant, member, drf_calls):
