@@ -55,10 +55,12 @@ def hot_cursor() -> Any:
     conn = connections[DEFAULT_DB_ALIAS]
     if conn.vendor != "postgresql" or not getattr(settings, "DATABASE_PREPARED_STATEMENTS", True):
         return conn.cursor()
+    # What BaseDatabaseWrapper._cursor() does, with our cursor class: the health check first (a connection that
+    # died with a database restart is replaced, not used), then the connection, then Django's wrapping.
+    conn.close_if_health_check_failed()
     conn.ensure_connection()
     with conn.wrap_database_errors:
-        raw = _preparing_cursor_class()(conn.connection)
-    return conn._prepare_cursor(raw)  # type: ignore[attr-defined]  # noqa: SLF001 (Django's wrapping, as cursor() does)
+        return conn._prepare_cursor(_preparing_cursor_class()(conn.connection))  # type: ignore[attr-defined]  # noqa: SLF001
 
 
 @functools.cache

@@ -387,3 +387,33 @@ def test_the_confirm_s_statements_are_prepared_once_per_connection(merchant, par
     assert len(statements) == 7  # still counted, one by one, by Django's query log
     again = prepared()
     assert again.keys() == first.keys() and all(again[sql] == first[sql] + 1 for sql in first), (first, again)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_a_database_restart_killed_is_replaced_before_the_hot_statements(
+    merchant, partner_client, tasks_to_worker, monkeypatch
+):
+    """``hot_cursor`` runs Django's health check as ``connection.cursor()`` does: the first request after a
+    PostgreSQL restart reconnects instead of answering 503 (the multinode system test restarts it under load)."""
+    import psycopg
+    from django.db import connection
+
+    from merchants.models import PartnerGrant
+
+    client, app = partner_client("redemptions:write")
+    PartnerGrant.objects.create(merchant=merchant, application=app, scopes="redemptions:write")
+    body = {"merchant": str(merchant.public_id), "code": code_of(member_with_card()).qr, "bill_fen": 8650}
+    monkeypatch.setitem(connection.settings_dict, "CONN_HEALTH_CHECKS", True)
+    connection.close()
+    connection.ensure_connection()
+    assert connection.health_check_enabled
+    killed = connection.connection.info.backend_pid
+    params = connection.get_connection_params()
+    with psycopg.connect(
+        host=params.get("host"), port=params.get("port"), user=params.get("user"), dbname=params["dbname"]
+    ) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s, 5000)", [killed])  # waits until it has gone
+    connection.health_check_done = False  # what the start of a request does (close_old_connections)
+    response = client.post("/api/v1/redemptions/confirm/", body, format="json")  # its first statement: hot_cursor
+    assert response.status_code == 201, response.content  # reconnected, not 503
+    assert connection.connection.info.backend_pid != killed
