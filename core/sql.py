@@ -26,7 +26,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 
@@ -41,8 +40,8 @@ class Write:
 
 def hot_cursor() -> Any:
     """A cursor for a statement the counter runs on every confirm: on PostgreSQL its statements are bound on the
-    server and **prepared** (parsed and planned once per connection, then only executed), elsewhere and with
-    ``DATABASE_PREPARED_STATEMENTS`` off the ordinary cursor.
+    server and **prepared** (parsed and planned once per connection, then only executed); elsewhere, and where
+    the connection may not prepare (``DATABASE_PREPARED_STATEMENTS`` off), the ordinary cursor.
 
     Django binds parameters on the client and leaves psycopg's automatic preparation off (for PgBouncer in
     transaction mode), so PostgreSQL parses and plans every statement afresh: about 0.75 ms of its CPU for the
@@ -53,7 +52,8 @@ def hot_cursor() -> Any:
     psycopg's server-binding cursor. Behind a pooler in transaction mode without prepared-statement support
     (PgBouncer before 1.21), set ``DATABASE_PREPARED_STATEMENTS=false``."""
     conn = connections[DEFAULT_DB_ALIAS]
-    if conn.vendor != "postgresql" or not getattr(settings, "DATABASE_PREPARED_STATEMENTS", True):
+    # Prepared where the connection may prepare: settings.prepared_statements gives it a threshold (Django: None).
+    if conn.vendor != "postgresql" or conn.settings_dict.get("OPTIONS", {}).get("prepare_threshold") is None:
         return conn.cursor()
     # What BaseDatabaseWrapper._cursor() does, with our cursor class: the health check first (a connection that
     # died with a database restart is replaced, not used), then the connection, then Django's wrapping.

@@ -301,6 +301,14 @@ def _confirm(counter: services.Counter, data: dict[str, Any]) -> Redemption:
     )
 
 
+#: ``ConfirmInput``'s text fields and their lengths, read from the serializer once (``code``, ``token``).
+_CONFIRM_TEXT_LIMITS = {
+    name: field.max_length
+    for name, field in ConfirmInput._declared_fields.items()  # noqa: SLF001 (DRF's declared fields)
+    if isinstance(field, serializers.CharField) and field.max_length
+}
+
+
 def _confirm_take(body: dict[str, Any]) -> dict[str, Any] | None:
     """``ConfirmInput``'s reading of a body, for the lean path; None where the serializer would say more (or
     refuse): DRF then answers."""
@@ -311,7 +319,7 @@ def _confirm_take(body: dict[str, Any]) -> dict[str, Any] | None:
         data: dict[str, Any] = {"merchant": uuid.UUID(hex=merchant), "bill_fen": body["bill_fen"]}
     except ValueError:
         return None
-    for name, limit in (("code", 300), ("token", 2000)):
+    for name, limit in _CONFIRM_TEXT_LIMITS.items():
         if name in body:
             value = body[name]
             if not isinstance(value, str) or "\x00" in value or len(value := value.strip()) > limit:

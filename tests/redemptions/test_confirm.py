@@ -390,6 +390,28 @@ def test_the_confirm_s_statements_are_prepared_once_per_connection(merchant, par
 
 
 @pytest.mark.django_db(transaction=True)
+def test_without_prepared_statements_the_confirm_prepares_nothing(
+    merchant, partner_client, tasks_to_worker, monkeypatch
+):
+    """``DATABASE_PREPARED_STATEMENTS=false`` leaves the connection without a threshold (Django's default):
+    ``hot_cursor`` is then the ordinary cursor."""
+    from django.db import connection
+
+    from merchants.models import PartnerGrant
+
+    client, app = partner_client("redemptions:write")
+    PartnerGrant.objects.create(merchant=merchant, application=app, scopes="redemptions:write")
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", {})
+    connection.close()
+    ContentType.objects.get_for_model(Redemption)  # cached, as in a running server
+    statements = _confirm_request_statements(client, merchant, member_with_card())
+    assert len(statements) == 7
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_connection_a_database_restart_killed_is_replaced_before_the_hot_statements(
     merchant, partner_client, tasks_to_worker, monkeypatch
 ):
